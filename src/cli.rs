@@ -1,0 +1,128 @@
+//! The command line, as clap-derive structs. These stay close to what the
+//! user typed and do no I/O; `lib.rs` turns them into a plan and options.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::plan::duration::parse_duration;
+
+/// Is this deploy safe under load? Runs load against a service and checks
+/// the result.
+#[derive(Debug, Parser)]
+#[command(name = "loadcheck", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a plan: load, measure, judge, write run.json.
+    Run(RunArgs),
+    /// Check a plan without sending anything.
+    Validate(PlanArgs),
+    /// The whole pipeline against the embedded demo service.
+    Demo(DemoArgs),
+}
+
+/// Which plan, and what overrides it.
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    /// The plan file.
+    #[arg(default_value = "loadcheck.toml")]
+    pub plan: PathBuf,
+    /// Base URL to send to (overrides `target`).
+    #[arg(long, env = "LOADCHECK_TARGET")]
+    pub target: Option<String>,
+    /// Length of every scenario that has a `duration`.
+    #[arg(long, value_parser = duration_arg)]
+    pub duration: Option<Duration>,
+    /// Rate of constant-arrival-rate scenarios, requests per second.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// VUs of VU-based scenarios.
+    #[arg(long)]
+    pub vus: Option<u32>,
+}
+
+/// `loadcheck run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// The plan and its overrides.
+    #[command(flatten)]
+    pub plan: PlanArgs,
+    /// Options shared with `demo`.
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// Engine and output options.
+#[derive(Debug, Clone, Args)]
+pub struct EngineArgs {
+    /// Folder for run.json.
+    #[arg(long, default_value = "loadcheck-out")]
+    pub out: PathBuf,
+    /// Seed for every random choice, so a run can be repeated.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Hard cap on the run's length.
+    #[arg(long, value_parser = duration_arg)]
+    pub max_duration: Option<Duration>,
+    /// Worker threads (default: the CPUs available).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// How long in-flight requests may finish after SIGINT or SIGTERM.
+    #[arg(long, value_parser = duration_arg, default_value = "3s")]
+    pub grace: Duration,
+    /// No progress output.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `loadcheck demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// `serve` runs the demo service alone.
+    #[command(subcommand)]
+    pub command: Option<DemoCommand>,
+    /// Engine and output options for the demo run.
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// `loadcheck demo serve`.
+#[derive(Debug, Subcommand)]
+pub enum DemoCommand {
+    /// Run the demo service on its own until SIGTERM.
+    Serve(ServeArgs),
+}
+
+/// Options of the standalone demo service.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// The `x-app-version` header value.
+    #[arg(long, default_value = "v1")]
+    pub app_version: String,
+    /// Stall every request for `--stall-for` at the start of each window of
+    /// this length (coordinated-omission tests).
+    #[arg(long, value_parser = duration_arg)]
+    pub stall_every: Option<Duration>,
+    /// How long each stall lasts.
+    #[arg(long, value_parser = duration_arg, default_value = "1s")]
+    pub stall_for: Duration,
+    /// Seed for the service's latency jitter.
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+fn duration_arg(s: &str) -> Result<Duration, String> {
+    parse_duration(s)
+}

@@ -1,0 +1,173 @@
+//! One request from choice to measurement: pick the endpoint by weight,
+//! render it, send it on a connection slot within the timeout, and turn
+//! what happened into a [`Sample`].
+
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::Request;
+use http_body_util::Full;
+use rand::Rng;
+use rand::rngs::SmallRng;
+
+use super::client::{Conn, Connector, Origin};
+use super::request::RequestFactory;
+use crate::metrics::{ErrorClass, Outcome, Sample};
+use crate::plan::Plan;
+use crate::plan::template::RenderCtx;
+
+/// A connection slot: a connection kept between requests, or none yet.
+#[derive(Default)]
+pub struct Slot(Option<Conn>);
+
+impl Slot {
+    /// Whether the slot holds a connection that can take a request.
+    pub fn is_usable(&self) -> bool {
+        self.0.as_ref().is_some_and(Conn::is_usable)
+    }
+}
+
+/// A request ready to send.
+pub struct Prepared {
+    /// The endpoint's index.
+    pub endpoint: usize,
+    key: usize,
+    request: Request<Full<Bytes>>,
+}
+
+/// Everything needed to send requests of a plan; shared by every worker.
+pub struct Exchange {
+    plan: std::sync::Arc<Plan>,
+    factory: RequestFactory,
+    connector: Connector,
+    origins: Vec<Origin>,
+    endpoint_origin: Vec<usize>,
+    /// Per scenario: `(endpoint, cumulative weight)` and the total weight.
+    weights: Vec<(Vec<(usize, u32)>, u32)>,
+}
+
+impl Exchange {
+    /// Prepares the plan's endpoints for sending.
+    pub fn new(
+        plan: std::sync::Arc<Plan>,
+        connector: Connector,
+        origins: Vec<Origin>,
+        endpoint_origin: Vec<usize>,
+    ) -> anyhow::Result<Self> {
+        let authorities: Vec<_> = endpoint_origin.iter().map(|&o| origins[o].authority.clone()).collect();
+        let factory = RequestFactory::new(&plan, &authorities)?;
+        let weights = plan
+            .scenarios
+            .iter()
+            .map(|s| {
+                let mut total = 0;
+                let cumulative = s
+                    .endpoints
+                    .iter()
+                    .filter(|(_, w)| *w > 0)
+                    .map(|&(e, w)| {
+                        total += w;
+                        (e, total)
+                    })
+                    .collect();
+                (cumulative, total)
+            })
+            .collect();
+        Ok(Exchange {
+            plan,
+            factory,
+            connector,
+            origins,
+            endpoint_origin,
+            weights,
+        })
+    }
+
+    /// How many endpoints the plan has.
+    pub fn n_endpoints(&self) -> usize {
+        self.plan.endpoints.len()
+    }
+
+    /// How many distinct origins the plan sends to.
+    pub fn n_origins(&self) -> usize {
+        self.origins.len()
+    }
+
+    /// The origin index of an endpoint.
+    pub fn origin_of(&self, endpoint: usize) -> usize {
+        self.endpoint_origin[endpoint]
+    }
+
+    /// Picks an endpoint of scenario `si` by weight and renders its request.
+    /// `None` only if a rendered value is invalid in a request, which plan
+    /// validation rules out.
+    pub fn prepare(&self, si: usize, rng: &mut SmallRng, vu: u64, iteration: u64) -> Option<Prepared> {
+        let (cumulative, total) = &self.weights[si];
+        let endpoint = if cumulative.len() == 1 {
+            cumulative[0].0
+        } else {
+            let r = rng.random_range(0..*total);
+            cumulative[cumulative.partition_point(|&(_, c)| c <= r)].0
+        };
+        let now_unix = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let mut scratch = String::new();
+        let mut ctx = RenderCtx {
+            vars: &self.plan.vars,
+            vu,
+            iteration,
+            rng,
+            now_unix,
+        };
+        let request = self.factory.build(endpoint, &mut ctx, &mut scratch).ok()?;
+        Some(Prepared {
+            endpoint,
+            key: si * self.n_endpoints() + endpoint,
+            request,
+        })
+    }
+
+    /// Sends a prepared request on `slot` (connecting first if needed) and
+    /// measures it. `intended` is when it was meant to go: the open model's
+    /// schedule, or now in the closed model. Returns the stats key and the
+    /// sample.
+    pub async fn send(&self, slot: &mut Slot, prepared: Prepared, intended: Instant) -> (usize, Sample) {
+        let origin = &self.origins[self.endpoint_origin[prepared.endpoint]];
+        let actual = Instant::now();
+        let result = tokio::time::timeout(self.plan.timeout, async {
+            if !slot.is_usable() {
+                slot.0 = Some(self.connector.connect(origin).await?);
+            }
+            let conn = slot.0.as_mut().ok_or(ErrorClass::Connect)?;
+            conn.send(origin, prepared.request).await
+        })
+        .await;
+        let end = Instant::now();
+        let outcome = match result {
+            Ok(Ok(resp)) => Outcome::Response {
+                status: resp.status,
+                ok: self.expects(prepared.endpoint, resp.status),
+            },
+            Ok(Err(class)) => Outcome::Failed(class),
+            Err(_) => Outcome::Failed(ErrorClass::Timeout),
+        };
+        if matches!(outcome, Outcome::Failed(_)) {
+            // The connection's state is unknown after a failure: start afresh.
+            slot.0 = None;
+        }
+        let sample = Sample {
+            outcome,
+            duration_us: end.saturating_duration_since(intended).as_micros() as u64,
+            service_us: end.saturating_duration_since(actual).as_micros() as u64,
+        };
+        (prepared.key, sample)
+    }
+
+    fn expects(&self, endpoint: usize, status: u16) -> bool {
+        let expect = &self.plan.endpoints[endpoint].expect;
+        if expect.is_empty() {
+            (200..400).contains(&status)
+        } else {
+            expect.contains(&status)
+        }
+    }
+}

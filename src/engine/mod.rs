@@ -1,0 +1,222 @@
+//! The engine: runs the plan's scenarios against the target and hands back
+//! what it measured.
+//!
+//! [`prepare`] resolves origins and checks them (the preflight); [`execute`]
+//! starts one worker thread per core, each with its own runtime, connections
+//! and recorder, and runs the coordinator: it merges the workers' per-second
+//! deltas, drives progress, checks `abort_on_fail` thresholds, and turns a
+//! signal or `--max-duration` into a graceful stop.
+
+pub mod client;
+mod exchange;
+pub mod preflight;
+mod request;
+pub mod schedule;
+pub mod tls;
+mod worker;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, Result};
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::metrics::Aggregator;
+use crate::metrics::eval::{View, evaluate};
+use crate::plan::{Plan, Scheme};
+use crate::progress::Progress;
+use exchange::Exchange;
+use schedule::{ArrivalSchedule, VuSchedule};
+use worker::{ScenarioRt, Shared};
+
+/// How the engine runs, from the command line.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Worker threads.
+    pub workers: usize,
+    /// Seed for every random choice.
+    pub seed: u64,
+    /// Hard cap on the run's length.
+    pub max_duration: Option<Duration>,
+    /// How long in-flight requests may finish after a stop signal.
+    pub grace: Duration,
+}
+
+/// What the engine measured.
+pub struct EngineOutput {
+    /// Totals by key, pacing and the timeline.
+    pub agg: Aggregator,
+    /// When the load started.
+    pub started_at: SystemTime,
+    /// How long it ran.
+    pub elapsed: Duration,
+    /// Why it stopped early, if it did.
+    pub abort: Option<Abort>,
+}
+
+/// Why a run stopped early.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Abort {
+    /// SIGINT or SIGTERM.
+    Signal(&'static str),
+    /// An `abort_on_fail` threshold failed.
+    Threshold(String),
+    /// `--max-duration` was reached.
+    MaxDuration,
+}
+
+impl std::fmt::Display for Abort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Abort::Signal(s) => write!(f, "{s} received"),
+            Abort::Threshold(t) => write!(f, "abort_on_fail threshold failed: {t}"),
+            Abort::MaxDuration => write!(f, "--max-duration reached"),
+        }
+    }
+}
+
+/// A plan made ready to send: origins resolved, requests prepared.
+pub struct Ready {
+    exchange: Exchange,
+}
+
+/// Resolves origins, prepares every endpoint's requests and, unless
+/// `preflight` is false, connects once to each origin. Errors here mean
+/// nothing was sent.
+pub async fn prepare(plan: &Arc<Plan>, preflight: bool) -> Result<Ready, PrepareError> {
+    let (targets, endpoint_origin) = preflight::origins_of(plan);
+    let needs_tls = targets.iter().any(|t| t.scheme == Scheme::Https);
+    let tls = if needs_tls {
+        Some(tls::client_config(&plan.tls).map_err(PrepareError::Input)?)
+    } else {
+        None
+    };
+    let connector = client::Connector::new(tls);
+    let mut origins = Vec::with_capacity(targets.len());
+    for t in &targets {
+        origins.push(preflight::resolve(plan, t).await.map_err(PrepareError::Unreachable)?);
+    }
+    if preflight {
+        let timeout = plan.timeout.min(Duration::from_secs(5));
+        preflight::check(&connector, &origins, timeout)
+            .await
+            .map_err(PrepareError::Unreachable)?;
+    }
+    let exchange = Exchange::new(plan.clone(), connector, origins, endpoint_origin).map_err(PrepareError::Input)?;
+    Ok(Ready { exchange })
+}
+
+/// Why a plan could not be made ready.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    /// The plan cannot be sent as written (exit 2).
+    #[error("{0:#}")]
+    Input(anyhow::Error),
+    /// The target did not answer (exit 3).
+    #[error("{0:#}")]
+    Unreachable(anyhow::Error),
+}
+
+fn scenarios_rt(plan: &Plan) -> Vec<ScenarioRt> {
+    plan.scenarios
+        .iter()
+        .map(|s| ScenarioRt {
+            arrival: ArrivalSchedule::of(&s.executor),
+            vus: VuSchedule::of(&s.executor),
+            start: s.start_time,
+            graceful_stop: s.graceful_stop,
+            max_in_flight: s.max_in_flight.max(1),
+            think_time: s.think_time.map(|t| (t.min, t.max)),
+        })
+        .collect()
+}
+
+/// Runs the load and returns what it measured. Failures of requests are
+/// data; only a failure to start a worker is an error.
+pub async fn execute(
+    plan: Arc<Plan>,
+    ready: Ready,
+    opts: &EngineOptions,
+    progress: &mut Progress,
+) -> Result<EngineOutput> {
+    let n_workers = opts.workers.max(1);
+    let run_start = Instant::now() + Duration::from_millis(20);
+    let started_at = SystemTime::now() + Duration::from_millis(20);
+    let shared = Arc::new(Shared {
+        exchange: ready.exchange,
+        scenarios: scenarios_rt(&plan),
+        run_start,
+        n_workers,
+        seed: opts.seed,
+    });
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(None);
+    let mut handles = Vec::with_capacity(n_workers);
+    for w in 0..n_workers {
+        handles
+            .push(worker::spawn(shared.clone(), w, stop_rx.clone(), tx.clone()).context("starting a worker thread")?);
+    }
+    drop(tx);
+    let mut agg = Aggregator::new(n_workers, plan.scenarios.len(), plan.endpoints.len());
+    let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let cap_at = opts.max_duration.map(|d| run_start + d);
+    let mut tick = tokio::time::interval_at((run_start + Duration::from_millis(1100)).into(), Duration::from_secs(1));
+    let mut abort: Option<Abort> = None;
+    let mut finished = 0;
+    let stop = |abort: &mut Option<Abort>, why: Abort| {
+        if abort.is_none() {
+            *abort = Some(why);
+            let _ = stop_tx.send(Some(Instant::now() + opts.grace));
+        }
+    };
+    while finished < n_workers {
+        tokio::select! {
+            delta = rx.recv() => match delta {
+                Some(d) => {
+                    finished += usize::from(d.done);
+                    agg.apply(d);
+                }
+                None => break,
+            },
+            _ = tick.tick() => {
+                let elapsed = run_start.elapsed();
+                progress.update(&agg, elapsed);
+                if let Some(failed) = failed_abort_threshold(&plan, &agg, elapsed) {
+                    stop(&mut abort, Abort::Threshold(failed));
+                }
+                if cap_at.is_some_and(|cap| Instant::now() >= cap) {
+                    stop(&mut abort, Abort::MaxDuration);
+                }
+            }
+            _ = sigint.recv() => stop(&mut abort, Abort::Signal("SIGINT")),
+            _ = sigterm.recv() => stop(&mut abort, Abort::Signal("SIGTERM")),
+        }
+    }
+    let elapsed = run_start.elapsed();
+    for h in handles {
+        let _ = h.join();
+    }
+    agg.finish(elapsed.as_secs_f64().ceil() as u64);
+    progress.finish(&agg, elapsed);
+    Ok(EngineOutput {
+        agg,
+        started_at,
+        elapsed,
+        abort,
+    })
+}
+
+/// The first `abort_on_fail` threshold that fails on the data so far.
+fn failed_abort_threshold(plan: &Plan, agg: &Aggregator, elapsed: Duration) -> Option<String> {
+    let view = View {
+        plan,
+        keys: &agg.keys,
+        generator: &agg.generator,
+        duration_s: elapsed.as_secs_f64(),
+    };
+    plan.thresholds.iter().filter(|t| t.abort_on_fail).find_map(|t| {
+        let (value, ok) = evaluate(&view, &t.selector, &t.condition);
+        (value.is_some() && !ok).then(|| format!("{}: {}", t.metric, t.expression))
+    })
+}

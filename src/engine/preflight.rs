@@ -1,0 +1,97 @@
+//! Resolves the plan's origins and checks that each one answers a connection
+//! before any load is sent. Only the scheme, host and port combinations the
+//! plan names are ever contacted.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use rustls::pki_types::ServerName;
+
+use super::client::{Connector, Origin};
+use crate::plan::{Plan, Scheme, Target};
+
+/// The distinct origins of a plan and, per endpoint, the index of its origin.
+pub fn origins_of(plan: &Plan) -> (Vec<Target>, Vec<usize>) {
+    let mut targets = vec![plan.target.clone()];
+    let mut index = Vec::with_capacity(plan.endpoints.len());
+    for ep in &plan.endpoints {
+        let t = ep.origin.as_ref().unwrap_or(&plan.target);
+        let same = |o: &Target| o.scheme == t.scheme && o.host == t.host && o.port == t.port;
+        let i = match targets.iter().position(same) {
+            Some(i) => i,
+            None => {
+                targets.push(t.clone());
+                targets.len() - 1
+            }
+        };
+        index.push(i);
+    }
+    (targets, index)
+}
+
+/// Resolves a target's address, honouring the plan's `resolve` overrides.
+pub async fn resolve(plan: &Plan, t: &Target) -> Result<Origin> {
+    let addr = match plan.tls.resolve.iter().find(|r| r.host == t.host && r.port == t.port) {
+        Some(r) => SocketAddr::new(r.addr, t.port),
+        None => tokio::net::lookup_host((t.host.as_str(), t.port))
+            .await
+            .with_context(|| format!("cannot resolve {}", t.host))?
+            .next()
+            .ok_or_else(|| anyhow!("{} has no address", t.host))?,
+    };
+    let default_port = match t.scheme {
+        Scheme::Http => 80,
+        Scheme::Https => 443,
+    };
+    let host = if t.host.contains(':') {
+        format!("[{}]", t.host)
+    } else {
+        t.host.clone()
+    };
+    let authority = if t.port == default_port {
+        host
+    } else {
+        format!("{host}:{}", t.port)
+    };
+    let server_name = match t.scheme {
+        Scheme::Https => Some(
+            ServerName::try_from(t.host.clone())
+                .with_context(|| format!("{} is not a valid TLS server name", t.host))?,
+        ),
+        Scheme::Http => None,
+    };
+    Ok(Origin {
+        scheme: t.scheme,
+        addr,
+        authority: authority.parse()?,
+        server_name,
+    })
+}
+
+/// Connects once to each origin (TCP, and TLS for HTTPS). Any failure means
+/// the target is unreachable and nothing is sent.
+pub async fn check(connector: &Connector, origins: &[Origin], timeout: Duration) -> Result<()> {
+    for origin in origins {
+        let attempt = tokio::time::timeout(timeout, connector.connect(origin)).await;
+        match attempt {
+            Ok(Ok(_)) => {}
+            Ok(Err(class)) => {
+                return Err(anyhow!(
+                    "preflight: cannot reach {} ({}): {} error",
+                    origin.authority,
+                    origin.addr,
+                    class.name()
+                ));
+            }
+            Err(_) => {
+                return Err(anyhow!(
+                    "preflight: {} ({}) did not answer within {timeout:?}",
+                    origin.authority,
+                    origin.addr
+                ));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,162 @@
+//! Builds each request from its endpoint's templates.
+//!
+//! Everything that does not change per request (a static path, header
+//! values, a fixed body) is built once here and cloned by reference count
+//! per request; only template parts are rendered on the hot path.
+
+use anyhow::{Result, bail};
+use bytes::Bytes;
+use http::header::{HOST, HeaderName, HeaderValue, USER_AGENT};
+use http::uri::PathAndQuery;
+use http::{Method, Request, Uri};
+use http_body_util::Full;
+
+use crate::plan::template::{Escape, RenderCtx};
+use crate::plan::{Body, Plan, Template, Var};
+
+enum HeaderTpl {
+    Fixed(HeaderValue),
+    Template(Template),
+}
+
+enum BodyTpl {
+    Empty,
+    Fixed(Bytes),
+    Template(Template),
+}
+
+struct EndpointReq {
+    method: Method,
+    base_path: String,
+    path: Template,
+    fixed_path: Option<PathAndQuery>,
+    host: HeaderValue,
+    headers: Vec<(HeaderName, HeaderTpl)>,
+    body: BodyTpl,
+}
+
+/// Builds requests for every endpoint of a plan.
+pub struct RequestFactory {
+    endpoints: Vec<EndpointReq>,
+    user_agent: HeaderValue,
+}
+
+impl RequestFactory {
+    /// Prepares every endpoint; `authorities[i]` is endpoint `i`'s `host[:port]`.
+    pub fn new(plan: &Plan, authorities: &[http::uri::Authority]) -> Result<Self> {
+        let mut endpoints = Vec::with_capacity(plan.endpoints.len());
+        for (ep, authority) in plan.endpoints.iter().zip(authorities) {
+            let base_path = match &ep.origin {
+                Some(o) => o.base_path.clone(),
+                None => plan.target.base_path.clone(),
+            };
+            let fixed_path = if ep.path.is_static() {
+                let full = format!("{base_path}{}", ep.path.source.replace("{{", "{").replace("}}", "}"));
+                Some(full.parse::<PathAndQuery>().map_err(|e| {
+                    anyhow::anyhow!("endpoint `{}`: path `{full}` is not a valid URI path: {e}", ep.name)
+                })?)
+            } else {
+                None
+            };
+            let mut headers = Vec::with_capacity(ep.headers.len());
+            for (name, tpl) in &ep.headers {
+                let hname = HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| anyhow::anyhow!("endpoint `{}`: `{name}` is not a valid header name", ep.name))?;
+                check_header_vars(plan, &ep.name, name, tpl)?;
+                let value = if tpl.is_static() {
+                    HeaderTpl::Fixed(
+                        HeaderValue::from_str(&tpl.source.replace("{{", "{").replace("}}", "}")).map_err(|_| {
+                            anyhow::anyhow!(
+                                "endpoint `{}`: header `{name}` has a character not allowed in headers",
+                                ep.name
+                            )
+                        })?,
+                    )
+                } else {
+                    HeaderTpl::Template(tpl.clone())
+                };
+                headers.push((hname, value));
+            }
+            let body = match &ep.body {
+                None => BodyTpl::Empty,
+                Some(Body::Fixed(b)) => BodyTpl::Fixed(b.clone()),
+                Some(Body::Template(t)) => BodyTpl::Template(t.clone()),
+            };
+            endpoints.push(EndpointReq {
+                method: ep.method.clone(),
+                base_path,
+                path: ep.path.clone(),
+                fixed_path,
+                host: HeaderValue::from_str(authority.as_str())?,
+                headers,
+                body,
+            });
+        }
+        let user_agent = HeaderValue::from_static(concat!("loadcheck/", env!("CARGO_PKG_VERSION")));
+        Ok(RequestFactory { endpoints, user_agent })
+    }
+
+    /// Builds one request for endpoint `i`. `scratch` is reused between
+    /// calls to avoid allocating. Fails only if a rendered value is not
+    /// valid in a URI, which percent-encoding prevents.
+    pub fn build(
+        &self,
+        i: usize,
+        ctx: &mut RenderCtx,
+        scratch: &mut String,
+    ) -> Result<Request<Full<Bytes>>, http::Error> {
+        let ep = &self.endpoints[i];
+        let pq = match &ep.fixed_path {
+            Some(pq) => pq.clone(),
+            None => {
+                scratch.clear();
+                scratch.push_str(&ep.base_path);
+                ep.path.render(ctx, Escape::Url, scratch);
+                PathAndQuery::from_maybe_shared(Bytes::copy_from_slice(scratch.as_bytes()))?
+            }
+        };
+        let mut builder = Request::builder()
+            .method(ep.method.clone())
+            .uri(Uri::from(pq))
+            .header(HOST, ep.host.clone())
+            .header(USER_AGENT, self.user_agent.clone());
+        for (name, value) in &ep.headers {
+            builder = match value {
+                HeaderTpl::Fixed(v) => builder.header(name, v.clone()),
+                HeaderTpl::Template(t) => {
+                    scratch.clear();
+                    t.render(ctx, Escape::None, scratch);
+                    builder.header(name, HeaderValue::from_str(scratch)?)
+                }
+            };
+        }
+        let body = match &ep.body {
+            BodyTpl::Empty => Bytes::new(),
+            BodyTpl::Fixed(b) => b.clone(),
+            BodyTpl::Template(t) => {
+                scratch.clear();
+                t.render(ctx, Escape::None, scratch);
+                Bytes::copy_from_slice(scratch.as_bytes())
+            }
+        };
+        builder.body(Full::new(body))
+    }
+}
+
+/// Header values must not contain control characters; check every value a
+/// header template can take, so the hot path never meets a bad one.
+fn check_header_vars(plan: &Plan, endpoint: &str, header: &str, tpl: &Template) -> Result<()> {
+    for name in tpl.var_names() {
+        let values: Vec<&str> = match plan.vars.get(name) {
+            Some(Var::List(v)) => v.iter().map(String::as_str).collect(),
+            Some(Var::Secret { value, .. }) => vec![value.as_str()],
+            None => continue,
+        };
+        if values.iter().any(|v| HeaderValue::from_str(v).is_err()) {
+            bail!(
+                "endpoint `{endpoint}`: header `{header}` uses `{{{name}}}`, which has a value with a control character"
+            );
+        }
+    }
+    Ok(())
+}

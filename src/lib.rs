@@ -1,0 +1,140 @@
+//! loadcheck: is this deploy safe under load?
+//!
+//! [`run`] reads as the pipeline: plan → preflight → engine → `RunResult`
+//! (`run.json`) → verdict → exit code. Each stage lives in its own module and
+//! takes only what the stage before it produced.
+
+pub mod cli;
+pub mod demo;
+pub mod engine;
+pub mod exit;
+pub mod metrics;
+pub mod outcome;
+pub mod plan;
+pub mod progress;
+pub mod redact;
+pub mod summary;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+
+use cli::{Cli, Command, DemoCommand, EngineArgs, PlanArgs};
+use engine::{Abort, EngineOptions, PrepareError};
+use exit::Exit;
+use metrics::RunResult;
+use plan::{Overrides, Plan};
+use redact::Redactor;
+
+/// Runs a parsed command line and returns the exit code.
+pub async fn run(cli: Cli) -> Exit {
+    match cli.command {
+        Command::Run(args) => match load_plan(&args.plan) {
+            Ok(plan) => run_plan(plan, &args.engine).await,
+            Err(code) => code,
+        },
+        Command::Validate(args) => match load_plan(&args) {
+            Ok(plan) => {
+                println!(
+                    "{}: ok ({} scenarios, {} endpoints)",
+                    args.plan.display(),
+                    plan.scenarios.len(),
+                    plan.endpoints.len()
+                );
+                Exit::Pass
+            }
+            Err(code) => code,
+        },
+        Command::Demo(args) => match args.command {
+            Some(DemoCommand::Serve(s)) => demo::serve_cli(s).await,
+            None => demo::run_demo(&args.engine).await,
+        },
+    }
+}
+
+fn overrides(args: &PlanArgs) -> Overrides {
+    Overrides {
+        target: args.target.clone(),
+        duration: args.duration,
+        rate: args.rate,
+        vus: args.vus,
+    }
+}
+
+/// Loads and validates a plan; a bad plan is reported and exits 2.
+fn load_plan(args: &PlanArgs) -> Result<Plan, Exit> {
+    plan::load(&args.plan, &overrides(args)).map_err(|e| {
+        eprintln!("error: {e}");
+        Exit::BadInput
+    })
+}
+
+/// The pipeline for a validated plan: preflight, load, result, verdict.
+pub async fn run_plan(plan: Plan, args: &EngineArgs) -> Exit {
+    let plan = Arc::new(plan);
+    let redactor = Redactor::new(plan.secrets());
+    let ready = match engine::prepare(&plan, true).await {
+        Ok(ready) => ready,
+        Err(e) => {
+            eprintln!("error: {}", redactor.redact(&e.to_string()));
+            return match e {
+                PrepareError::Input(_) => Exit::BadInput,
+                PrepareError::Unreachable(_) => Exit::Operational,
+            };
+        }
+    };
+    let workers = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let seed = args.seed.unwrap_or_else(outcome::clock_seed);
+    let opts = EngineOptions {
+        workers,
+        seed,
+        max_duration: args.max_duration,
+        grace: args.grace,
+    };
+    let planned = args
+        .max_duration
+        .map_or(plan.planned_duration(), |cap| cap.min(plan.planned_duration()));
+    let mut progress = progress::Progress::start(planned, args.quiet);
+    let output = match engine::execute(plan.clone(), ready, &opts, &mut progress).await {
+        Ok(output) => output,
+        Err(e) => {
+            eprintln!("error: {}", redactor.redact(&format!("{e:#}")));
+            return Exit::Operational;
+        }
+    };
+    let result = outcome::assemble(&plan, &output, outcome::metadata(workers, seed));
+    let written = write_run_json(&args.out, &result, &redactor);
+    print!("{}", redactor.redact(&summary::render(&result)));
+    if let Err(e) = written {
+        eprintln!("error: {}", redactor.redact(&format!("{e:#}")));
+        return Exit::Operational;
+    }
+    verdict(&result, output.abort.as_ref())
+}
+
+/// The exit code of a finished run.
+pub fn verdict(result: &RunResult, abort: Option<&Abort>) -> Exit {
+    let failed = result.thresholds.iter().any(|t| !t.ok) || result.requirements.iter().any(|r| !r.ok);
+    let mut code = if failed { Exit::Fail } else { Exit::Pass };
+    match abort {
+        Some(Abort::Signal(_)) => code = code.combine(Exit::Operational),
+        Some(Abort::Threshold(_)) => code = code.combine(Exit::Fail),
+        _ => {}
+    }
+    code
+}
+
+/// Writes `DIR/run.json`, with every secret redacted.
+pub fn write_run_json(dir: &Path, result: &RunResult, redactor: &Redactor) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let text = serde_json::to_string_pretty(result).context("serializing run.json")?;
+    let path = dir.join("run.json");
+    let tmp = dir.join(".run.json.tmp");
+    std::fs::write(&tmp, redactor.redact(&text)).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}

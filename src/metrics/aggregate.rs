@@ -1,0 +1,179 @@
+//! The aggregator: merges the workers' per-second deltas into the run's
+//! totals and its per-second timeline.
+//!
+//! A second is closed, and its timeline row computed, once every worker has
+//! moved past it; the row's histograms are then dropped, so memory stays flat
+//! however long the run.
+
+use std::collections::BTreeMap;
+
+use super::hist::Hist;
+use super::recorder::{Delta, GenStats};
+use super::result::TimelineRow;
+use super::stats::Stats;
+
+/// A timeline row being filled.
+#[derive(Debug, Default, Clone)]
+struct RowAcc {
+    requests: u64,
+    ok: u64,
+    errors: [u64; 8],
+    duration: Hist,
+}
+
+impl RowAcc {
+    fn add(&mut self, s: &Stats) {
+        self.requests += s.requests;
+        self.ok += s.ok;
+        for (a, b) in self.errors.iter_mut().zip(s.errors) {
+            *a += b;
+        }
+        self.duration += &s.duration;
+    }
+
+    fn row(&self, second: u64) -> TimelineRow {
+        TimelineRow::new(second, self.requests, self.ok, self.errors, &self.duration)
+    }
+}
+
+/// Totals by key and the finished timeline, built from [`Delta`]s.
+pub struct Aggregator {
+    n_endpoints: usize,
+    /// Stats by key (`scenario * n_endpoints + endpoint`).
+    pub keys: Vec<Stats>,
+    /// Pacing by scenario.
+    pub generator: Vec<GenStats>,
+    until: Vec<u64>,
+    pending: BTreeMap<u64, (RowAcc, Vec<RowAcc>)>,
+    next_row: u64,
+    /// Closed rows for the whole run.
+    pub total_rows: Vec<TimelineRow>,
+    /// Closed rows per endpoint.
+    pub endpoint_rows: Vec<Vec<TimelineRow>>,
+}
+
+impl Aggregator {
+    /// An aggregator for `n_workers` workers.
+    pub fn new(n_workers: usize, n_scenarios: usize, n_endpoints: usize) -> Self {
+        Aggregator {
+            n_endpoints,
+            keys: vec![Stats::default(); n_scenarios * n_endpoints],
+            generator: vec![GenStats::default(); n_scenarios],
+            until: vec![0; n_workers],
+            pending: BTreeMap::new(),
+            next_row: 0,
+            total_rows: Vec::new(),
+            endpoint_rows: vec![Vec::new(); n_endpoints],
+        }
+    }
+
+    /// Merges one delta, and closes the seconds every worker has passed.
+    pub fn apply(&mut self, delta: Delta) {
+        if !delta.keys.is_empty() {
+            let n = self.n_endpoints;
+            let (total, per_endpoint) = self
+                .pending
+                .entry(delta.second)
+                .or_insert_with(|| (RowAcc::default(), vec![RowAcc::default(); n]));
+            for (key, stats) in &delta.keys {
+                total.add(stats);
+                per_endpoint[key % n].add(stats);
+                self.keys[*key] += stats;
+            }
+        }
+        for (scenario, g) in &delta.generator {
+            self.generator[*scenario] += g;
+        }
+        self.until[delta.worker] = if delta.done { u64::MAX } else { delta.until };
+        let closed = self.until.iter().copied().min().unwrap_or(u64::MAX);
+        self.close_before(closed);
+    }
+
+    /// Closes every remaining second up to `end_second` (exclusive), at the
+    /// end of the run.
+    pub fn finish(&mut self, end_second: u64) {
+        let last_with_data = self.pending.keys().next_back().map_or(0, |s| s + 1);
+        self.close_before(end_second.max(last_with_data));
+    }
+
+    /// Totals over every key.
+    pub fn total(&self) -> Stats {
+        let mut t = Stats::default();
+        for s in &self.keys {
+            t += s;
+        }
+        t
+    }
+
+    /// The last closed row, for live progress.
+    pub fn last_row(&self) -> Option<&TimelineRow> {
+        self.total_rows.last()
+    }
+
+    fn close_before(&mut self, end: u64) {
+        let end = if end == u64::MAX {
+            self.pending.keys().next_back().map_or(self.next_row, |s| s + 1)
+        } else {
+            end
+        };
+        while self.next_row < end {
+            let second = self.next_row;
+            let (total, per_endpoint) = self
+                .pending
+                .remove(&second)
+                .unwrap_or_else(|| (RowAcc::default(), vec![RowAcc::default(); self.n_endpoints]));
+            self.total_rows.push(total.row(second));
+            for (rows, acc) in self.endpoint_rows.iter_mut().zip(&per_endpoint) {
+                rows.push(acc.row(second));
+            }
+            self.next_row += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::stats::{Outcome, Sample};
+
+    fn stats(n: u64) -> Stats {
+        let mut s = Stats::default();
+        for i in 0..n {
+            s.record(&Sample {
+                outcome: Outcome::Response { status: 200, ok: true },
+                duration_us: 1000 + i,
+                service_us: 1000 + i,
+            });
+        }
+        s
+    }
+
+    fn delta(worker: usize, second: u64, until: u64, keys: Vec<(usize, Stats)>) -> Delta {
+        Delta {
+            worker,
+            second,
+            until,
+            keys,
+            ..Delta::default()
+        }
+    }
+
+    #[test]
+    fn closes_seconds_once_every_worker_passed_them() {
+        let mut a = Aggregator::new(2, 1, 2);
+        a.apply(delta(0, 0, 1, vec![(0, stats(3))]));
+        assert!(a.total_rows.is_empty(), "worker 1 has not passed second 0");
+        a.apply(delta(1, 0, 3, vec![(1, stats(2))]));
+        assert_eq!(a.total_rows.len(), 1);
+        assert_eq!(a.total_rows[0].requests, 5);
+        assert_eq!(a.endpoint_rows[1][0].requests, 2);
+        a.apply(delta(0, 2, 4, vec![(0, stats(1))]));
+        // Second 1 had no data from anyone: a zero row, not a gap.
+        assert_eq!(a.total_rows.len(), 3);
+        assert_eq!(a.total_rows[1].requests, 0);
+        assert_eq!(a.total_rows[2].requests, 1);
+        a.finish(5);
+        assert_eq!(a.total_rows.len(), 5);
+        assert_eq!(a.total().requests, 6);
+    }
+}

@@ -1,0 +1,17 @@
+//! Metrics: HDR histograms, per-key statistics, the per-worker recorder, the
+//! aggregator that builds totals and the per-second timeline, expression
+//! evaluation, and `RunResult`, the shape of `run.json`.
+
+pub mod aggregate;
+pub mod eval;
+pub mod hist;
+pub mod recorder;
+pub mod registry;
+pub mod result;
+pub mod stats;
+
+pub use aggregate::Aggregator;
+pub use hist::Hist;
+pub use recorder::{Delta, GenStats, Recorder};
+pub use result::RunResult;
+pub use stats::{ErrorClass, Outcome, Sample, Stats};

@@ -1,0 +1,204 @@
+//! The per-worker recorder.
+//!
+//! Each engine worker thread owns one recorder and records into it with no
+//! lock and no allocation (histograms are allocated once per key per second).
+//! At every second boundary the worker hands the second's data to the
+//! aggregator as a [`Delta`]; the run's totals and the per-second timeline
+//! are both built from those deltas, so there is one merge path, `+=`.
+
+use std::ops::AddAssign;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::hist::Hist;
+use super::stats::{Sample, Stats};
+
+/// A send whose lag from its intended time exceeds this counts as late.
+pub const LATE_AFTER: Duration = Duration::from_millis(10);
+
+/// Open-model pacing statistics of one scenario.
+#[derive(Debug, Clone, Default)]
+pub struct GenStats {
+    /// Sends the schedule asked for.
+    pub scheduled: u64,
+    /// Sends dropped because `max_in_flight` was full.
+    pub dropped: u64,
+    /// Sends made more than [`LATE_AFTER`] after their intended time.
+    pub late: u64,
+    /// Send lag (actual − intended), in µs.
+    pub lag: Hist,
+}
+
+impl GenStats {
+    fn is_empty(&self) -> bool {
+        self.scheduled == 0 && self.dropped == 0
+    }
+}
+
+impl AddAssign<&GenStats> for GenStats {
+    fn add_assign(&mut self, o: &GenStats) {
+        self.scheduled += o.scheduled;
+        self.dropped += o.dropped;
+        self.late += o.late;
+        self.lag += &o.lag;
+    }
+}
+
+/// One worker's data for one second of the run.
+#[derive(Debug, Default)]
+pub struct Delta {
+    /// Which worker sent it.
+    pub worker: usize,
+    /// The second of the run it covers (0-based, by completion time).
+    pub second: u64,
+    /// `(key, stats)` for keys that saw requests.
+    pub keys: Vec<(usize, Stats)>,
+    /// `(scenario, pacing)` for open-model scenarios that scheduled sends.
+    pub generator: Vec<(usize, GenStats)>,
+    /// The worker will send nothing more for seconds before this one.
+    pub until: u64,
+    /// The worker has finished; no more deltas follow from it.
+    pub done: bool,
+}
+
+/// Records samples for one worker thread.
+pub struct Recorder {
+    worker: usize,
+    run_start: Instant,
+    second: u64,
+    keys: Vec<Stats>,
+    generator: Vec<GenStats>,
+    tx: UnboundedSender<Delta>,
+}
+
+impl Recorder {
+    /// A recorder for `n_keys` keys and `n_scenarios` scenarios.
+    pub fn new(
+        worker: usize,
+        run_start: Instant,
+        n_keys: usize,
+        n_scenarios: usize,
+        tx: UnboundedSender<Delta>,
+    ) -> Self {
+        Recorder {
+            worker,
+            run_start,
+            second: 0,
+            keys: vec![Stats::default(); n_keys],
+            generator: vec![GenStats::default(); n_scenarios],
+            tx,
+        }
+    }
+
+    /// Records one request that ended at `now`.
+    #[inline]
+    pub fn record(&mut self, key: usize, sample: &Sample, now: Instant) {
+        self.advance(now);
+        self.keys[key].record(sample);
+    }
+
+    /// Records an open-model send made `lag` after its intended time.
+    #[inline]
+    pub fn sent(&mut self, scenario: usize, lag: Duration, now: Instant) {
+        self.advance(now);
+        let g = &mut self.generator[scenario];
+        g.scheduled += 1;
+        g.lag.record(lag.as_micros() as u64);
+        if lag > LATE_AFTER {
+            g.late += 1;
+        }
+    }
+
+    /// Records an open-model send dropped because `max_in_flight` was full.
+    #[inline]
+    pub fn dropped(&mut self, scenario: usize, now: Instant) {
+        self.advance(now);
+        let g = &mut self.generator[scenario];
+        g.scheduled += 1;
+        g.dropped += 1;
+    }
+
+    /// Called about once a second: hands over the finished second even if
+    /// the worker was idle, so the aggregator can close it.
+    pub fn tick(&mut self, now: Instant) {
+        self.advance(now);
+    }
+
+    /// Hands over everything and says no more deltas follow.
+    pub fn finish(&mut self) {
+        let mut delta = self.take();
+        delta.done = true;
+        let _ = self.tx.send(delta);
+    }
+
+    fn advance(&mut self, now: Instant) {
+        let second = now.saturating_duration_since(self.run_start).as_secs();
+        if second > self.second {
+            let mut delta = self.take();
+            delta.until = second;
+            // The aggregator outlives the workers; a closed channel means the
+            // run is being torn down and the data has nowhere to go.
+            let _ = self.tx.send(delta);
+            self.second = second;
+        }
+    }
+
+    fn take(&mut self) -> Delta {
+        let keys = self
+            .keys
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, s)| s.requests > 0)
+            .map(|(i, s)| (i, std::mem::take(s)))
+            .collect();
+        let generator = self
+            .generator
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, g)| !g.is_empty())
+            .map(|(i, g)| (i, std::mem::take(g)))
+            .collect();
+        Delta {
+            worker: self.worker,
+            second: self.second,
+            keys,
+            generator,
+            until: self.second,
+            done: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::stats::Outcome;
+
+    #[test]
+    fn flushes_per_second_and_on_finish() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let start = Instant::now();
+        let mut r = Recorder::new(3, start, 2, 1, tx);
+        let s = Sample {
+            outcome: Outcome::Response { status: 200, ok: true },
+            duration_us: 10,
+            service_us: 10,
+        };
+        r.record(1, &s, start);
+        r.record(1, &s, start + Duration::from_millis(500));
+        r.record(0, &s, start + Duration::from_millis(1500));
+        r.sent(0, Duration::from_millis(20), start + Duration::from_millis(1600));
+        r.tick(start + Duration::from_millis(2100));
+        r.finish();
+        let d0 = rx.try_recv().unwrap();
+        assert_eq!((d0.worker, d0.second, d0.keys.len()), (3, 0, 1));
+        assert_eq!(d0.keys[0].1.requests, 2);
+        assert_eq!(d0.until, 1);
+        let d1 = rx.try_recv().unwrap();
+        assert_eq!(d1.second, 1);
+        assert_eq!(d1.generator[0].1.late, 1);
+        let d2 = rx.try_recv().unwrap();
+        assert!(d2.done && d2.keys.is_empty());
+    }
+}

@@ -1,0 +1,180 @@
+//! The one registry of metric names.
+//!
+//! Thresholds, requirements, `run.json` and `docs/metrics.md` all name
+//! metrics; this table is where those names come from, so an expression that
+//! names a metric loadcheck does not measure is caught at validation time.
+
+/// How a metric aggregates, which decides the aggregations it accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricKind {
+    /// A distribution of durations: `avg`, `min`, `max`, `med`, `p(N)`, `count`.
+    Trend,
+    /// A fraction of events that were "true": `rate`.
+    Rate,
+    /// A count of events: `count`, and `rate` (per second).
+    Counter,
+    /// One value for the run: `value`.
+    Gauge,
+}
+
+/// A tag that selects a subset of a metric's samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Tag {
+    /// The endpoint's name from the plan.
+    Endpoint,
+    /// The deployment window: `head`, `rollout` or `tail`.
+    Phase,
+    /// The scenario's name from the plan.
+    Scenario,
+    /// The error class (`connect`, `reset`, `timeout`, …).
+    Class,
+    /// The HTTP status code.
+    Status,
+    /// The value of the plan's version header.
+    Version,
+    /// A rollout or fault event.
+    Event,
+    /// A probe's name.
+    Probe,
+}
+
+impl Tag {
+    /// Every tag, in the order the docs list them.
+    pub const ALL: [Tag; 8] = [
+        Tag::Endpoint,
+        Tag::Phase,
+        Tag::Scenario,
+        Tag::Class,
+        Tag::Status,
+        Tag::Version,
+        Tag::Event,
+        Tag::Probe,
+    ];
+
+    /// The tag's name as written in expressions.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tag::Endpoint => "endpoint",
+            Tag::Phase => "phase",
+            Tag::Scenario => "scenario",
+            Tag::Class => "class",
+            Tag::Status => "status",
+            Tag::Version => "version",
+            Tag::Event => "event",
+            Tag::Probe => "probe",
+        }
+    }
+
+    /// Looks a tag up by the name written in an expression.
+    pub fn from_name(name: &str) -> Option<Tag> {
+        Tag::ALL.into_iter().find(|t| t.name() == name)
+    }
+}
+
+/// One metric loadcheck measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct MetricDef {
+    /// The name used in expressions and reports.
+    pub name: &'static str,
+    /// How it aggregates.
+    pub kind: MetricKind,
+    /// The unit of its values (`ms`, `requests`, …), empty for rates.
+    pub unit: &'static str,
+    /// The tags that select a subset of it.
+    pub tags: &'static [Tag],
+    /// One line for people.
+    pub description: &'static str,
+}
+
+const HTTP_TAGS: &[Tag] = &[Tag::Endpoint, Tag::Scenario, Tag::Phase];
+const HTTP_COUNT_TAGS: &[Tag] = &[Tag::Endpoint, Tag::Scenario, Tag::Phase, Tag::Status];
+const ERROR_TAGS: &[Tag] = &[Tag::Endpoint, Tag::Scenario, Tag::Phase, Tag::Class];
+const GENERATOR_TAGS: &[Tag] = &[Tag::Scenario];
+
+/// Every metric this version of loadcheck measures.
+pub const METRICS: &[MetricDef] = &[
+    MetricDef {
+        name: "http_req_duration",
+        kind: MetricKind::Trend,
+        unit: "ms",
+        tags: HTTP_TAGS,
+        description: "Latency of every request that got a response, whatever its status; in the open model measured from the intended send time.",
+    },
+    MetricDef {
+        name: "http_req_service_duration",
+        kind: MetricKind::Trend,
+        unit: "ms",
+        tags: HTTP_TAGS,
+        description: "Latency of every request that got a response, measured from the actual send.",
+    },
+    MetricDef {
+        name: "http_req_failure_duration",
+        kind: MetricKind::Trend,
+        unit: "ms",
+        tags: HTTP_TAGS,
+        description: "Time to failure of requests that got no response (connect, reset, timeout, tls).",
+    },
+    MetricDef {
+        name: "http_req_failed",
+        kind: MetricKind::Rate,
+        unit: "",
+        tags: HTTP_TAGS,
+        description: "Fraction of requests that failed: no response, or a status the endpoint does not expect.",
+    },
+    MetricDef {
+        name: "http_reqs",
+        kind: MetricKind::Counter,
+        unit: "requests",
+        tags: HTTP_COUNT_TAGS,
+        description: "Requests sent, with or without a response.",
+    },
+    MetricDef {
+        name: "http_errors",
+        kind: MetricKind::Counter,
+        unit: "requests",
+        tags: ERROR_TAGS,
+        description: "Failed requests, by error class.",
+    },
+    MetricDef {
+        name: "dropped_sends",
+        kind: MetricKind::Counter,
+        unit: "sends",
+        tags: GENERATOR_TAGS,
+        description: "Open-model sends that were due while max_in_flight was full, and were dropped and counted.",
+    },
+    MetricDef {
+        name: "send_lag",
+        kind: MetricKind::Trend,
+        unit: "ms",
+        tags: GENERATOR_TAGS,
+        description: "Open-model delay from a request's intended send time to its actual send.",
+    },
+];
+
+/// Looks a metric up by name.
+pub fn lookup(name: &str) -> Option<&'static MetricDef> {
+    METRICS.iter().find(|m| m.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_found() {
+        for m in METRICS {
+            assert_eq!(lookup(m.name), Some(m));
+            assert_eq!(METRICS.iter().filter(|o| o.name == m.name).count(), 1);
+        }
+        assert!(lookup("http_req_durations").is_none());
+    }
+
+    #[test]
+    fn tags_round_trip() {
+        for t in Tag::ALL {
+            assert_eq!(Tag::from_name(t.name()), Some(t));
+        }
+    }
+}

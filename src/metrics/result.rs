@@ -1,0 +1,321 @@
+//! `RunResult`: what a run measured, as written to `run.json`
+//! (`"schema": "loadcheck.run/v1"`, JSON Schema in `schema/run.schema.json`).
+//!
+//! Fields appear only once an issue measures them; nothing here is ever a
+//! placeholder.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::hist::Hist;
+use super::stats::{ErrorClass, Stats};
+
+/// The `schema` value of this version of `run.json`.
+pub const SCHEMA: &str = "loadcheck.run/v1";
+
+/// Everything a run measured.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunResult {
+    /// Always [`SCHEMA`].
+    pub schema: String,
+    /// The resolved plan, with no secret in it.
+    pub plan: serde_json::Value,
+    /// `sha256:` of the resolved plan's canonical JSON.
+    pub plan_fingerprint: String,
+    /// When the load started (RFC 3339, UTC, ms).
+    pub started_at: String,
+    /// The same instant in unix milliseconds.
+    pub started_at_ms: i64,
+    /// How long the load ran, in seconds.
+    pub duration_s: f64,
+    /// `completed`, or `aborted` by a signal, an `abort_on_fail` threshold or
+    /// `--max-duration`.
+    pub status: RunStatus,
+    /// Why the run was aborted.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub abort_reason: Option<String>,
+    /// Where and with what the run was made.
+    pub metadata: Metadata,
+    /// Request statistics.
+    pub stats: StatsSet,
+    /// One row per second.
+    pub timeline: Timeline,
+    /// Open-model pacing: late and dropped sends, send lag.
+    pub generator: Generator,
+    /// Every threshold with its measured value.
+    pub thresholds: Vec<CheckResult>,
+    /// Every requirement with its measured value.
+    pub requirements: Vec<RequirementResult>,
+}
+
+/// How the run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Every scenario ran to its end.
+    Completed,
+    /// Stopped early.
+    Aborted,
+}
+
+/// The run's environment.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Metadata {
+    /// loadcheck's version.
+    pub loadcheck_version: String,
+    /// CPUs available to loadcheck.
+    pub cpus: usize,
+    /// Engine worker threads.
+    pub workers: usize,
+    /// The `--seed` used for random choices.
+    pub seed: u64,
+    /// `GITHUB_SHA`, when set.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub github_sha: Option<String>,
+    /// `GITHUB_REF`, when set.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub github_ref: Option<String>,
+    /// `RUNNER_OS`, when set.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub runner_os: Option<String>,
+    /// `RUNNER_ARCH`, when set.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub runner_arch: Option<String>,
+    /// `RUNNER_NAME`, when set.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub runner_name: Option<String>,
+}
+
+/// Statistics for the total, each endpoint and each scenario.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatsSet {
+    /// Every request.
+    pub total: StatsSummary,
+    /// By endpoint name.
+    pub endpoints: BTreeMap<String, StatsSummary>,
+    /// By scenario name.
+    pub scenarios: BTreeMap<String, StatsSummary>,
+}
+
+/// Statistics of a set of requests.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatsSummary {
+    /// Requests sent.
+    pub requests: u64,
+    /// Requests with an expected status.
+    pub ok: u64,
+    /// Requests that failed (`requests - ok`).
+    pub failed: u64,
+    /// Failed requests by class; every class is listed.
+    pub errors: BTreeMap<String, u64>,
+    /// Responses by status code.
+    pub status: BTreeMap<String, u64>,
+    /// Requests per second over the run's duration.
+    pub rps: f64,
+    /// `http_req_duration`, in ms; absent when no response arrived.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub latency_ms: Option<Latency>,
+    /// `http_req_service_duration`, in ms.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub service_latency_ms: Option<Latency>,
+    /// `http_req_failure_duration`, in ms; absent when nothing failed
+    /// without a response.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub failure_latency_ms: Option<Latency>,
+    /// Values above 60 s, clamped to 60 s in the histograms.
+    pub clamped: u64,
+    /// The HDR histograms (µs, V2 deflate, base64), for exact merges.
+    pub histograms: Histograms,
+}
+
+/// Summary percentiles of a histogram, in ms.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct Latency {
+    /// Smallest.
+    pub min: f64,
+    /// Mean.
+    pub mean: f64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p99_9: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+/// Encoded histograms of one [`StatsSummary`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Histograms {
+    /// `http_req_duration`.
+    pub http_req_duration: String,
+    /// `http_req_service_duration`.
+    pub http_req_service_duration: String,
+    /// `http_req_failure_duration`.
+    pub http_req_failure_duration: String,
+}
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+impl Latency {
+    /// Summarizes a histogram; `None` when it is empty.
+    pub fn of(h: &Hist) -> Option<Latency> {
+        let q = |p: f64| h.quantile(p).map(ms);
+        Some(Latency {
+            min: ms(h.min()?),
+            mean: h.mean()? / 1000.0,
+            p50: q(0.5)?,
+            p90: q(0.9)?,
+            p95: q(0.95)?,
+            p99: q(0.99)?,
+            p99_9: q(0.999)?,
+            max: ms(h.max()?),
+        })
+    }
+}
+
+impl StatsSummary {
+    /// Summarizes `s` over a run of `duration_s` seconds.
+    pub fn of(s: &Stats, duration_s: f64) -> StatsSummary {
+        let mut status: Vec<_> = s.statuses.clone();
+        status.sort_unstable();
+        StatsSummary {
+            requests: s.requests,
+            ok: s.ok,
+            failed: s.failed(),
+            errors: ErrorClass::ALL
+                .iter()
+                .map(|c| (c.name().to_string(), s.errors_of(*c)))
+                .collect(),
+            status: status.into_iter().map(|(c, n)| (c.to_string(), n)).collect(),
+            rps: if duration_s > 0.0 {
+                s.requests as f64 / duration_s
+            } else {
+                0.0
+            },
+            latency_ms: Latency::of(&s.duration),
+            service_latency_ms: Latency::of(&s.service),
+            failure_latency_ms: Latency::of(&s.failure),
+            clamped: s.duration.clamped() + s.service.clamped() + s.failure.clamped(),
+            histograms: Histograms {
+                http_req_duration: s.duration.to_base64(),
+                http_req_service_duration: s.service.to_base64(),
+                http_req_failure_duration: s.failure.to_base64(),
+            },
+        }
+    }
+}
+
+/// The per-second timeline.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Timeline {
+    /// Row width in seconds (always 1).
+    pub resolution_s: u32,
+    /// Whether the percentiles in rows are approximate (merged shards).
+    pub approximate_percentiles: bool,
+    /// Rows for every request.
+    pub total: Vec<TimelineRow>,
+    /// Rows by endpoint name.
+    pub endpoints: BTreeMap<String, Vec<TimelineRow>>,
+}
+
+/// One second of the run, by completion time.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TimelineRow {
+    /// Seconds since the start.
+    pub second: u64,
+    /// Requests that ended in this second.
+    pub requests: u64,
+    /// Of which had an expected status.
+    pub ok: u64,
+    /// Failed requests by class (classes with none are left out).
+    pub errors: BTreeMap<String, u64>,
+    /// Median `http_req_duration`, ms.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub p50_ms: Option<f64>,
+    /// 95th percentile, ms.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub p95_ms: Option<f64>,
+    /// 99th percentile, ms.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub p99_ms: Option<f64>,
+}
+
+impl TimelineRow {
+    /// A row from counts and the second's duration histogram.
+    pub fn new(second: u64, requests: u64, ok: u64, errors: [u64; 8], duration: &Hist) -> Self {
+        TimelineRow {
+            second,
+            requests,
+            ok,
+            errors: ErrorClass::ALL
+                .iter()
+                .zip(errors)
+                .filter(|(_, n)| *n > 0)
+                .map(|(c, n)| (c.name().to_string(), n))
+                .collect(),
+            p50_ms: duration.quantile(0.5).map(ms),
+            p95_ms: duration.quantile(0.95).map(ms),
+            p99_ms: duration.quantile(0.99).map(ms),
+        }
+    }
+}
+
+/// Open-model pacing health.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Generator {
+    /// Sends the open-model schedules asked for.
+    pub scheduled_sends: u64,
+    /// Sends dropped because `max_in_flight` was full.
+    pub dropped_sends: u64,
+    /// Sends made more than `late_after_ms` after their intended time.
+    pub late_sends: u64,
+    /// The lateness that makes a send late.
+    pub late_after_ms: f64,
+    /// Send lag percentiles, ms; absent with no open-model sends.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub send_lag_ms: Option<Latency>,
+}
+
+/// A threshold's outcome.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckResult {
+    /// The metric selector as written.
+    pub metric: String,
+    /// The condition as written.
+    pub expression: String,
+    /// The measured value; `null` when the metric had no samples.
+    pub value: Option<f64>,
+    /// Whether the condition held.
+    pub ok: bool,
+    /// Whether it stops the run when it fails.
+    pub abort_on_fail: bool,
+}
+
+/// A requirement's outcome.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RequirementResult {
+    /// Its name.
+    pub name: String,
+    /// Its target, as text for people.
+    pub target: String,
+    /// The check as written.
+    pub check: String,
+    /// The measured value; `null` when the metric had no samples.
+    pub value: Option<f64>,
+    /// Whether the check held.
+    pub ok: bool,
+    /// What was actually measured: scenarios, their load and duration.
+    pub validated: String,
+    /// The plan's note, if any.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub note: Option<String>,
+}

@@ -1,0 +1,218 @@
+//! Turns what the engine measured into a [`RunResult`]: statistics, the
+//! timeline, pacing, and every threshold and requirement judged.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sha2::{Digest, Sha256};
+
+use crate::engine::{Abort, EngineOutput};
+use crate::metrics::eval::{View, evaluate};
+use crate::metrics::recorder::{GenStats, LATE_AFTER};
+use crate::metrics::registry::Tag;
+use crate::metrics::result::{
+    CheckResult, Generator, Latency, Metadata, RequirementResult, RunStatus, StatsSet, StatsSummary, Timeline,
+};
+use crate::metrics::{RunResult, Stats};
+use crate::plan::{Executor, MetricSelector, Plan};
+
+/// Builds the run's result.
+pub fn assemble(plan: &Plan, out: &EngineOutput, metadata: Metadata) -> RunResult {
+    let duration_s = out.elapsed.as_secs_f64();
+    let agg = &out.agg;
+    let n = plan.endpoints.len();
+    let view = View {
+        plan,
+        keys: &agg.keys,
+        generator: &agg.generator,
+        duration_s,
+    };
+    let plan_json = serde_json::to_value(plan).unwrap_or(serde_json::Value::Null);
+    let started_ms = out
+        .started_at
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as i64;
+    let by = |pick: &dyn Fn(usize) -> bool| {
+        let mut s = Stats::default();
+        for (k, st) in agg.keys.iter().enumerate() {
+            if pick(k) {
+                s += st;
+            }
+        }
+        StatsSummary::of(&s, duration_s)
+    };
+    let stats = StatsSet {
+        total: StatsSummary::of(&agg.total(), duration_s),
+        endpoints: plan
+            .endpoints
+            .iter()
+            .enumerate()
+            .map(|(e, ep)| (ep.name.clone(), by(&|k| k % n == e)))
+            .collect(),
+        scenarios: plan
+            .scenarios
+            .iter()
+            .enumerate()
+            .map(|(s, sc)| (sc.name.clone(), by(&|k| k / n == s)))
+            .collect(),
+    };
+    let timeline = Timeline {
+        resolution_s: 1,
+        approximate_percentiles: false,
+        total: agg.total_rows.clone(),
+        endpoints: plan
+            .endpoints
+            .iter()
+            .zip(&agg.endpoint_rows)
+            .map(|(ep, rows)| (ep.name.clone(), rows.clone()))
+            .collect(),
+    };
+    let thresholds = plan
+        .thresholds
+        .iter()
+        .map(|t| {
+            let (value, ok) = evaluate(&view, &t.selector, &t.condition);
+            CheckResult {
+                metric: t.metric.clone(),
+                expression: t.expression.clone(),
+                value,
+                ok,
+                abort_on_fail: t.abort_on_fail,
+            }
+        })
+        .collect();
+    let requirements = plan
+        .requirements
+        .iter()
+        .map(|r| {
+            let (value, ok) = evaluate(&view, &r.selector, &r.condition);
+            RequirementResult {
+                name: r.name.clone(),
+                target: r.target.clone(),
+                check: r.check.clone(),
+                value,
+                ok,
+                validated: validated(plan, &stats, &r.selector, out.elapsed),
+                note: r.note.clone(),
+            }
+        })
+        .collect();
+    RunResult {
+        schema: crate::metrics::result::SCHEMA.to_string(),
+        plan_fingerprint: fingerprint(&plan_json),
+        plan: plan_json,
+        started_at: chrono::DateTime::<chrono::Utc>::from(out.started_at)
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        started_at_ms: started_ms,
+        duration_s,
+        status: if out.abort.is_some() {
+            RunStatus::Aborted
+        } else {
+            RunStatus::Completed
+        },
+        abort_reason: out.abort.as_ref().map(Abort::to_string),
+        metadata,
+        stats,
+        timeline,
+        generator: generator(&agg.generator),
+        thresholds,
+        requirements,
+    }
+}
+
+fn generator(per_scenario: &[GenStats]) -> Generator {
+    let mut g = GenStats::default();
+    for s in per_scenario {
+        g += s;
+    }
+    Generator {
+        scheduled_sends: g.scheduled,
+        dropped_sends: g.dropped,
+        late_sends: g.late,
+        late_after_ms: LATE_AFTER.as_secs_f64() * 1000.0,
+        send_lag_ms: Latency::of(&g.lag),
+    }
+}
+
+/// `sha256:` of the canonical (key-sorted) JSON of the resolved plan.
+pub fn fingerprint(plan_json: &serde_json::Value) -> String {
+    // serde_json's default map is ordered by key, so this text is canonical.
+    let text = plan_json.to_string();
+    let digest = Sha256::digest(text.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// The "Validated" column: what was actually run and measured for the
+/// scenarios a requirement covers. Built only from measurements and the
+/// executed plan, never from a claim.
+fn validated(plan: &Plan, stats: &StatsSet, selector: &MetricSelector, elapsed: Duration) -> String {
+    let tag = |want: Tag| selector.tags.iter().find(|(t, _)| *t == want).map(|(_, v)| v.as_str());
+    let (only, endpoint) = (tag(Tag::Scenario), tag(Tag::Endpoint));
+    let sends_to = |s: &crate::plan::Scenario, name: &str| {
+        s.endpoints
+            .iter()
+            .any(|&(e, w)| w > 0 && plan.endpoints[e].name == name)
+    };
+    let parts: Vec<String> = plan
+        .scenarios
+        .iter()
+        .filter(|s| only.is_none_or(|name| name == s.name))
+        .filter(|s| endpoint.is_none_or(|name| sends_to(s, name)))
+        .map(|s| {
+            let measured = stats.scenarios.get(&s.name);
+            let requests = measured.map_or(0, |m| m.requests);
+            let load = match &s.executor {
+                Executor::ConstantArrivalRate { rate, .. } => format!("{rate} req/s"),
+                Executor::RampingArrivalRate { stages, .. } => {
+                    format!(
+                        "ramping to {} req/s",
+                        stages.iter().map(|st| st.target).fold(0.0, f64::max)
+                    )
+                }
+                Executor::ConstantVus { vus, .. } => format!("{vus} VUs"),
+                Executor::RampingVus { stages, .. } => {
+                    format!(
+                        "ramping to {} VUs",
+                        stages.iter().map(|st| st.target).fold(0.0, f64::max)
+                    )
+                }
+                Executor::SharedIterations { vus, iterations, .. }
+                | Executor::PerVuIterations { vus, iterations, .. } => {
+                    format!("{vus} VUs × {iterations} iterations")
+                }
+            };
+            let rate = requests as f64 / elapsed.as_secs_f64().max(1e-9);
+            format!(
+                "{} ({}, {load}): {requests} requests in {:.1} s, {rate:.1} req/s measured",
+                s.name,
+                s.executor.name(),
+                elapsed.as_secs_f64()
+            )
+        })
+        .collect();
+    parts.join("; ")
+}
+
+/// Run metadata from the environment.
+pub fn metadata(workers: usize, seed: u64) -> Metadata {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    Metadata {
+        loadcheck_version: env!("CARGO_PKG_VERSION").to_string(),
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        workers,
+        seed,
+        github_sha: env("GITHUB_SHA"),
+        github_ref: env("GITHUB_REF"),
+        runner_os: env("RUNNER_OS"),
+        runner_arch: env("RUNNER_ARCH"),
+        runner_name: env("RUNNER_NAME"),
+    }
+}
+
+/// A seed from the clock, for runs without `--seed`.
+pub fn clock_seed() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}

@@ -1,0 +1,304 @@
+//! The plan file as written: serde structs that mirror `loadcheck.toml`.
+//!
+//! Nothing here does I/O or checks more than shapes and types; `validate`
+//! turns a [`RawPlan`] into a `Plan`. Every table denies unknown fields, and
+//! an unknown field's error carries the nearest valid name.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
+use std::path::Path;
+
+use serde::de::{self, value::MapAccessDeserializer, Deserializer, MapAccess, SeqAccess, Unexpected, Visitor};
+use serde::Deserialize;
+
+use super::duration::DurationStr;
+use super::error::PlanError;
+
+/// Parses plan text into raw structs; errors carry the line and field.
+pub(super) fn parse(path: &Path, text: &str) -> Result<RawPlan, PlanError> {
+    toml::from_str(text).map_err(|e| PlanError::from_toml(path, text, &e))
+}
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPlan {
+    pub name: Option<String>,
+    pub target: Option<String>,
+    pub timeout: Option<DurationStr>,
+    pub tls: Option<RawTls>,
+    #[serde(default)]
+    pub vars: BTreeMap<String, OneOf<RawVarTable>>,
+    #[serde(default, rename = "endpoint")]
+    pub endpoints: Vec<RawEndpoint>,
+    #[serde(rename = "scenario")]
+    pub scenarios: Option<Vec<RawScenario>>,
+    pub load: Option<RawScenario>,
+    #[serde(default)]
+    pub thresholds: BTreeMap<String, Vec<OneOf<RawThreshold>>>,
+    #[serde(default, rename = "requirement")]
+    pub requirements: Vec<RawRequirement>,
+}
+
+/// `[tls]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTls {
+    pub ca_file: Option<String>,
+    #[serde(default)]
+    pub insecure: bool,
+    #[serde(default)]
+    pub resolve: Vec<String>,
+}
+
+/// A `[vars]` entry written as a table: `{ file = … }` or `{ env = …, secret = … }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawVarTable {
+    pub file: Option<String>,
+    pub env: Option<String>,
+    pub secret: Option<bool>,
+}
+
+/// `[[endpoint]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEndpoint {
+    pub name: String,
+    pub method: Option<String>,
+    pub path: String,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    pub body: Option<OneOf<RawBodyTable>>,
+    #[serde(default)]
+    pub expect: Vec<u16>,
+    pub weight: Option<u32>,
+}
+
+/// A body written as a table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBodyTable {
+    pub file: Option<String>,
+    pub template: Option<String>,
+    pub template_file: Option<String>,
+}
+
+/// `[[scenario]]` or `[load]`: every executor's options, checked against the
+/// executor in `validate`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawScenario {
+    pub name: Option<String>,
+    pub executor: String,
+    pub endpoints: Option<OneOf<BTreeMap<String, u32>>>,
+    pub start_time: Option<DurationStr>,
+    pub graceful_stop: Option<DurationStr>,
+    pub think_time: Option<String>,
+    pub max_in_flight: Option<u64>,
+    pub rate: Option<f64>,
+    pub start_rate: Option<f64>,
+    pub time_unit: Option<DurationStr>,
+    pub duration: Option<DurationStr>,
+    pub stages: Option<Vec<RawStage>>,
+    pub pre_allocated_vus: Option<u32>,
+    pub max_vus: Option<u32>,
+    pub vus: Option<u32>,
+    pub start_vus: Option<u32>,
+    pub iterations: Option<u64>,
+    pub max_duration: Option<DurationStr>,
+}
+
+/// One `{ duration, target }` stage.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStage {
+    pub duration: DurationStr,
+    pub target: f64,
+}
+
+/// A threshold written as a table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawThreshold {
+    pub threshold: String,
+    #[serde(default)]
+    pub abort_on_fail: bool,
+}
+
+/// `[[requirement]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRequirement {
+    pub name: String,
+    pub target: String,
+    pub check: String,
+    pub note: Option<String>,
+}
+
+/// A value that may be written as a string, an array of strings or a table
+/// `T`. Which forms a field accepts is [`Shape`]'s business, so a wrong form
+/// is a type error reported at its place in the file.
+#[derive(Debug)]
+pub(super) enum OneOf<T> {
+    /// `"text"`
+    Str(String),
+    /// `["a", "b"]`
+    Seq(Vec<String>),
+    /// `{ … }`
+    Map(T),
+}
+
+/// The forms a [`OneOf`] field accepts, and how to describe them.
+pub(super) trait Shape {
+    /// Whether a string is accepted.
+    const STR: bool;
+    /// Whether an array of strings is accepted.
+    const SEQ: bool;
+    /// What the field expects, for type errors.
+    const EXPECTING: &'static str;
+}
+
+impl Shape for RawVarTable {
+    const STR: bool = false;
+    const SEQ: bool = true;
+    const EXPECTING: &'static str = "an array of strings, { file = \"…\" } or { env = \"NAME\", secret = true }";
+}
+
+impl Shape for RawBodyTable {
+    const STR: bool = true;
+    const SEQ: bool = false;
+    const EXPECTING: &'static str = "a string, { file = \"…\" }, { template = \"…\" } or { template_file = \"…\" }";
+}
+
+impl Shape for RawThreshold {
+    const STR: bool = true;
+    const SEQ: bool = false;
+    const EXPECTING: &'static str = "a condition string or { threshold = \"…\", abort_on_fail = … }";
+}
+
+impl Shape for BTreeMap<String, u32> {
+    const STR: bool = false;
+    const SEQ: bool = true;
+    const EXPECTING: &'static str = "a table of endpoint name = weight, or an array of endpoint names";
+}
+
+impl<'de, T: Deserialize<'de> + Shape> Deserialize<'de> for OneOf<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(OneOfVisitor(PhantomData))
+    }
+}
+
+struct OneOfVisitor<T>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de> + Shape> Visitor<'de> for OneOfVisitor<T> {
+    type Value = OneOf<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(T::EXPECTING)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        if T::STR {
+            Ok(OneOf::Str(v.to_string()))
+        } else {
+            Err(E::invalid_type(Unexpected::Str(v), &self))
+        }
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        if !T::SEQ {
+            return Err(de::Error::invalid_type(Unexpected::Seq, &self));
+        }
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<String>()? {
+            items.push(item);
+        }
+        Ok(OneOf::Seq(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        T::deserialize(MapAccessDeserializer::new(map)).map(OneOf::Map)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        parse(Path::new("p.toml"), text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn parses_a_full_plan() {
+        let text = r#"
+            target = "http://x"
+            timeout = "2s"
+            [tls]
+            insecure = true
+            [vars]
+            word = ["a", "b"]
+            tok = { env = "T", secret = true }
+            [[endpoint]]
+            name = "e"
+            path = "/"
+            body = { template = "{{}}" }
+            [[scenario]]
+            name = "s"
+            executor = "constant-vus"
+            endpoints = ["e"]
+            [thresholds]
+            "http_reqs" = ["count>1", { threshold = "rate>1", abort_on_fail = true }]
+        "#;
+        let raw = parse(Path::new("p.toml"), text).unwrap();
+        assert_eq!(raw.timeout.unwrap().0.as_secs(), 2);
+        assert!(matches!(raw.vars["word"], OneOf::Seq(ref v) if v.len() == 2));
+        assert!(matches!(
+            raw.vars["tok"],
+            OneOf::Map(RawVarTable { secret: Some(true), .. })
+        ));
+        assert!(matches!(raw.endpoints[0].body, Some(OneOf::Map(_))));
+        assert!(matches!(raw.scenarios.unwrap()[0].endpoints, Some(OneOf::Seq(_))));
+        assert_eq!(raw.thresholds["http_reqs"].len(), 2);
+    }
+
+    #[test]
+    fn unknown_fields_suggest_the_nearest() {
+        let e = err("target = \"x\"\n[[scenario]]\nname = \"a\"\nexecutr = \"constant-vus\"\n");
+        assert!(
+            e.starts_with("p.toml:4:1: field `scenario[0].executr`: unknown field \"executr\""),
+            "{e}"
+        );
+        assert!(e.ends_with("did you mean \"executor\"?"), "{e}");
+        let e = err("targt = \"x\"\n");
+        assert!(
+            e.contains("p.toml:1:1") && e.contains("did you mean \"target\"?"),
+            "{e}"
+        );
+        let e = err("[vars]\nw = { fil = \"x\" }\n");
+        assert!(e.contains(":2:") && e.contains("did you mean \"file\"?"), "{e}");
+    }
+
+    #[test]
+    fn wrong_forms_and_types_have_lines() {
+        let e = err("name = \"n\"\n[vars]\nw = \"single\"\n");
+        assert!(
+            e.contains("p.toml:3:5: field `vars.w`") && e.contains("an array of strings"),
+            "{e}"
+        );
+        let e = err("[[scenario]]\nexecutor = \"constant-vus\"\nduration = \"5x\"\n");
+        assert!(
+            e.contains("p.toml:3:12: field `scenario[0].duration`: unknown unit \"x\""),
+            "{e}"
+        );
+        let e = err("[[scenario]]\nname = \"a\"\n");
+        assert!(
+            e.contains("p.toml:1:1: field `scenario[0].executor`: missing required field"),
+            "{e}"
+        );
+        let e = err("target = = 1\n");
+        assert!(e.starts_with("p.toml:1:") && e.contains("invalid TOML"), "{e}");
+    }
+}

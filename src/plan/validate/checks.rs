@@ -1,0 +1,109 @@
+//! Thresholds and requirements: metric expressions checked against the
+//! metric registry and the plan's own endpoint and scenario names.
+
+use std::collections::BTreeMap;
+
+use super::Ctx;
+use crate::metrics::registry::Tag;
+use crate::plan::error::{did_you_mean, FieldPath, PlanError};
+use crate::plan::expr::{self, ExprError, MetricSelector};
+use crate::plan::raw::{OneOf, RawRequirement, RawThreshold};
+use crate::plan::{Requirement, Threshold};
+
+/// The names tag filters may refer to.
+pub(super) struct Names<'a> {
+    pub endpoints: Vec<&'a str>,
+    pub scenarios: Vec<&'a str>,
+}
+
+fn expr_err(ctx: &Ctx, at: &FieldPath, e: ExprError) -> PlanError {
+    ctx.err_near(at, e.message, e.suggestion)
+}
+
+/// `{endpoint:…}` and `{scenario:…}` must name what the plan has.
+fn check_tags(ctx: &Ctx, at: &FieldPath, sel: &MetricSelector, names: &Names) -> Result<(), PlanError> {
+    for (tag, value) in &sel.tags {
+        let (what, known) = match tag {
+            Tag::Endpoint => ("endpoint", &names.endpoints),
+            Tag::Scenario => ("scenario", &names.scenarios),
+            _ => continue,
+        };
+        if !known.contains(&value.as_str()) {
+            return Err(ctx.err_near(
+                at,
+                format!(
+                    "the plan has no {what} \"{value}\"; its {what}s are: {}",
+                    known.join(", ")
+                ),
+                did_you_mean(value, known.iter().copied()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `[thresholds]`, in file order.
+pub(super) fn thresholds(
+    ctx: &Ctx,
+    raw: BTreeMap<String, Vec<OneOf<RawThreshold>>>,
+    names: &Names,
+) -> Result<Vec<Threshold>, PlanError> {
+    let table = FieldPath::root("thresholds");
+    let mut out = Vec::new();
+    for (key, items) in ctx.file_order(&table, raw) {
+        let at = table.key(&key);
+        let selector = expr::selector(&key).map_err(|e| expr_err(ctx, &at, e))?;
+        check_tags(ctx, &at, &selector, names)?;
+        if items.is_empty() {
+            return Err(ctx.err(&at, "no conditions; write e.g. [\"p(95)<500\"]"));
+        }
+        for (i, item) in items.into_iter().enumerate() {
+            let (expression, abort_on_fail, item_at) = match item {
+                OneOf::Map(t) => (t.threshold, t.abort_on_fail, at.index(i).key("threshold")),
+                OneOf::Str(s) => (s, false, at.index(i)),
+                OneOf::Seq(_) => return Err(ctx.err(&at.index(i), "expected a condition string")),
+            };
+            let condition = expr::condition(&expression, selector.metric).map_err(|e| {
+                let e = ExprError {
+                    message: format!("threshold \"{key}\": {}", e.message),
+                    ..e
+                };
+                expr_err(ctx, &item_at, e)
+            })?;
+            out.push(Threshold {
+                metric: key.clone(),
+                selector: selector.clone(),
+                expression: expression.trim().to_string(),
+                condition,
+                abort_on_fail,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// `[[requirement]]`, in file order.
+pub(super) fn requirements(ctx: &Ctx, raw: Vec<RawRequirement>, names: &Names) -> Result<Vec<Requirement>, PlanError> {
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, r) in raw.into_iter().enumerate() {
+        let at = FieldPath::root("requirement").index(i);
+        if r.name.trim().is_empty() {
+            return Err(ctx.err(&at.key("name"), "the requirement's name is empty"));
+        }
+        if out.iter().any(|o: &Requirement| o.name == r.name) {
+            return Err(ctx.err(&at.key("name"), format!("requirement \"{}\" is defined twice", r.name)));
+        }
+        let check_at = at.key("check");
+        let (selector, condition) = expr::check(&r.check).map_err(|e| expr_err(ctx, &check_at, e))?;
+        check_tags(ctx, &check_at, &selector, names)?;
+        out.push(Requirement {
+            name: r.name,
+            target: r.target,
+            check: r.check.trim().to_string(),
+            selector,
+            condition,
+            note: r.note,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,187 @@
+//! URLs in the plan: the target and absolute endpoint URLs.
+//!
+//! Only `http` and `https` are accepted, with a host, an optional port and
+//! (for the target) an optional base path. Parsed by hand, so that an
+//! endpoint URL may carry `{placeholders}` in its path and query.
+
+use std::net::Ipv6Addr;
+
+use super::Ctx;
+use crate::plan::error::{FieldPath, PlanError};
+use crate::plan::template::{Part, Template};
+use crate::plan::{Scheme, Target};
+
+/// The plan's target, or the `--target` override.
+pub(super) fn target(ctx: &Ctx, in_plan: Option<&str>, overridden: Option<&str>) -> Result<Target, PlanError> {
+    let at = FieldPath::root("target");
+    let (text, from_cli) = match (overridden, in_plan) {
+        (Some(t), _) => (t, true),
+        (None, Some(t)) => (t, false),
+        (None, None) => return Err(ctx.err(&at, "missing target: set `target` in the plan or pass --target")),
+    };
+    let fail = |m: String| {
+        if from_cli {
+            PlanError::new(ctx.file, "--target", m)
+        } else {
+            ctx.err(&at, m)
+        }
+    };
+    let (mut t, rest) = origin(text).map_err(fail)?;
+    if rest.contains(['?', '#']) {
+        return Err(fail(format!("target \"{text}\" must not have a query or fragment")));
+    }
+    if rest.contains(['{', '}']) || rest.contains(char::is_whitespace) {
+        return Err(fail(format!(
+            "target \"{text}\" has a placeholder, brace or space in its path"
+        )));
+    }
+    t.base_path = rest.trim_end_matches('/').to_string();
+    Ok(t)
+}
+
+/// Splits an endpoint's `path`: an absolute URL gives its origin and its
+/// path and query; anything else must start with `/`.
+pub(super) fn endpoint_path(path: &str) -> Result<(Option<Target>, String), String> {
+    if is_absolute(path) {
+        let (origin, rest) = origin(path)?;
+        let rest = match rest.chars().next() {
+            None => "/".to_string(),
+            Some('?') => format!("/{rest}"),
+            Some(_) => rest.to_string(),
+        };
+        Ok((Some(origin), rest))
+    } else if path.starts_with('/') {
+        Ok((None, path.to_string()))
+    } else {
+        Err(format!(
+            "path \"{path}\" must start with `/`, or be an absolute http:// or https:// URL"
+        ))
+    }
+}
+
+/// Parses a path template and checks its literal text can go in a request
+/// line.
+pub(super) fn path_template(path: &str) -> Result<Template, String> {
+    let t = Template::parse(path)?;
+    let bad = t.parts.iter().any(|p| match p {
+        Part::Lit(s) => s.chars().any(|c| c.is_whitespace() || c.is_control() || c == '#'),
+        _ => false,
+    });
+    if bad {
+        return Err(format!(
+            "path \"{path}\" has a space, control character or `#`; percent-encode it (e.g. %20)"
+        ));
+    }
+    Ok(t)
+}
+
+fn is_absolute(s: &str) -> bool {
+    let lower = s.get(..8).unwrap_or(s).to_ascii_lowercase();
+    lower.starts_with("http://") || lower.starts_with("https://")
+}
+
+/// Parses `scheme://host[:port]` at the start of `url`; returns the origin
+/// (with an empty base path) and the rest, from the first `/`, `?` or `#`.
+fn origin(url: &str) -> Result<(Target, &str), String> {
+    let (scheme_text, after) = url
+        .split_once("://")
+        .ok_or_else(|| format!("\"{url}\" is not a URL such as \"https://staging.example.org\""))?;
+    let scheme = match scheme_text.to_ascii_lowercase().as_str() {
+        "http" => Scheme::Http,
+        "https" => Scheme::Https,
+        other => return Err(format!("URL scheme \"{other}\" is not supported; use http or https")),
+    };
+    let end = after.find(['/', '?', '#']).unwrap_or(after.len());
+    let (authority, rest) = after.split_at(end);
+    if authority.contains('@') {
+        return Err(format!("\"{url}\" must not contain credentials"));
+    }
+    let (host, port_text) = if let Some(v6) = authority.strip_prefix('[') {
+        let (addr, tail) = v6
+            .split_once(']')
+            .ok_or_else(|| format!("\"{url}\" has an unclosed `[`"))?;
+        addr.parse::<Ipv6Addr>()
+            .map_err(|_| format!("\"{addr}\" in \"{url}\" is not an IPv6 address"))?;
+        let port = match tail {
+            "" => None,
+            t => Some(
+                t.strip_prefix(':')
+                    .ok_or_else(|| format!("\"{url}\" has text after `]`"))?,
+            ),
+        };
+        (addr.to_ascii_lowercase(), port)
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h.to_ascii_lowercase(), Some(p)),
+            None => (authority.to_ascii_lowercase(), None),
+        }
+    };
+    let v6 = authority.starts_with('[');
+    if host.is_empty()
+        || !host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_') || (v6 && c == ':'))
+    {
+        return Err(format!("\"{url}\" has no valid host"));
+    }
+    let port = match port_text {
+        None => match scheme {
+            Scheme::Http => 80,
+            Scheme::Https => 443,
+        },
+        Some(p) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| format!("\"{p}\" in \"{url}\" is not a port (1..=65535)"))?,
+    };
+    Ok((
+        Target {
+            scheme,
+            host,
+            port,
+            base_path: String::new(),
+        },
+        rest,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins() {
+        let (t, rest) = origin("HTTPS://Api.Example.org:8443/base/?x").unwrap();
+        assert_eq!(
+            (t.scheme, t.host.as_str(), t.port, rest),
+            (Scheme::Https, "api.example.org", 8443, "/base/?x")
+        );
+        let (t, _) = origin("http://[::1]").unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("::1", 80));
+        let (t, _) = origin("http://[::1]:9000/").unwrap();
+        assert_eq!(t.port, 9000);
+        for bad in [
+            "ftp://x",
+            "x",
+            "http://",
+            "http://u:p@h",
+            "http://h:0",
+            "http://h:99999",
+            "http://[zz]",
+            "http://h h",
+        ] {
+            assert!(origin(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn endpoint_paths() {
+        assert_eq!(endpoint_path("/a?q={w}").unwrap(), (None, "/a?q={w}".to_string()));
+        let (o, p) = endpoint_path("https://cdn.example.org?x={w}").unwrap();
+        assert_eq!((o.unwrap().host.as_str(), p.as_str()), ("cdn.example.org", "/?x={w}"));
+        assert!(endpoint_path("a/b").is_err());
+        assert!(path_template("/a b").is_err());
+        assert!(path_template("/a%20b/{w}").is_ok());
+    }
+}

@@ -1,0 +1,164 @@
+//! Test servers and helpers shared by the integration tests. Every server
+//! binds 127.0.0.1 on a free port and lives as long as its handle.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path as UrlPath, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use loadcheck::cli::EngineArgs;
+use loadcheck::exit::Exit;
+use loadcheck::metrics::RunResult;
+use loadcheck::plan::{Overrides, Plan};
+use tokio::sync::oneshot;
+
+/// A running test server; dropped, it shuts down.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub hits: Arc<AtomicU64>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Server {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting and closes the listener.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+/// Serves `router` on a free loopback port.
+pub async fn serve(router: Router) -> Server {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    Server {
+        addr,
+        hits: Arc::new(AtomicU64::new(0)),
+        stop: Some(tx),
+        task: Some(task),
+    }
+}
+
+async fn status(UrlPath(code): UrlPath<u16>) -> StatusCode {
+    StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST)
+}
+
+async fn delay(UrlPath(ms): UrlPath<u64>) -> &'static str {
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    "ok"
+}
+
+async fn count(State(hits): State<Arc<AtomicU64>>) -> &'static str {
+    hits.fetch_add(1, Ordering::Relaxed);
+    "ok"
+}
+
+/// `/ok` (counts hits), `/status/{code}`, `/delay/{ms}`, `/hang` (60 s).
+pub async fn basic_server() -> Server {
+    let hits = Arc::new(AtomicU64::new(0));
+    let router = Router::new()
+        .route("/ok", get(count))
+        .route("/status/{code}", get(status).post(status))
+        .route("/delay/{ms}", get(delay))
+        .route("/hang", get(|| delay(UrlPath(60_000))))
+        .with_state(hits.clone());
+    let mut s = serve(router).await;
+    s.hits = hits;
+    s
+}
+
+/// A TCP server that accepts and resets every connection (SO_LINGER 0)
+/// once the request has arrived.
+pub async fn reset_server() -> Server {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let _ = tokio::time::timeout(Duration::from_secs(2), sock.read(&mut buf)).await;
+                let _ = sock.set_linger(Some(Duration::ZERO));
+                drop(sock);
+            });
+        }
+    });
+    Server {
+        addr,
+        hits: Arc::new(AtomicU64::new(0)),
+        stop: None,
+        task: Some(task),
+    }
+}
+
+/// A free loopback port with nothing listening on it.
+pub fn dead_addr() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+pub fn plan(text: &str) -> Plan {
+    loadcheck::plan::parse(Path::new("test.toml"), text, &Overrides::default()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub fn engine_args(out: &Path) -> EngineArgs {
+    EngineArgs {
+        out: out.to_path_buf(),
+        seed: Some(7),
+        max_duration: Some(Duration::from_secs(60)),
+        threads: Some(2),
+        grace: Duration::from_secs(2),
+        quiet: true,
+    }
+}
+
+/// Runs a plan in-process; returns the exit code and run.json.
+pub async fn run(text: &str) -> (Exit, RunResult, PathBuf) {
+    let dir = tempfile::tempdir().unwrap().keep();
+    let code = loadcheck::run_plan(plan(text), &engine_args(&dir)).await;
+    let json = std::fs::read_to_string(dir.join("run.json")).expect("run.json written");
+    (code, serde_json::from_str(&json).unwrap(), dir)
+}
+
+/// Nearest-rank percentile of `samples` (sorted in place).
+pub fn nearest_rank(samples: &mut [f64], p: f64) -> f64 {
+    samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let rank = ((p / 100.0) * samples.len() as f64).ceil().max(1.0) as usize;
+    samples[rank - 1]
+}

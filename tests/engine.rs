@@ -1,0 +1,308 @@
+//! The engine against in-process servers: executors send what their
+//! schedules say, coordinated omission is corrected, every error class is
+//! counted, and thresholds decide the exit code.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{basic_server, dead_addr, reset_server, run};
+use loadcheck::exit::Exit;
+use loadcheck::metrics::RunResult;
+
+fn endpoint_requests(r: &RunResult, name: &str) -> u64 {
+    r.stats.endpoints[name].requests
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn constant_arrival_rate_sends_its_schedule() {
+    let s = basic_server().await;
+    let (code, r, _) = run(&format!(
+        r#"target = "{}"
+[load]
+executor = "constant-arrival-rate"
+rate = 200
+duration = "5s"
+[[endpoint]]
+name = "ok"
+path = "/ok"
+"#,
+        s.url()
+    ))
+    .await;
+    assert_eq!(code, Exit::Pass);
+    let n = r.stats.total.requests;
+    assert!((990..=1010).contains(&n), "200 req/s for 5 s sent {n}");
+    assert_eq!(r.generator.scheduled_sends, 1000);
+    assert_eq!(r.generator.dropped_sends, 0);
+    assert_eq!(s.hits.load(std::sync::atomic::Ordering::Relaxed), n);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ramping_arrival_rate_follows_its_stages() {
+    let s = basic_server().await;
+    let (_, r, _) = run(&format!(
+        r#"target = "{}"
+[load]
+executor = "ramping-arrival-rate"
+start_rate = 0
+stages = [{{ duration = "2s", target = 200 }}, {{ duration = "2s", target = 200 }}, {{ duration = "2s", target = 0 }}]
+[[endpoint]]
+name = "ok"
+path = "/ok"
+"#,
+        s.url()
+    ))
+    .await;
+    // 0→200 over 2 s (200), 200 for 2 s (400), 200→0 over 2 s (200).
+    let n = r.stats.total.requests;
+    assert!((792..=808).contains(&n), "sent {n}");
+    let rows = &r.timeline.total;
+    let (first, middle) = (rows[0].requests, rows[2].requests + rows[3].requests);
+    assert!(first < 90, "ramp starts slow: {first} in second 0");
+    assert!((380..=420).contains(&middle), "the plateau runs at 200/s: {middle}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vu_executors_run_and_stop_at_their_counts() {
+    let s = basic_server().await;
+    let plan = |exec: &str| {
+        format!(
+            r#"target = "{}"
+[load]
+{exec}
+[[endpoint]]
+name = "ok"
+path = "/ok"
+"#,
+            s.url()
+        )
+    };
+    let (_, shared, _) = run(&plan("executor = \"shared-iterations\"\nvus = 4\niterations = 123")).await;
+    assert_eq!(shared.stats.total.requests, 123);
+    let (_, per_vu, _) = run(&plan("executor = \"per-vu-iterations\"\nvus = 3\niterations = 7")).await;
+    assert_eq!(per_vu.stats.total.requests, 21);
+    let started = Instant::now();
+    let (_, constant, _) = run(&plan(
+        "executor = \"constant-vus\"\nvus = 2\nduration = \"2s\"\nthink_time = \"100ms\"",
+    ))
+    .await;
+    // 2 VUs × 2 s / (100 ms think + ~1 ms request): about 40 requests.
+    let n = constant.stats.total.requests;
+    assert!((30..=42).contains(&n), "constant-vus sent {n}");
+    assert!(started.elapsed() < Duration::from_secs(6));
+    let (_, ramping, _) = run(&plan(
+        "executor = \"ramping-vus\"\nstart_vus = 0\nstages = [{ duration = \"2s\", target = 4 }]\nthink_time = \"100ms\"",
+    ))
+    .await;
+    // VU i runs from (i+1)/2 s: 1.5 + 1 + 0.5 + 0 VU-seconds of work, about 30 requests.
+    let n = ramping.stats.total.requests;
+    assert!((20..=36).contains(&n), "ramping-vus sent {n}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_model_charges_stalls_to_latency() {
+    // The demo service stalls every request for 1 s in every 5 s.
+    let cfg = loadcheck::demo::DemoConfig {
+        stall_every: Some(Duration::from_secs(5)),
+        stall_for: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let s = common::serve(loadcheck::demo::router(cfg)).await;
+    let (_, r, _) = run(&format!(
+        r#"target = "{}"
+timeout = "5s"
+[load]
+executor = "constant-arrival-rate"
+rate = 100
+duration = "10s"
+[[endpoint]]
+name = "thumb"
+path = "/v1/images/1/thumb/"
+"#,
+        s.url()
+    ))
+    .await;
+    let lat = r.stats.total.latency_ms.unwrap();
+    assert_eq!(r.generator.dropped_sends, 0);
+    assert!(lat.p99 >= 800.0, "p99 {} ms must show the 1 s stalls", lat.p99);
+    assert!(lat.p50 < 100.0, "p50 {} ms", lat.p50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_in_flight_drops_and_counts_sends() {
+    let s = basic_server().await;
+    let (_, r, dir) = run(&format!(
+        r#"target = "{}"
+[load]
+executor = "constant-arrival-rate"
+rate = 100
+duration = "2s"
+max_in_flight = 2
+[[endpoint]]
+name = "slow"
+path = "/delay/100"
+"#,
+        s.url()
+    ))
+    .await;
+    // 2 in flight × 10 per second each = about 20/s of the 100/s asked.
+    assert!(r.generator.dropped_sends > 100, "dropped {}", r.generator.dropped_sends);
+    assert_eq!(r.generator.scheduled_sends, 200);
+    assert_eq!(r.generator.dropped_sends + r.stats.total.requests, 200);
+    let json = std::fs::read_to_string(dir.join("run.json")).unwrap();
+    assert!(json.contains("\"dropped_sends\""));
+    let text = loadcheck::summary::render(&r);
+    assert!(
+        text.contains(&format!("{} dropped", r.generator.dropped_sends)),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_error_class_is_counted_and_the_run_goes_on() {
+    let s = basic_server().await;
+    let reset = reset_server().await;
+    let doomed = basic_server().await;
+    let plan = format!(
+        r#"target = "{base}"
+timeout = "300ms"
+[load]
+executor = "constant-arrival-rate"
+rate = 160
+duration = "3s"
+[[endpoint]]
+name = "not_found"
+path = "/status/404"
+[[endpoint]]
+name = "limited"
+path = "/status/429"
+[[endpoint]]
+name = "unavailable"
+path = "/status/503"
+[[endpoint]]
+name = "wrong_ok"
+path = "/status/200"
+expect = [202]
+[[endpoint]]
+name = "hang"
+path = "/hang"
+[[endpoint]]
+name = "reset"
+path = "{reset}/x"
+[[endpoint]]
+name = "stopped"
+path = "{doomed}/ok"
+[[endpoint]]
+name = "fine"
+path = "/ok"
+"#,
+        base = s.url(),
+        reset = reset.url(),
+        doomed = doomed.url()
+    );
+    let stopper = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        doomed.stop().await;
+    });
+    let (code, r, _) = run(&plan).await;
+    stopper.await.unwrap();
+    assert_eq!(code, Exit::Pass, "no thresholds: errors are data");
+    let e = |name: &str, class: &str| r.stats.endpoints[name].errors[class];
+    assert_eq!(e("not_found", "status_4xx"), endpoint_requests(&r, "not_found"));
+    assert_eq!(e("limited", "status_429"), endpoint_requests(&r, "limited"));
+    assert_eq!(e("unavailable", "status_5xx"), endpoint_requests(&r, "unavailable"));
+    assert_eq!(e("wrong_ok", "unexpected_status"), endpoint_requests(&r, "wrong_ok"));
+    assert_eq!(e("hang", "timeout"), endpoint_requests(&r, "hang"));
+    assert_eq!(e("reset", "reset"), endpoint_requests(&r, "reset"));
+    assert!(e("stopped", "connect") > 0, "{:?}", r.stats.endpoints["stopped"]);
+    assert!(r.stats.endpoints["stopped"].ok > 0, "it answered before it was stopped");
+    assert_eq!(r.stats.endpoints["fine"].failed, 0);
+    assert!(r.stats.endpoints["hang"].failure_latency_ms.unwrap().p50 >= 290.0);
+    // The run went on to its end.
+    assert!(r.timeline.total.len() >= 3);
+    for name in ["not_found", "fine", "stopped", "hang"] {
+        assert!(
+            endpoint_requests(&r, name) > 20,
+            "{name}: {}",
+            endpoint_requests(&r, name)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_target_exits_3_and_sends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = common::plan(&format!(
+        "target = \"http://{}\"\n[load]\nexecutor = \"constant-vus\"\nvus = 1\nduration = \"1s\"\n[[endpoint]]\nname = \"a\"\npath = \"/\"\n",
+        dead_addr()
+    ));
+    let code = loadcheck::run_plan(plan, &common::engine_args(dir.path())).await;
+    assert_eq!(code, Exit::Operational);
+    assert!(
+        !dir.path().join("run.json").exists(),
+        "nothing ran, so nothing was measured"
+    );
+}
+
+fn threshold_plan(url: &str, thresholds: &str) -> String {
+    format!(
+        r#"target = "{url}"
+[load]
+executor = "constant-arrival-rate"
+rate = 50
+duration = "3s"
+[[endpoint]]
+name = "fast"
+path = "/ok"
+[[endpoint]]
+name = "broken"
+path = "/status/500"
+[load.endpoints]
+fast = 9
+broken = 1
+{thresholds}
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thresholds_and_requirements_decide_the_exit_code() {
+    let s = basic_server().await;
+    let passing = "[thresholds]\n\"http_req_duration{endpoint:fast}\" = [\"p(95)<500\"]\n\"http_req_failed{endpoint:fast}\" = [\"rate==0\"]\n[[requirement]]\nname = \"fast p99\"\ntarget = \"< 1 s\"\ncheck = \"http_req_duration{endpoint:fast}: p(99)<1000\"\n";
+    let (code, r, _) = run(&threshold_plan(&s.url(), passing)).await;
+    assert_eq!(code, Exit::Pass);
+    assert!(r.thresholds.iter().all(|t| t.ok && t.value.is_some()));
+    assert!(
+        r.requirements[0].validated.contains("constant-arrival-rate"),
+        "{}",
+        r.requirements[0].validated
+    );
+
+    let failing = "[thresholds]\n\"http_req_failed\" = [\"rate<0.01\"]\n";
+    let (code, r, _) = run(&threshold_plan(&s.url(), failing)).await;
+    assert_eq!(code, Exit::Fail);
+    let rate = r.thresholds[0].value.unwrap();
+    assert!((0.05..0.2).contains(&rate), "failure rate {rate}");
+
+    let failing_req =
+        "[[requirement]]\nname = \"no 5xx\"\ntarget = \"0\"\ncheck = \"http_errors{class:status_5xx}: count==0\"\n";
+    let (code, _, _) = run(&threshold_plan(&s.url(), failing_req)).await;
+    assert_eq!(code, Exit::Fail);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_on_fail_stops_the_run_early() {
+    let s = basic_server().await;
+    let plan = threshold_plan(
+        &s.url(),
+        "[thresholds]\n\"http_errors\" = [{ threshold = \"count<5\", abort_on_fail = true }]\n",
+    )
+    .replace("duration = \"3s\"", "duration = \"20s\"");
+    let started = Instant::now();
+    let (code, r, _) = run(&plan).await;
+    assert_eq!(code, Exit::Fail);
+    assert!(started.elapsed() < Duration::from_secs(8), "stopped early");
+    assert_eq!(r.status, loadcheck::metrics::result::RunStatus::Aborted);
+    assert!(r.abort_reason.unwrap().contains("http_errors"));
+}
