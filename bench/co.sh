@@ -115,6 +115,7 @@ server_start() {
             --app-version v1 --stall-every "$STALL_EVERY" --stall-for "$STALL_FOR" \
             >"$WORK/server.out" 2>"$WORK/server.err" &
         SERVER_PID=$!
+        SERVER_ROOT_PID=$SERVER_PID
         EXTRA_PIDS+=("$SERVER_PID")
         if wait_http "http://127.0.0.1:$port/" 50; then
             SERVER_KIND="loadcheck demo serve"
@@ -133,6 +134,7 @@ server_start() {
     taskset -c "$SERVER_CPU" python3 "$WORK/standin.py" "$port" "$(dur_secs "$STALL_EVERY")" \
         "$(dur_secs "$STALL_FOR")" >"$WORK/server.out" 2>"$WORK/server.err" &
     SERVER_PID=$!
+    SERVER_ROOT_PID=$SERVER_PID
     EXTRA_PIDS+=("$SERVER_PID")
     wait_http "http://127.0.0.1:$port/" 100 || die "stand-in server did not come up"
     SERVER_KIND="Python stand-in (bench/co.sh)"
@@ -239,7 +241,7 @@ co_table() {
     python3 - "$WORK/results.tsv" "$WORK/truth.tsv" <<'PY'
 import collections, statistics, sys
 vals = collections.defaultdict(list)
-tools, failures = [], []
+tools, failures, noisy = [], [], []
 for line in open(sys.argv[1]):
     tool, rnd, metric, value = line.rstrip("\n").split("\t", 3)
     if tool not in tools:
@@ -251,6 +253,8 @@ for line in open(sys.argv[1]):
         vals[(tool, metric)].append(float(value))
     except ValueError:
         pass
+    if metric == "other_cpu" and float(value) > 10:
+        noisy.append(f"{tool} round {rnd} ({float(value):.0f}% of a core)")
 truth = dict(l.rstrip("\n").split("\t") for l in open(sys.argv[2]))
 t95, t99 = float(truth["p95"]), float(truth["p99"])
 
@@ -281,6 +285,9 @@ for tool in tools:
     ]) + " |")
 print(f"\nMeans over rounds. Truth range over stall phases: p95 {truth['p95_range']} ms, "
       f"p99 {truth['p99_range']} ms. oha reports no dropped count.")
+if noisy:
+    print("\nNoisy runs (other work on the machine above 10% of a core): " + ", ".join(noisy)
+          + ". Rerun on an idle machine for numbers to keep.")
 if failures:
     print("\nFailed runs:\n" + "\n".join(failures))
 PY

@@ -27,6 +27,9 @@ CURRENT_PID=""     # the `timeout` wrapping the generator that runs now
 EXTRA_PIDS=()      # other background processes to stop on exit
 HAVE_LOADCHECK=0
 RSS_KB=""
+GEN_CPU_PCT=""
+OTHER_CPU_PCT=""
+SERVER_ROOT_PID="" # the server process whose CPU use is not noise
 
 log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "error: $*"; exit 2; }
@@ -52,8 +55,13 @@ bench_init() {
     trap 'exit 143' TERM
     resolve_loadcheck
     resolve_k6
-    LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
+    local busy
+    busy=$(cpu_busy_pct)
+    LOADAVG="$(cut -d' ' -f1-3 /proc/loadavg); CPU busy before the start: ${busy}%"
     log "work folder: $WORK (load average $LOADAVG)"
+    if ((busy > 10)); then
+        log "warning: the machine is not idle (see top): the numbers will be low and noisy"
+    fi
 }
 
 bench_cleanup() {
@@ -123,6 +131,18 @@ print(int(v) if v == int(v) else v)
 PY
 }
 
+# cpu_busy_pct: percent of all CPUs busy over the next second, from /proc/stat.
+cpu_busy_pct() {
+    local a b
+    a=$(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6}' /proc/stat)
+    sleep 1
+    b=$(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6}' /proc/stat)
+    awk -v a="$a" -v b="$b" 'BEGIN {
+        split(a, x, " "); split(b, y, " ")
+        busy = y[1] - x[1]; idle = y[2] - x[2]
+        printf "%d", (busy + idle) ? 100 * busy / (busy + idle) : 0 }'
+}
+
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
@@ -189,6 +209,7 @@ EOF
         -e "$NGINX_DIR/logs/error.log" -g 'daemon off;' \
         >"$NGINX_DIR/logs/stdout.log" 2>&1 &
     NGINX_PID=$!
+    SERVER_ROOT_PID=$NGINX_PID
     if ! wait_http "http://127.0.0.1:$port/" 100; then
         cat "$NGINX_DIR/logs/error.log" >&2 || true
         die "nginx did not come up on 127.0.0.1:$port"
@@ -221,15 +242,34 @@ group_rss_kb() {
     ps -o rss= -p "$pids" 2>/dev/null | awk '{s += $1} END {print s + 0}'
 }
 
+# busy_ticks: CPU ticks all CPUs have spent busy since boot (/proc/stat).
+busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+
+# tree_ticks PID: CPU ticks used by PID and its children (the server's worker).
+tree_ticks() {
+    local pid=$1 p sum=0 t
+    [[ -n $pid ]] || { echo 0; return 0; }
+    for p in "$pid" $(pgrep -P "$pid" || true); do
+        t=$(awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$p/stat" 2>/dev/null || echo 0)
+        sum=$((sum + ${t:-0}))
+    done
+    echo "$sum"
+}
+
 # run_measured LABEL TIMEOUT_SECS CMD...: run CMD on $GEN_CPU under /usr/bin/time,
-# stdout/stderr to $WORK/LABEL.out/.err. Sets RSS_KB (peak RSS, kB). Returns
-# CMD's exit code (124 on timeout, 137 when killed for exceeding RSS_LIMIT_MB).
+# stdout/stderr to $WORK/LABEL.out/.err. Sets RSS_KB (peak RSS, kB), GEN_CPU_PCT
+# (the generator's CPU use, % of one core) and OTHER_CPU_PCT (CPU used meanwhile
+# by anything but the generator and the server: noise from other work on the
+# machine, % of one core). Returns CMD's exit code (124 on timeout, 137 when
+# killed for exceeding RSS_LIMIT_MB).
 run_measured() {
-    local label=$1 limit=$2 rc=0 i rss killed=0
+    local label=$1 limit=$2 rc=0 i rss killed=0 b0 s0 b1 s1 usage hz
     shift 2
     local base=$WORK/$label
-    RSS_KB=""
-    timeout -k 10 "$limit" /usr/bin/time -f %M -o "$base.rss" \
+    RSS_KB="" GEN_CPU_PCT="" OTHER_CPU_PCT=""
+    b0=$(busy_ticks)
+    s0=$(tree_ticks "$SERVER_ROOT_PID")
+    timeout -k 10 "$limit" /usr/bin/time -f '%M %e %U %S' -o "$base.rss" \
         taskset -c "$GEN_CPU" "$@" >"$base.out" 2>"$base.err" &
     CURRENT_PID=$!
     # Poll (bounded by the timeout above) so a runaway generator can't eat the box.
@@ -246,10 +286,20 @@ run_measured() {
     done
     wait "$CURRENT_PID" || rc=$?
     CURRENT_PID=""
+    b1=$(busy_ticks)
+    s1=$(tree_ticks "$SERVER_ROOT_PID")
     ((killed)) && rc=137
-    if [[ -s $base.rss ]]; then
-        RSS_KB=$(tail -n 1 "$base.rss")
-        [[ $RSS_KB =~ ^[0-9]+$ ]] || RSS_KB=""
+    usage=$(tail -n 1 "$base.rss" 2>/dev/null || true)
+    if [[ $usage =~ ^([0-9]+)\ ([0-9.]+)\ ([0-9.]+)\ ([0-9.]+)$ ]]; then
+        RSS_KB=${BASH_REMATCH[1]}
+        hz=$(getconf CLK_TCK)
+        read -r GEN_CPU_PCT OTHER_CPU_PCT < <(awk -v e="${BASH_REMATCH[2]}" \
+            -v u="${BASH_REMATCH[3]}" -v s="${BASH_REMATCH[4]}" -v hz="$hz" \
+            -v busy=$((b1 - b0)) -v server=$((s1 - s0)) 'BEGIN {
+                if (e <= 0) { print "", ""; exit }
+                other = busy - server - (u + s) * hz
+                if (other < 0) other = 0
+                printf "%.0f %.0f\n", 100 * (u + s) / e, 100 * other / (e * hz) }')
     fi
     return "$rc"
 }
@@ -288,13 +338,19 @@ except Exception:
 PY
 }
 
-# print_table REF METRIC:LABEL:BETTER ...: Markdown table of the means over rounds
-# from results.tsv, plus REF ÷ tool for each metric. BETTER is "high" or "low"
-# (only used to word the legend). Runs that failed are listed under the table.
+# print_table REF METRIC:LABEL:BETTER[:noratio] ...: Markdown table of the means
+# over rounds from results.tsv, plus REF ÷ tool for each metric not marked
+# noratio. BETTER is "high" or "low" (it words the legend). Failed runs, and
+# runs during which other work on the machine took over NOISY_PCT (10) % of a
+# core, are listed under the table.
 print_table() {
     python3 - "$WORK/results.tsv" "$@" <<'PY'
 import collections, statistics, sys
-path, ref, specs = sys.argv[1], sys.argv[2], [s.split(":") for s in sys.argv[3:]]
+import os
+path, ref = sys.argv[1], sys.argv[2]
+specs = [(s.split(":") + [""])[:4] for s in sys.argv[3:]]
+noisy_pct = float(os.environ.get("NOISY_PCT", "10"))
+noisy = []
 vals = collections.defaultdict(list)   # (tool, metric) -> [values]
 tools, failures, notes = [], [], []
 for line in open(path):
@@ -310,6 +366,8 @@ for line in open(path):
             vals[(tool, metric)].append(float(value))
         except ValueError:
             pass
+        if metric == "other_cpu" and float(value) > noisy_pct:
+            noisy.append(f"{tool} round {rnd} ({float(value):.0f}% of a core)")
 
 def fmt(x):
     if x is None:
@@ -324,28 +382,32 @@ def mean(tool, metric):
     v = vals.get((tool, metric))
     return statistics.fmean(v) if v else None
 
+ratio_specs = [sp for sp in specs if sp[3] != "noratio"]
 head = ["tool"]
-for metric, label, _ in specs:
+for metric, label, _, _ in specs:
     head.append(label)
 head.append("runs (" + specs[0][1] + ")")
-for metric, label, _ in specs:
+for metric, label, _, _ in ratio_specs:
     head.append(f"{ref} ÷ tool, {label}")
 print("| " + " | ".join(head) + " |")
 print("|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|")
 for tool in tools:
     row = [tool]
-    for metric, _, _ in specs:
+    for metric, _, _, _ in specs:
         row.append(fmt(mean(tool, metric)))
     row.append(" / ".join(fmt(x) for x in vals.get((tool, specs[0][0]), [])) or "n/a")
-    for metric, _, _ in specs:
+    for metric, _, _, _ in ratio_specs:
         a, b = mean(ref, metric), mean(tool, metric)
         row.append("—" if tool == ref else (f"{a / b:.2f}×" if a is not None and b else "n/a"))
     print("| " + " | ".join(row) + " |")
 legend = ", ".join(f"{label}: {'higher' if better == 'high' else 'lower'} is better"
-                   for _, label, better in specs)
+                   for _, label, better, _ in ratio_specs)
 print(f"\nMeans over rounds. {legend}.")
 if notes:
     print("\nNotes:\n" + "\n".join(notes))
+if noisy:
+    print(f"\nNoisy runs (other work on the machine above {noisy_pct:.0f}% of a core): "
+          + ", ".join(noisy) + ". Rerun on an idle machine for numbers to keep.")
 if failures:
     print("\nFailed runs:\n" + "\n".join(failures))
 PY
@@ -396,10 +458,13 @@ write_lc_plan() {
 # Each: TOOL PORT CONNS ROUND. Records rps, rss_mb and errors, or a failure.
 # RUN_GRACE: seconds allowed beyond DURATION before a run is killed.
 
+# _record_rss TOOL ROUND: peak RSS, and the CPU figures of the last run.
 _record_rss() {
     if [[ -n $RSS_KB ]]; then
         record "$1" "$2" rss_mb "$(awk -v k="$RSS_KB" 'BEGIN {printf "%.1f", k / 1024}')"
     fi
+    [[ -n $GEN_CPU_PCT ]] && record "$1" "$2" gen_cpu "$GEN_CPU_PCT"
+    [[ -n $OTHER_CPU_PCT ]] && record "$1" "$2" other_cpu "$OTHER_CPU_PCT"
     return 0
 }
 
@@ -550,7 +615,8 @@ closed_bench() {
     echo
     print_env "$@"
     echo
-    print_table loadcheck rps:req/s:high rss_mb:"peak RSS (MiB)":low
+    print_table loadcheck rps:req/s:high rss_mb:"peak RSS (MiB)":low \
+        gen_cpu:"generator CPU %":low:noratio other_cpu:"other CPU %":low:noratio
     echo
     echo "Errors (socket errors and non-2xx), summed over rounds:"
     awk -F'\t' '$3 == "errors" {s[$1] += $4} END {for (t in s) printf "- %s: %d\n", t, s[t]}' \

@@ -71,7 +71,8 @@ def f(x, nd=1):
     return "n/a" if x is None else f"{x:,.{nd}f}"
 
 cols = [("achieved", "achieved req/s", 0), ("send_lag_p99", "send lag p99 (ms)", 2),
-        ("dropped", "dropped sends", 0), ("p99", "latency p99 (ms)", 2), ("rss_mb", "peak RSS (MiB)", 1)]
+        ("dropped", "dropped sends", 0), ("p99", "latency p99 (ms)", 2), ("rss_mb", "peak RSS (MiB)", 1),
+        ("gen_cpu", "loadcheck CPU %", 0), ("other_cpu", "other CPU % (noise)", 0)]
 print("| round | target req/s | " + " | ".join(c[1] for c in cols) + " | achieved ÷ target |")
 print("|---" + "|---:" * (len(cols) + 2) + "|")
 for rnd in sorted(rows, key=int):

@@ -60,6 +60,7 @@ echo "### Signing cost: loadcheck closed model, $VUS VUs, unsigned vs [signing] 
 echo
 print_env loadcheck
 echo
-print_table signed rps:req/s:high rss_mb:"peak RSS (MiB)":low
+print_table signed rps:req/s:high rss_mb:"peak RSS (MiB)":low \
+    gen_cpu:"generator CPU %":low:noratio other_cpu:"other CPU %":low:noratio
 echo
 echo "Plans: $WORK/unsigned.toml, $WORK/signed.toml. Raw results and logs: $WORK"

@@ -134,10 +134,16 @@ fn generator(per_scenario: &[GenStats]) -> Generator {
     }
 }
 
-/// `sha256:` of the canonical (key-sorted) JSON of the resolved plan.
+/// `sha256:` of the canonical (key-sorted) JSON of the resolved plan,
+/// leaving out `source`: the same plan read from another path is the same
+/// plan.
 pub fn fingerprint(plan_json: &serde_json::Value) -> String {
+    let mut plan = plan_json.clone();
+    if let Some(map) = plan.as_object_mut() {
+        map.remove("source");
+    }
     // serde_json's default map is ordered by key, so this text is canonical.
-    let text = plan_json.to_string();
+    let text = plan.to_string();
     let digest = Sha256::digest(text.as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")

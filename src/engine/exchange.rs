@@ -129,11 +129,21 @@ impl Exchange {
     /// Sends a prepared request on `slot` (connecting first if needed) and
     /// measures it. `intended` is when it was meant to go: the open model's
     /// schedule, or now in the closed model. Returns the stats key and the
-    /// sample.
-    pub async fn send(&self, slot: &mut Slot, prepared: Prepared, intended: Instant) -> (usize, Sample) {
+    /// sample, or `None` if `cut_at` (the scenario's hard end) came first:
+    /// an interrupted request is not a measurement.
+    pub async fn send(
+        &self,
+        slot: &mut Slot,
+        prepared: Prepared,
+        intended: Instant,
+        cut_at: Option<Instant>,
+    ) -> Option<(usize, Sample)> {
         let origin = &self.origins[self.endpoint_origin[prepared.endpoint]];
         let actual = Instant::now();
-        let result = tokio::time::timeout(self.plan.timeout, async {
+        let timeout_at = actual + self.plan.timeout;
+        let cut = cut_at.filter(|c| *c < timeout_at);
+        // One timer per request covers both the request timeout and the cut.
+        let result = tokio::time::timeout_at(cut.unwrap_or(timeout_at).into(), async {
             if !slot.is_usable() {
                 slot.0 = Some(self.connector.connect(origin).await?);
             }
@@ -142,6 +152,10 @@ impl Exchange {
         })
         .await;
         let end = Instant::now();
+        if result.is_err() && cut.is_some() {
+            slot.0 = None;
+            return None;
+        }
         let outcome = match result {
             Ok(Ok(resp)) => Outcome::Response {
                 status: resp.status,
@@ -159,7 +173,7 @@ impl Exchange {
             duration_us: end.saturating_duration_since(intended).as_micros() as u64,
             service_us: end.saturating_duration_since(actual).as_micros() as u64,
         };
-        (prepared.key, sample)
+        Some((prepared.key, sample))
     }
 
     fn expects(&self, endpoint: usize, status: u16) -> bool {

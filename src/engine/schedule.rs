@@ -35,7 +35,9 @@ impl Segment {
         // rising and falling rates alike.
         let disc = (self.r0 * self.r0 + 2.0 * slope * x).max(0.0);
         let denom = self.r0 + disc.sqrt();
-        if denom <= 0.0 {
+        if x <= 0.0 {
+            0.0
+        } else if denom <= 0.0 {
             self.len
         } else {
             (2.0 * x / denom).min(self.len)
@@ -300,6 +302,8 @@ mod tests {
             }],
         );
         assert_eq!(s.total(), 500);
+        // Regression: a ramp from 0 sent its first request at the end of the stage.
+        assert_eq!(s.time_of(0), Some(Duration::ZERO));
         let t = s.time_of(250).unwrap().as_secs_f64();
         assert!((t - 50f64.sqrt()).abs() < 1e-6, "{t}");
         // Then hold 100/s for 2 s: 200 more.

@@ -136,8 +136,12 @@ async fn stop_deadline(mut stop: StopRx) {
     }
 }
 
+/// Whether a stop was asked for. The stop value only ever changes once,
+/// from `None` to a deadline, and every loop exits as soon as `changed()`
+/// fires, so a version check (one atomic load, no lock) is enough on the
+/// per-request path.
 fn stopping(stop: &StopRx) -> bool {
-    stop.has_changed().unwrap_or(true) || stop.borrow().is_some()
+    stop.has_changed().unwrap_or(true)
 }
 
 /// The open model: send on schedule, whether or not earlier requests have
@@ -189,11 +193,12 @@ async fn open_loop(shared: Arc<Shared>, rec: Rc<RefCell<Recorder>>, mut stop: St
         tokio::task::spawn_local(async move {
             let origin = shared.exchange.origin_of(prepared.endpoint);
             let mut slot = pool.borrow_mut()[origin].pop().unwrap_or_default();
-            let sample = shared.exchange.send(&mut slot, prepared, intended).await;
+            if let Some((key, sample)) = shared.exchange.send(&mut slot, prepared, intended, None).await {
+                rec.borrow_mut().record(key, &sample, Instant::now());
+            }
             if slot.is_usable() {
                 pool.borrow_mut()[origin].push(slot);
             }
-            rec.borrow_mut().record(sample.0, &sample.1, Instant::now());
             in_flight.set(in_flight.get() - 1);
             if in_flight.get() == 0 {
                 idle.notify_one();
@@ -236,9 +241,14 @@ async fn vu_loop(shared: Arc<Shared>, rec: Rc<RefCell<Recorder>>, mut stop: Stop
             break;
         };
         let slot = &mut slots[shared.exchange.origin_of(prepared.endpoint)];
-        let sent = tokio::time::timeout_at(hard_end.into(), shared.exchange.send(slot, prepared, Instant::now())).await;
         // An iteration cut off by the scenario's end is interrupted, not measured.
-        let Ok((key, sample)) = sent else { break };
+        let Some((key, sample)) = shared
+            .exchange
+            .send(slot, prepared, Instant::now(), Some(hard_end))
+            .await
+        else {
+            break;
+        };
         rec.borrow_mut().record(key, &sample, Instant::now());
         done += 1;
         if let Some((min, max)) = sc.think_time {

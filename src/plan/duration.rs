@@ -182,7 +182,24 @@ pub struct DurationStr(pub Duration);
 
 impl<'de> serde::Deserialize<'de> for DurationStr {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(DurationVisitor { millis: false }).map(DurationStr)
+        let d = d.deserialize_any(DurationVisitor { millis: false })?;
+        check_plan_duration(d).map(DurationStr).map_err(de::Error::custom)
+    }
+}
+
+/// The longest duration a plan may hold anywhere, so that sums of
+/// durations can never overflow.
+pub const MAX_PLAN_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Rejects durations above [`MAX_PLAN_DURATION`].
+pub fn check_plan_duration(d: Duration) -> Result<Duration, String> {
+    if d > MAX_PLAN_DURATION {
+        Err(format!(
+            "{} is longer than the longest supported duration (365 days)",
+            format_duration(d)
+        ))
+    } else {
+        Ok(d)
     }
 }
 
@@ -193,7 +210,7 @@ struct DurationVisitor {
 }
 
 impl DurationVisitor {
-    fn from_number<E: de::Error>(&self, ms: f64, shown: &str) -> Result<Duration, E> {
+    fn number<E: de::Error>(&self, ms: f64, shown: &str) -> Result<Duration, E> {
         if self.millis && ms.is_finite() && ms >= 0.0 {
             return Duration::try_from_secs_f64(ms / 1_000.0).map_err(E::custom);
         }
@@ -221,18 +238,18 @@ impl<'de> Visitor<'de> for DurationVisitor {
         if v < 0 {
             return Err(E::custom(format!("negative duration {v} is not allowed")));
         }
-        self.from_number(v as f64, &v.to_string())
+        self.number(v as f64, &v.to_string())
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Duration, E> {
-        self.from_number(v as f64, &v.to_string())
+        self.number(v as f64, &v.to_string())
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Duration, E> {
         if v < 0.0 {
             return Err(E::custom(format!("negative duration {v} is not allowed")));
         }
-        self.from_number(v, &v.to_string())
+        self.number(v, &v.to_string())
     }
 }
 
@@ -339,5 +356,11 @@ mod tests {
         let err = serde_json::from_str::<DurationStr>("30").unwrap_err().to_string();
         assert!(err.contains("needs a unit"), "{err}");
         assert!(serde_json::from_str::<DurationStr>("-1").is_err());
+        let long = serde_json::from_str::<DurationStr>("\"366d\"").unwrap_err().to_string();
+        assert!(long.contains("unknown unit"), "{long}");
+        let long = serde_json::from_str::<DurationStr>("\"8785h\"")
+            .unwrap_err()
+            .to_string();
+        assert!(long.contains("365 days"), "{long}");
     }
 }

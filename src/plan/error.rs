@@ -2,7 +2,7 @@
 //!
 //! [`PlanError`] names the file, the line and column, the field path
 //! (`scenario[0].executor`) and, when a near miss is likely, a suggestion.
-//! [`SourceMap`] finds positions: it maps a byte offset to a field path (for
+//! `SourceMap` finds positions: it maps a byte offset to a field path (for
 //! errors the TOML deserializer reports) and a field path to a byte offset
 //! (for errors that validation finds across fields).
 
@@ -10,8 +10,8 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use toml::de::{DeTable, DeValue};
 use toml::Spanned;
+use toml::de::{DeTable, DeValue};
 
 /// An error in a plan file. Display renders it the way compilers do:
 ///
@@ -79,7 +79,12 @@ impl PlanError {
             path = path.key(&name);
             ("missing required field".to_string(), None)
         } else if raw.starts_with("unknown field ") || raw.starts_with("unknown variant ") {
-            unknown_name_message(&raw)
+            match path.0.as_slice() {
+                [Seg::Key(k)] if LATER.contains(&k.as_str()) => {
+                    (format!("[{k}] is not supported by this version of loadcheck yet"), None)
+                }
+                _ => unknown_name_message(&raw),
+            }
         } else {
             (plain_words(&raw), None)
         };
@@ -112,6 +117,11 @@ impl fmt::Display for PlanError {
         Ok(())
     }
 }
+
+/// Top-level sections that later versions of loadcheck add.
+const LATER: &[&str] = &[
+    "rollout", "signing", "sink", "baseline", "setup", "fault", "faults", "probe", "probes",
+];
 
 /// Rewrites serde's "unknown field `x`, expected one of `a`, `b`" into
 /// loadcheck's form, with the nearest valid name as the suggestion.
@@ -210,11 +220,7 @@ impl fmt::Display for FieldPath {
                         f.write_str(".")?;
                     }
                     let bare = !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-                    if bare {
-                        f.write_str(k)?
-                    } else {
-                        write!(f, "{k:?}")?
-                    }
+                    if bare { f.write_str(k)? } else { write!(f, "{k:?}")? }
                 }
             }
         }
@@ -281,7 +287,7 @@ impl<'a> SourceMap<'a> {
                     .iter()
                     .find(|(key, _)| key.get_ref() == k)
                     .map(|(key, v)| (key.span().start, v)),
-                (Seg::Index(i), _, Some(DeValue::Array(a))) => a.iter().nth(*i).map(|v| (v.span().start, v)),
+                (Seg::Index(i), _, Some(DeValue::Array(a))) => a.get(*i).map(|v| (v.span().start, v)),
                 _ => None,
             };
             let Some((offset, v)) = next else {

@@ -9,8 +9,8 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::path::Path;
 
-use serde::de::{self, value::MapAccessDeserializer, Deserializer, MapAccess, SeqAccess, Unexpected, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Unexpected, Visitor, value::MapAccessDeserializer};
 
 use super::duration::DurationStr;
 use super::error::PlanError;
@@ -24,19 +24,29 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<RawPlan, PlanError> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawPlan {
+    /// `name`: the plan's name.
     pub name: Option<String>,
+    /// `target`: the base URL.
     pub target: Option<String>,
+    /// `timeout`: per request.
     pub timeout: Option<DurationStr>,
+    /// `[tls]`.
     pub tls: Option<RawTls>,
+    /// `[vars]`: template variables.
     #[serde(default)]
     pub vars: BTreeMap<String, OneOf<RawVarTable>>,
+    /// `[[endpoint]]` blocks.
     #[serde(default, rename = "endpoint")]
     pub endpoints: Vec<RawEndpoint>,
+    /// `[[scenario]]` blocks.
     #[serde(rename = "scenario")]
     pub scenarios: Option<Vec<RawScenario>>,
+    /// `[load]`, the one-scenario shorthand.
     pub load: Option<RawScenario>,
+    /// `[thresholds]`: metric selector → conditions.
     #[serde(default)]
     pub thresholds: BTreeMap<String, Vec<OneOf<RawThreshold>>>,
+    /// `[[requirement]]` blocks.
     #[serde(default, rename = "requirement")]
     pub requirements: Vec<RawRequirement>,
 }
@@ -45,9 +55,12 @@ pub(super) struct RawPlan {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawTls {
+    /// Extra CA certificates, relative to the plan.
     pub ca_file: Option<String>,
+    /// Skip certificate verification.
     #[serde(default)]
     pub insecure: bool,
+    /// curl-style `host:port:addr` entries.
     #[serde(default)]
     pub resolve: Vec<String>,
 }
@@ -56,8 +69,11 @@ pub(super) struct RawTls {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawVarTable {
+    /// Values, one per line of this file.
     pub file: Option<String>,
+    /// The value of this environment variable.
     pub env: Option<String>,
+    /// Whether the `env` value is a secret.
     pub secret: Option<bool>,
 }
 
@@ -65,14 +81,21 @@ pub(super) struct RawVarTable {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawEndpoint {
+    /// Unique name.
     pub name: String,
+    /// HTTP method.
     pub method: Option<String>,
+    /// Path template or absolute URL.
     pub path: String,
+    /// Header name → value template.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// The body, in one of its forms.
     pub body: Option<OneOf<RawBodyTable>>,
+    /// Statuses that count as success.
     #[serde(default)]
     pub expect: Vec<u16>,
+    /// Weight when a scenario gives none.
     pub weight: Option<u32>,
 }
 
@@ -80,8 +103,11 @@ pub(super) struct RawEndpoint {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawBodyTable {
+    /// Fixed bytes from a file.
     pub file: Option<String>,
+    /// An inline template.
     pub template: Option<String>,
+    /// A template read from a file.
     pub template_file: Option<String>,
 }
 
@@ -90,23 +116,41 @@ pub(super) struct RawBodyTable {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawScenario {
+    /// Unique name (absent in `[load]`).
     pub name: Option<String>,
+    /// The executor's k6 name.
     pub executor: String,
+    /// Endpoint name → weight, or a list of names.
     pub endpoints: Option<OneOf<BTreeMap<String, u32>>>,
+    /// Offset from the start of the run.
     pub start_time: Option<DurationStr>,
+    /// Time for in-flight requests after the end.
     pub graceful_stop: Option<DurationStr>,
+    /// `"MIN..MAX"` or one duration (VU executors).
     pub think_time: Option<String>,
+    /// Open model: the most requests in flight.
     pub max_in_flight: Option<u64>,
+    /// constant-arrival-rate: iterations per `time_unit`.
     pub rate: Option<f64>,
+    /// ramping-arrival-rate: the starting rate.
     pub start_rate: Option<f64>,
+    /// The period rates are counted over.
     pub time_unit: Option<DurationStr>,
+    /// constant-*: how long.
     pub duration: Option<DurationStr>,
+    /// ramping-*: the stages.
     pub stages: Option<Vec<RawStage>>,
+    /// Arrival-rate: accepted for k6 compatibility.
     pub pre_allocated_vus: Option<u32>,
+    /// Arrival-rate: the default `max_in_flight`.
     pub max_vus: Option<u32>,
+    /// VUs (constant-vus, *-iterations).
     pub vus: Option<u32>,
+    /// ramping-vus: VUs at the start.
     pub start_vus: Option<u32>,
+    /// *-iterations: how many.
     pub iterations: Option<u64>,
+    /// *-iterations: the time cap.
     pub max_duration: Option<DurationStr>,
 }
 
@@ -114,7 +158,9 @@ pub(super) struct RawScenario {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawStage {
+    /// How long the stage lasts.
     pub duration: DurationStr,
+    /// Rate or VUs at its end.
     pub target: f64,
 }
 
@@ -122,7 +168,9 @@ pub(super) struct RawStage {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawThreshold {
+    /// The condition.
     pub threshold: String,
+    /// Stop the run when it fails.
     #[serde(default)]
     pub abort_on_fail: bool,
 }
@@ -131,9 +179,13 @@ pub(super) struct RawThreshold {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRequirement {
+    /// Name shown in the report.
     pub name: String,
+    /// The target, as text for people.
     pub target: String,
+    /// `selector: condition`.
     pub check: String,
+    /// An optional note.
     pub note: Option<String>,
 }
 

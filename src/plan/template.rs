@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use rand::rngs::SmallRng;
 use rand::Rng as _;
+use rand::rngs::SmallRng;
 use serde::{Serialize, Serializer};
 
 use crate::plan::Var;

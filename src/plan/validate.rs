@@ -1,7 +1,7 @@
 //! Raw plan → validated [`Plan`], in one place.
 //!
-//! This file does the top level, TLS, variables and endpoints;
-//! `validate/url.rs` the target and endpoint URLs, `validate/scenario.rs`
+//! This file does the top level, variables and endpoints;
+//! `validate/url.rs` the target, endpoint URLs and `[tls]`, `validate/scenario.rs`
 //! and `validate/executor.rs` the scenarios, and `validate/checks.rs`
 //! thresholds and requirements. Every error is located
 //! through [`SourceMap`], so it names the line and the field path.
@@ -15,10 +15,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::error::{did_you_mean, FieldPath, PlanError, SourceMap};
-use super::raw::{OneOf, RawBodyTable, RawEndpoint, RawPlan, RawTls, RawVarTable};
+use super::error::{FieldPath, PlanError, SourceMap, did_you_mean};
+use super::raw::{OneOf, RawBodyTable, RawEndpoint, RawPlan, RawVarTable};
 use super::template::{self, Template};
-use super::{Body, Endpoint, Overrides, Plan, Resolve, TlsOptions, Var};
+use super::{Body, Endpoint, Overrides, Plan, Var};
 
 /// Reads environment variables; tests substitute their own.
 pub(super) type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -45,7 +45,7 @@ pub(super) fn validate_with_env(
         Some(t) => t.0,
         None => Duration::from_secs(10),
     };
-    let tls = tls(&ctx, raw.tls)?;
+    let tls = url::tls(&ctx, raw.tls)?;
     let vars = vars(&ctx, raw.vars, env)?;
     let mut endpoints = Vec::with_capacity(raw.endpoints.len());
     let mut weights = Vec::with_capacity(raw.endpoints.len());
@@ -105,13 +105,12 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// An error about the field at `at`, located in the file when it is there.
+    /// An error about the field at `at`, located at the field, or at the
+    /// nearest table around it that the file has. A missing top-level field
+    /// (such as `target`) is reported at the start of the file.
     pub(super) fn err(&self, at: &FieldPath, message: impl Into<String>) -> PlanError {
-        let e = PlanError::new(self.file, at.to_string(), message);
-        match self.map.position(at) {
-            Some((line, col)) => e.at(line, col),
-            None => e,
-        }
+        let (line, col) = self.map.position(at).unwrap_or((1, 1));
+        PlanError::new(self.file, at.to_string(), message).at(line, col)
     }
 
     /// [`err`](Self::err) with a "did you mean".
@@ -133,52 +132,6 @@ impl<'a> Ctx<'a> {
         entries.sort_by_key(|e| e.0.unwrap_or(usize::MAX));
         entries.into_iter().map(|(_, k, v)| (k, v)).collect()
     }
-}
-
-fn tls(ctx: &Ctx, raw: Option<RawTls>) -> Result<TlsOptions, PlanError> {
-    let Some(raw) = raw else {
-        return Ok(TlsOptions::default());
-    };
-    let at = FieldPath::root("tls");
-    let ca_file = match raw.ca_file {
-        Some(name) => {
-            let p = ctx.resolve_path(&name);
-            if !p.is_file() {
-                return Err(ctx.err(&at.key("ca_file"), format!("CA file {} does not exist", p.display())));
-            }
-            Some(p)
-        }
-        None => None,
-    };
-    let mut resolve = Vec::with_capacity(raw.resolve.len());
-    for (i, entry) in raw.resolve.iter().enumerate() {
-        resolve.push(resolve_entry(entry).map_err(|m| ctx.err(&at.key("resolve").index(i), m))?);
-    }
-    Ok(TlsOptions {
-        ca_file,
-        insecure: raw.insecure,
-        resolve,
-    })
-}
-
-/// Parses curl's `host:port:addr`.
-fn resolve_entry(entry: &str) -> Result<Resolve, String> {
-    let bad = || format!("\"{entry}\" is not `host:port:address` (e.g. \"api.example.org:443:10.0.0.5\")");
-    let (host, rest) = entry.split_once(':').ok_or_else(bad)?;
-    let (port, addr) = rest.split_once(':').ok_or_else(bad)?;
-    let port: u16 = port.parse().ok().filter(|p| *p > 0).ok_or_else(bad)?;
-    let addr_text = addr.strip_prefix('[').and_then(|a| a.strip_suffix(']')).unwrap_or(addr);
-    let addr = addr_text
-        .parse()
-        .map_err(|_| format!("\"{addr}\" in \"{entry}\" is not an IP address"))?;
-    if host.is_empty() {
-        return Err(bad());
-    }
-    Ok(Resolve {
-        host: host.to_ascii_lowercase(),
-        port,
-        addr,
-    })
 }
 
 fn vars(
@@ -401,16 +354,5 @@ mod tests {
         assert!(e.message.contains("built-in"), "{e}");
         let e = run(&PLAN.replace("k = {", "\"a-b\" = {"), &|_| Some("v".into())).unwrap_err();
         assert!(e.message.contains("letters, digits"), "{e}");
-    }
-
-    #[test]
-    fn resolve_entries() {
-        let r = resolve_entry("api.example.org:443:10.0.0.5").unwrap();
-        assert_eq!((r.host.as_str(), r.port, r.addr.to_string()), ("api.example.org", 443, "10.0.0.5".into()));
-        assert_eq!(resolve_entry("h:80:[::1]").unwrap().addr.to_string(), "::1");
-        assert_eq!(resolve_entry("h:80:::1").unwrap().addr.to_string(), "::1");
-        for bad in ["h:80", "h:x:1.2.3.4", ":80:1.2.3.4", "h:0:1.2.3.4", "h:80:host"] {
-            assert!(resolve_entry(bad).is_err(), "{bad}");
-        }
     }
 }

@@ -61,18 +61,26 @@ fn selectors_and_checks() {
     assert_eq!(s.to_string(), "http_req_duration{endpoint:search,phase:rollout}");
     let e = selector("http_req_duraton").unwrap_err();
     assert_eq!(e.suggestion.as_deref(), Some("http_req_duration"));
-    assert!(parse_selector("http_req_duration{status:200}")
-        .unwrap_err()
-        .contains("does not apply"));
-    assert!(parse_selector("http_req_duration{phase:middle}")
-        .unwrap_err()
-        .contains("unknown phase"));
-    assert!(parse_selector("http_req_duration{endpoint}")
-        .unwrap_err()
-        .contains("tag:value"));
-    assert!(parse_selector("http_req_duration{endpoint:a")
-        .unwrap_err()
-        .contains("closing"));
+    assert!(
+        parse_selector("http_req_duration{status:200}")
+            .unwrap_err()
+            .contains("does not apply")
+    );
+    assert!(
+        parse_selector("http_req_duration{phase:middle}")
+            .unwrap_err()
+            .contains("unknown phase")
+    );
+    assert!(
+        parse_selector("http_req_duration{endpoint}")
+            .unwrap_err()
+            .contains("tag:value")
+    );
+    assert!(
+        parse_selector("http_req_duration{endpoint:a")
+            .unwrap_err()
+            .contains("closing")
+    );
     assert!(parse_selector("{endpoint:a}").unwrap_err().contains("no metric"));
     let (sel, cond) = parse_check("http_req_duration{endpoint:webhook}: p(99)<200").unwrap();
     assert_eq!(sel.tags[0].1, "webhook");

@@ -5,14 +5,16 @@ use std::collections::BTreeMap;
 
 use super::Ctx;
 use crate::metrics::registry::Tag;
-use crate::plan::error::{did_you_mean, FieldPath, PlanError};
+use crate::plan::error::{FieldPath, PlanError, did_you_mean};
 use crate::plan::expr::{self, ExprError, MetricSelector};
 use crate::plan::raw::{OneOf, RawRequirement, RawThreshold};
 use crate::plan::{Requirement, Threshold};
 
 /// The names tag filters may refer to.
 pub(super) struct Names<'a> {
+    /// The endpoints' names.
     pub endpoints: Vec<&'a str>,
+    /// The scenarios' names.
     pub scenarios: Vec<&'a str>,
 }
 

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::Ctx;
-use crate::plan::duration::parse_duration;
+use crate::plan::duration::{check_plan_duration, parse_duration};
 use crate::plan::error::{FieldPath, PlanError};
 use crate::plan::raw::{RawScenario, RawStage};
 use crate::plan::{Executor, Overrides, Stage, ThinkTime};
@@ -25,6 +25,8 @@ fn positive(ctx: &Ctx, at: &FieldPath, d: Duration, option: &str) -> Result<Dura
     }
 }
 
+/// Builds the executor from its options, with the overrides applied and
+/// rates per second.
 pub(super) fn executor(ctx: &Ctx, at: &FieldPath, raw: &RawScenario, ov: &Overrides) -> Result<Executor, PlanError> {
     let kind = raw.executor.as_str();
     let per_second = positive(
@@ -145,10 +147,15 @@ fn stages(
 
 /// `"100ms..500ms"` or a single duration.
 pub(super) fn think_time(s: &str) -> Result<ThinkTime, String> {
+    let parse = |t: &str| {
+        parse_duration(t)
+            .and_then(check_plan_duration)
+            .map_err(|m| format!("think time \"{s}\": {m}"))
+    };
     let (min, max) = match s.split_once("..") {
-        Some((a, b)) => (parse_duration(a)?, parse_duration(b)?),
+        Some((a, b)) => (parse(a)?, parse(b)?),
         None => {
-            let d = parse_duration(s)?;
+            let d = parse(s)?;
             (d, d)
         }
     };
@@ -160,6 +167,8 @@ pub(super) fn think_time(s: &str) -> Result<ThinkTime, String> {
     Ok(ThinkTime { min, max })
 }
 
+/// The resolved `max_in_flight`: the explicit value, else `max_vus`, else
+/// rate × timeout for the open model; the most VUs for the closed model.
 pub(super) fn max_in_flight(
     ctx: &Ctx,
     at: &FieldPath,
@@ -206,4 +215,29 @@ fn default_in_flight(peak_per_second: f64, timeout: Duration) -> usize {
     (peak_per_second * timeout.as_secs_f64())
         .ceil()
         .clamp(1.0, MAX_IN_FLIGHT_CAP) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_in_flight_is_rate_times_timeout_capped() {
+        assert_eq!(default_in_flight(200.0, Duration::from_secs(10)), 2000);
+        assert_eq!(default_in_flight(0.5, Duration::from_millis(100)), 1);
+        assert_eq!(default_in_flight(0.0, Duration::from_secs(10)), 1);
+        assert_eq!(default_in_flight(1e9, Duration::from_secs(60)), 100_000);
+        assert_eq!(default_in_flight(3.3, Duration::from_secs(1)), 4);
+    }
+
+    #[test]
+    fn think_times() {
+        let t = think_time("100ms..500ms").unwrap();
+        assert_eq!((t.min, t.max), (Duration::from_millis(100), Duration::from_millis(500)));
+        let one = think_time("1s").unwrap();
+        assert_eq!(one.min, one.max);
+        assert!(think_time("2s..1s").unwrap_err().contains("longer"));
+        assert!(think_time("1s..").unwrap_err().contains("think time"));
+        assert!(think_time("..").is_err());
+    }
 }

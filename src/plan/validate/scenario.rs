@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::executor::{executor, max_in_flight, think_time};
-use super::{check_name, Ctx};
-use crate::plan::error::{did_you_mean, FieldPath, PlanError};
+use super::{Ctx, check_name};
+use crate::plan::duration::check_plan_duration;
+use crate::plan::error::{FieldPath, PlanError, did_you_mean};
 use crate::plan::raw::{OneOf, RawScenario};
 use crate::plan::{Endpoint, Overrides, Scenario};
 
@@ -51,9 +52,11 @@ fn options(executor: &str) -> &'static [&'static str] {
 
 /// What scenarios need from the rest of the plan.
 pub(super) struct Inputs<'a> {
+    /// The validated endpoints.
     pub endpoints: &'a [Endpoint],
     /// Each endpoint's own `weight`.
     pub weights: &'a [u32],
+    /// The command-line overrides.
     pub overrides: &'a Overrides,
     /// The request timeout, for the default `max_in_flight`.
     pub timeout: Duration,
@@ -65,8 +68,13 @@ pub(super) fn check_overrides(ctx: &Ctx, o: &Overrides) -> Result<(), PlanError>
     if o.rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
         return bad("--rate", "the rate must be a number above 0");
     }
-    if o.duration.is_some_and(|d| d.is_zero()) {
-        return bad("--duration", "the duration must be above 0");
+    if let Some(d) = o.duration {
+        if d.is_zero() {
+            return bad("--duration", "the duration must be above 0");
+        }
+        if let Err(m) = check_plan_duration(d) {
+            return bad("--duration", &m);
+        }
     }
     if o.vus == Some(0) {
         return bad("--vus", "at least 1 VU is needed");

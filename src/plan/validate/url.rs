@@ -1,15 +1,16 @@
-//! URLs in the plan: the target and absolute endpoint URLs.
+//! Where requests go: the target, absolute endpoint URLs and `[tls]`.
 //!
 //! Only `http` and `https` are accepted, with a host, an optional port and
-//! (for the target) an optional base path. Parsed by hand, so that an
-//! endpoint URL may carry `{placeholders}` in its path and query.
+//! (for the target) an optional base path. URLs are parsed by hand, so that
+//! an endpoint URL may carry `{placeholders}` in its path and query.
 
 use std::net::Ipv6Addr;
 
 use super::Ctx;
 use crate::plan::error::{FieldPath, PlanError};
+use crate::plan::raw::RawTls;
 use crate::plan::template::{Part, Template};
-use crate::plan::{Scheme, Target};
+use crate::plan::{Resolve, Scheme, Target, TlsOptions};
 
 /// The plan's target, or the `--target` override.
 pub(super) fn target(ctx: &Ctx, in_plan: Option<&str>, overridden: Option<&str>) -> Result<Target, PlanError> {
@@ -73,6 +74,53 @@ pub(super) fn path_template(path: &str) -> Result<Template, String> {
         ));
     }
     Ok(t)
+}
+
+/// `[tls]`: the CA file (relative to the plan) and the `--resolve` entries.
+pub(super) fn tls(ctx: &Ctx, raw: Option<RawTls>) -> Result<TlsOptions, PlanError> {
+    let Some(raw) = raw else {
+        return Ok(TlsOptions::default());
+    };
+    let at = FieldPath::root("tls");
+    let ca_file = match raw.ca_file {
+        Some(name) => {
+            let p = ctx.resolve_path(&name);
+            if !p.is_file() {
+                return Err(ctx.err(&at.key("ca_file"), format!("CA file {} does not exist", p.display())));
+            }
+            Some(p)
+        }
+        None => None,
+    };
+    let mut resolve = Vec::with_capacity(raw.resolve.len());
+    for (i, entry) in raw.resolve.iter().enumerate() {
+        resolve.push(resolve_entry(entry).map_err(|m| ctx.err(&at.key("resolve").index(i), m))?);
+    }
+    Ok(TlsOptions {
+        ca_file,
+        insecure: raw.insecure,
+        resolve,
+    })
+}
+
+/// Parses curl's `host:port:addr`.
+fn resolve_entry(entry: &str) -> Result<Resolve, String> {
+    let bad = || format!("\"{entry}\" is not `host:port:address` (e.g. \"api.example.org:443:10.0.0.5\")");
+    let (host, rest) = entry.split_once(':').ok_or_else(bad)?;
+    let (port, addr) = rest.split_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().ok().filter(|p| *p > 0).ok_or_else(bad)?;
+    let addr_text = addr.strip_prefix('[').and_then(|a| a.strip_suffix(']')).unwrap_or(addr);
+    let addr = addr_text
+        .parse()
+        .map_err(|_| format!("\"{addr}\" in \"{entry}\" is not an IP address"))?;
+    if host.is_empty() {
+        return Err(bad());
+    }
+    Ok(Resolve {
+        host: host.to_ascii_lowercase(),
+        port,
+        addr,
+    })
 }
 
 fn is_absolute(s: &str) -> bool {
@@ -183,5 +231,19 @@ mod tests {
         assert!(endpoint_path("a/b").is_err());
         assert!(path_template("/a b").is_err());
         assert!(path_template("/a%20b/{w}").is_ok());
+    }
+
+    #[test]
+    fn resolve_entries() {
+        let r = resolve_entry("api.example.org:443:10.0.0.5").unwrap();
+        assert_eq!(
+            (r.host.as_str(), r.port, r.addr.to_string()),
+            ("api.example.org", 443, "10.0.0.5".into())
+        );
+        assert_eq!(resolve_entry("h:80:[::1]").unwrap().addr.to_string(), "::1");
+        assert_eq!(resolve_entry("h:80:::1").unwrap().addr.to_string(), "::1");
+        for bad in ["h:80", "h:x:1.2.3.4", ":80:1.2.3.4", "h:0:1.2.3.4", "h:80:host"] {
+            assert!(resolve_entry(bad).is_err(), "{bad}");
+        }
     }
 }

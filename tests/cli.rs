@@ -1,0 +1,215 @@
+//! The binary end to end: exit codes for bad input, secrets kept out of
+//! every output, SIGTERM, and the demo.
+
+mod common;
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::CommandCargoExt;
+
+fn loadcheck() -> Command {
+    let mut c = Command::cargo_bin("loadcheck").unwrap();
+    c.env_remove("LOADCHECK_TARGET").env_remove("GITHUB_ACTIONS");
+    c
+}
+
+fn write_plan(dir: &Path, text: &str) -> std::path::PathBuf {
+    let p = dir.join("loadcheck.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+const GOOD_TAIL: &str =
+    "[load]\nexecutor = \"constant-vus\"\nvus = 1\nduration = \"1s\"\n[[endpoint]]\nname = \"a\"\npath = \"/\"\n";
+
+/// Runs `validate` and `run` on a bad plan: both exit 2, say the file, the
+/// line and `expect`, and send nothing (the target is a dead port).
+fn assert_bad_plan(text: &str, line: usize, expect: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write_plan(dir.path(), text);
+    for sub in ["validate", "run"] {
+        let mut cmd = loadcheck();
+        cmd.arg(sub).arg(&plan);
+        if sub == "run" {
+            cmd.arg("--out").arg(dir.path().join("out"));
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{sub}: {stderr}");
+        assert!(
+            stderr.contains(&format!("loadcheck.toml:{line}")),
+            "{sub}: want line {line} in: {stderr}"
+        );
+        for e in expect {
+            assert!(stderr.contains(e), "{sub}: want {e:?} in: {stderr}");
+        }
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(!dir.path().join("out/run.json").exists());
+    }
+}
+
+#[test]
+fn bad_plans_exit_2_with_file_line_and_field() {
+    let dead = common::dead_addr();
+    let target = format!("target = \"http://{dead}\"\n");
+    assert_bad_plan(
+        &format!("{target}[load]\nexecutr = \"constant-vus\"\n"),
+        3,
+        &["executr", "executor"],
+    );
+    assert_bad_plan(GOOD_TAIL, 1, &["target", "--target"]);
+    assert_bad_plan(
+        &format!("{target}{}", GOOD_TAIL.replace("\"1s\"", "\"10 parsecs\"")),
+        5,
+        &["duration"],
+    );
+    assert_bad_plan(
+        &format!("{target}{GOOD_TAIL}[[endpoint]]\nname = \"b\"\npath = \"/b\"\n")
+            .replace("[load]", "[load]\nendpoints = { a = 0, b = 0 }"),
+        3,
+        &["weight"],
+    );
+    assert_bad_plan("this is [not toml\n", 1, &["loadcheck.toml"]);
+    assert_bad_plan(
+        &format!("{target}[vars]\ntoken = {{ env = \"LOADCHECK_TEST_UNSET_SECRET\", secret = true }}\n{GOOD_TAIL}"),
+        3,
+        &["LOADCHECK_TEST_UNSET_SECRET"],
+    );
+    assert_bad_plan(
+        &format!("{target}{GOOD_TAIL}[thresholds]\n\"http_req_duration\" = [\"p(95)<<500\"]\n"),
+        10,
+        &["http_req_duration"],
+    );
+}
+
+#[test]
+fn validate_accepts_a_good_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write_plan(dir.path(), &format!("target = \"http://127.0.0.1:1\"\n{GOOD_TAIL}"));
+    let out = loadcheck().arg("validate").arg(&plan).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_never_appear_in_any_output() {
+    let server = common::basic_server().await;
+    let secret = "s3cr3t-token-value-9f8e7d";
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write_plan(
+        dir.path(),
+        &format!(
+            "target = \"{}\"\n[vars]\ntoken = {{ env = \"LC_TEST_TOKEN\", secret = true }}\n[load]\nexecutor = \"constant-vus\"\nvus = 2\nduration = \"1s\"\n[[endpoint]]\nname = \"authed\"\npath = \"/ok\"\nheaders = {{ Authorization = \"Bearer {{token}}\" }}\n",
+            server.url()
+        ),
+    );
+    let out_dir = dir.path().join("out");
+    let out = tokio::task::spawn_blocking(move || {
+        loadcheck()
+            .arg("run")
+            .arg(&plan)
+            .arg("--out")
+            .arg(&out_dir)
+            .env("LC_TEST_TOKEN", secret)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        server.hits.load(std::sync::atomic::Ordering::Relaxed) > 0,
+        "the run sent requests"
+    );
+    let run_json = std::fs::read_to_string(dir.path().join("out/run.json")).unwrap();
+    for (name, text) in [
+        ("stdout", String::from_utf8_lossy(&out.stdout).to_string()),
+        ("stderr", String::from_utf8_lossy(&out.stderr).to_string()),
+        ("run.json", run_json.clone()),
+    ] {
+        assert!(!text.contains(secret), "the secret leaked into {name}");
+    }
+    assert!(
+        run_json.contains("LC_TEST_TOKEN"),
+        "the plan records where the secret came from"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_writes_an_aborted_run_json_and_exits_3() {
+    let server = common::basic_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write_plan(
+        dir.path(),
+        &format!(
+            "target = \"{}\"\n[load]\nexecutor = \"constant-arrival-rate\"\nrate = 100\nduration = \"60s\"\n[[endpoint]]\nname = \"ok\"\npath = \"/ok\"\n",
+            server.url()
+        ),
+    );
+    let out_dir = dir.path().join("out");
+    let mut child = loadcheck()
+        .arg("run")
+        .arg(&plan)
+        .arg("--out")
+        .arg(&out_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let signalled = Instant::now();
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = tokio::task::spawn_blocking(move || {
+        let status = child.wait().unwrap();
+        let mut err = String::new();
+        child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        (status, err)
+    })
+    .await
+    .unwrap();
+    assert!(
+        signalled.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        signalled.elapsed()
+    );
+    assert_eq!(status.0.code(), Some(3), "{}", status.1);
+    let r: loadcheck::metrics::RunResult =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("run.json")).unwrap()).unwrap();
+    assert_eq!(r.status, loadcheck::metrics::result::RunStatus::Aborted);
+    assert!(r.abort_reason.unwrap().contains("SIGTERM"));
+    let hits = server.hits.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        r.stats.total.requests >= 250,
+        "about 3 s at 100/s measured: {}",
+        r.stats.total.requests
+    );
+    assert_eq!(
+        r.stats.total.requests, hits,
+        "every request the server answered is in run.json"
+    );
+}
+
+#[test]
+fn demo_runs_the_whole_pipeline_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = loadcheck()
+        .args(["demo", "--quiet", "--seed", "1", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("search") && stdout.contains("Requirement"), "{stdout}");
+    let r: loadcheck::metrics::RunResult =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("run.json")).unwrap()).unwrap();
+    assert!(r.stats.total.requests > 3000, "{}", r.stats.total.requests);
+    assert_eq!(r.stats.total.failed, 0);
+}
