@@ -71,7 +71,16 @@ impl Progress {
     pub fn finish(&mut self, agg: &Aggregator, elapsed: Duration) {
         match &self.mode {
             Mode::Bar(bar) => bar.finish_and_clear(),
-            Mode::Lines => eprintln!("[{:>4}s done] {}", elapsed.as_secs(), status(agg)),
+            Mode::Lines => {
+                let total = agg.total();
+                let rps = total.requests as f64 / elapsed.as_secs_f64().max(1e-9);
+                eprintln!(
+                    "[{:>4}s done] {} requests, {rps:.1} req/s on average, {} errors",
+                    elapsed.as_secs(),
+                    total.requests,
+                    total.failed()
+                );
+            }
             Mode::Quiet => {}
         }
         if self.github && !matches!(self.mode, Mode::Quiet) {

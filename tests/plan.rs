@@ -369,6 +369,19 @@ note = "measured at the edge"
     assert!(e.contains("does not apply"), "{e}");
     let e = err(&text.replace("{endpoint:search}: p(99)", "{status:200}: p(99)"));
     assert_at(&e, 28, "requirement[0].check");
+    // Tag values that would select nothing (or everything) are refused.
+    let errors = |filter: &str| {
+        text.replace(
+            "\"http_req_failed\" = [{ threshold = \"rate==0\"",
+            &format!("\"http_errors{{{filter}}}\" = [{{ threshold = \"count==0\""),
+        )
+    };
+    let e = err(&errors("class:status_5x"));
+    assert_at(&e, 22, "thresholds.\"http_errors{class:status_5x}\"");
+    assert!(e.contains("did you mean \"status_5xx\"?"), "{e}");
+    let e = err(&errors("status:abc").replace("http_errors", "http_reqs"));
+    assert!(e.contains("not an HTTP status code"), "{e}");
+    ok(&errors("class:timeout"));
 }
 
 #[test]

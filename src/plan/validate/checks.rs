@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::Ctx;
+use crate::metrics::ErrorClass;
 use crate::metrics::registry::Tag;
 use crate::plan::error::{FieldPath, PlanError, did_you_mean};
 use crate::plan::expr::{self, ExprError, MetricSelector};
@@ -22,12 +23,25 @@ fn expr_err(ctx: &Ctx, at: &FieldPath, e: ExprError) -> PlanError {
     ctx.err_near(at, e.message, e.suggestion)
 }
 
-/// `{endpoint:…}` and `{scenario:…}` must name what the plan has.
+/// `{endpoint:…}` and `{scenario:…}` must name what the plan has,
+/// `{class:…}` an error class and `{status:…}` a status code, or the check
+/// would silently select nothing (or everything).
 fn check_tags(ctx: &Ctx, at: &FieldPath, sel: &MetricSelector, names: &Names) -> Result<(), PlanError> {
+    let classes: Vec<&str> = ErrorClass::ALL.iter().map(|c| c.name()).collect();
     for (tag, value) in &sel.tags {
         let (what, known) = match tag {
             Tag::Endpoint => ("endpoint", &names.endpoints),
             Tag::Scenario => ("scenario", &names.scenarios),
+            Tag::Class => ("error class", &classes),
+            Tag::Status => {
+                if !value.parse::<u16>().is_ok_and(|c| (100..=599).contains(&c)) {
+                    return Err(ctx.err(
+                        at,
+                        format!("status \"{value}\" is not an HTTP status code (100 to 599)"),
+                    ));
+                }
+                continue;
+            }
             _ => continue,
         };
         if !known.contains(&value.as_str()) {
