@@ -306,3 +306,33 @@ async fn abort_on_fail_stops_the_run_early() {
     assert_eq!(r.status, loadcheck::metrics::result::RunStatus::Aborted);
     assert!(r.abort_reason.unwrap().contains("http_errors"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_makes_random_choices_repeatable() {
+    let s = basic_server().await;
+    let plan = format!(
+        r#"target = "{}"
+[load]
+executor = "shared-iterations"
+vus = 1
+iterations = 300
+[[endpoint]]
+name = "a"
+path = "/ok?n={{random_int:1..1000}}"
+[[endpoint]]
+name = "b"
+path = "/ok"
+[[endpoint]]
+name = "c"
+path = "/ok"
+"#,
+        s.url()
+    );
+    let counts = |r: &RunResult| ["a", "b", "c"].map(|e| endpoint_requests(r, e));
+    let (_, first, _) = common::run_seeded(&plan, 11).await;
+    let (_, again, _) = common::run_seeded(&plan, 11).await;
+    let (_, other, _) = common::run_seeded(&plan, 12).await;
+    assert_eq!(counts(&first), counts(&again), "the same seed makes the same choices");
+    assert_ne!(counts(&first), counts(&other), "another seed makes other choices");
+    assert_eq!(first.metadata.seed, 11);
+}

@@ -152,8 +152,17 @@ pub fn engine_args(out: &Path) -> EngineArgs {
 
 /// Runs a plan in-process; returns the exit code and run.json.
 pub async fn run(text: &str) -> (Exit, RunResult, PathBuf) {
+    run_seeded(text, 7).await
+}
+
+/// Runs a plan in-process with `--seed seed`.
+pub async fn run_seeded(text: &str, seed: u64) -> (Exit, RunResult, PathBuf) {
     let dir = tempfile::tempdir().unwrap().keep();
-    let code = loadcheck::run_plan(plan(text), &engine_args(&dir)).await;
+    let args = EngineArgs {
+        seed: Some(seed),
+        ..engine_args(&dir)
+    };
+    let code = loadcheck::run_plan(plan(text), &args).await;
     let json = std::fs::read_to_string(dir.join("run.json")).expect("run.json written");
     (code, serde_json::from_str(&json).unwrap(), dir)
 }
