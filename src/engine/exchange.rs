@@ -109,7 +109,12 @@ impl Exchange {
             let r = rng.random_range(0..*total);
             cumulative[cumulative.partition_point(|&(_, c)| c <= r)].0
         };
-        let now_unix = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        // The clock is read only for endpoints that render something.
+        let now_unix = if self.factory.is_fixed(endpoint) {
+            0
+        } else {
+            SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+        };
         let mut scratch = String::new();
         let mut ctx = RenderCtx {
             vars: &self.plan.vars,
@@ -128,8 +133,8 @@ impl Exchange {
 
     /// Sends a prepared request on `slot` (connecting first if needed) and
     /// measures it. `intended` is when it was meant to go: the open model's
-    /// schedule, or now in the closed model. Returns the stats key and the
-    /// sample, or `None` if `cut_at` (the scenario's hard end) came first:
+    /// schedule, or now in the closed model. Returns the stats key, the
+    /// sample and when it ended, or `None` if `cut_at` (the scenario's hard end) came first:
     /// an interrupted request is not a measurement.
     pub async fn send(
         &self,
@@ -137,7 +142,7 @@ impl Exchange {
         prepared: Prepared,
         intended: Instant,
         cut_at: Option<Instant>,
-    ) -> Option<(usize, Sample)> {
+    ) -> Option<(usize, Sample, Instant)> {
         let origin = &self.origins[self.endpoint_origin[prepared.endpoint]];
         let actual = Instant::now();
         let timeout_at = actual + self.plan.timeout;
@@ -173,7 +178,7 @@ impl Exchange {
             duration_us: end.saturating_duration_since(intended).as_micros() as u64,
             service_us: end.saturating_duration_since(actual).as_micros() as u64,
         };
-        Some((prepared.key, sample))
+        Some((prepared.key, sample, end))
     }
 
     fn expects(&self, endpoint: usize, status: u16) -> bool {

@@ -193,8 +193,8 @@ async fn open_loop(shared: Arc<Shared>, rec: Rc<RefCell<Recorder>>, mut stop: St
         tokio::task::spawn_local(async move {
             let origin = shared.exchange.origin_of(prepared.endpoint);
             let mut slot = pool.borrow_mut()[origin].pop().unwrap_or_default();
-            if let Some((key, sample)) = shared.exchange.send(&mut slot, prepared, intended, None).await {
-                rec.borrow_mut().record(key, &sample, Instant::now());
+            if let Some((key, sample, end)) = shared.exchange.send(&mut slot, prepared, intended, None).await {
+                rec.borrow_mut().record(key, &sample, end);
             }
             if slot.is_usable() {
                 pool.borrow_mut()[origin].push(slot);
@@ -242,14 +242,14 @@ async fn vu_loop(shared: Arc<Shared>, rec: Rc<RefCell<Recorder>>, mut stop: Stop
         };
         let slot = &mut slots[shared.exchange.origin_of(prepared.endpoint)];
         // An iteration cut off by the scenario's end is interrupted, not measured.
-        let Some((key, sample)) = shared
+        let Some((key, sample, end)) = shared
             .exchange
             .send(slot, prepared, Instant::now(), Some(hard_end))
             .await
         else {
             break;
         };
-        rec.borrow_mut().record(key, &sample, Instant::now());
+        rec.borrow_mut().record(key, &sample, end);
         done += 1;
         if let Some((min, max)) = sc.think_time {
             let pause = if max > min {
