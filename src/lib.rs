@@ -84,6 +84,7 @@ pub async fn run_plan(plan: Plan, args: &EngineArgs) -> Exit {
             };
         }
     };
+    raise_fd_limit(&plan);
     let workers = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -113,6 +114,29 @@ pub async fn run_plan(plan: Plan, args: &EngineArgs) -> Exit {
         return Exit::Operational;
     }
     verdict(&result, output.abort.as_ref())
+}
+
+/// Lifts the soft open-files limit to the hard one, as Go programs do, so
+/// that a plan with thousands of VUs does not fail its connects on a
+/// default soft limit of 1,024. Says so when even the hard limit is below
+/// what the closed-model VUs need (one connection each).
+fn raise_fd_limit(plan: &Plan) {
+    let want: u64 = plan
+        .scenarios
+        .iter()
+        .filter(|s| !s.executor.is_open())
+        .map(|s| s.max_in_flight as u64)
+        .sum::<u64>()
+        + 64;
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < want => {
+            eprintln!(
+                "warning: the open-files limit is {limit}, below the {want} this plan may need; connects beyond it will fail"
+            );
+        }
+        Ok(_) => {}
+        Err(e) => eprintln!("warning: cannot raise the open-files limit: {e}"),
+    }
 }
 
 /// The exit code of a finished run.
