@@ -150,7 +150,9 @@ impl Exchange {
         // One timer per request covers both the request timeout and the cut.
         let result = tokio::time::timeout_at(cut.unwrap_or(timeout_at).into(), async {
             if !slot.is_usable() {
-                slot.0 = Some(self.connector.connect(origin).await?);
+                // Boxed: the TLS handshake's future is several KB, and
+                // inline it would sit in every VU's state for the whole run.
+                slot.0 = Some(Box::pin(self.connector.connect(origin)).await?);
             }
             let conn = slot.0.as_mut().ok_or(ErrorClass::Connect)?;
             conn.send(origin, prepared.request).await
