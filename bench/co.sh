@@ -13,7 +13,8 @@
 # same behaviour when that subcommand is not there; CO_SERVER=demo insists on
 # loadcheck's, CO_SERVER=standin always uses the stand-in.
 # TOOLS (default "k6 oha oha-lc loadcheck") can be set. OHA_CONNS (default 50,
-# oha's own default) is oha's connection count.
+# oha's own default) is oha's connection count. CO_PATH (default the demo's
+# thumbnail route, which answers at once apart from the stall) is the path.
 set -euo pipefail
 DURATION=${DURATION:-30s}
 # shellcheck source=lib.sh
@@ -24,6 +25,7 @@ STALL_EVERY=${STALL_EVERY:-10s}
 STALL_FOR=${STALL_FOR:-1s}
 CO_SERVER=${CO_SERVER:-auto}
 OHA_CONNS=${OHA_CONNS:-50}
+CO_PATH=${CO_PATH:-/v1/images/1/thumb/}
 K6_VUS=${K6_VUS:-$((RATE * 3 / 2))}   # enough to cover a whole stall in flight
 read -r -a tools <<<"${TOOLS:-k6 oha oha-lc loadcheck}"
 RUN_GRACE=${RUN_GRACE:-90}
@@ -63,7 +65,7 @@ for p in (95, 99):
 PY
 }
 
-# A stand-in for `loadcheck demo serve`: HTTP/1.1 keep-alive, "hello\n", and
+# A stand-in for `loadcheck demo serve`: HTTP/1.1 keep-alive, "hello\n" on any path, and
 # every request that arrives in the first STALL_FOR of each STALL_EVERY window
 # (counted from the server's start) is held until that stall ends.
 write_standin() {
@@ -171,7 +173,7 @@ export const options = {
 };
 
 export default function () {
-  http.get('http://127.0.0.1:$port/');
+  http.get('http://127.0.0.1:$port$CO_PATH');
 }
 JS
     K6_NO_USAGE_REPORT=true run_measured "$label" "$(_limit)" "$K6" run --quiet --no-color \
@@ -198,7 +200,7 @@ co_oha() {
     json=$WORK/$label.json
     run_measured "$label" "$(_limit)" oha -c "$OHA_CONNS" -q "$RATE" -z "$DURATION" --no-tui \
         --worker-threads 1 --output-format json -o "$json" "$@" \
-        "http://127.0.0.1:$port/" || rc=$?
+        "http://127.0.0.1:$port$CO_PATH" || rc=$?
     if ((rc != 0)) || [[ -z $(json_get "$json" metrics.latency_ms.p99) ]]; then
         fail "$tool" "$round" "$rc" "$label"
         return 0
@@ -223,7 +225,7 @@ co_loadcheck() {
     run=$outdir/run.json
     write_lc_plan "$plan" "$port" "executor = \"constant-arrival-rate\"
 rate = $RATE
-duration = \"$DURATION\""
+duration = \"$DURATION\"" "" "$CO_PATH"
     run_measured "$label" "$(_limit)" "$LOADCHECK" run "$plan" --out "$outdir" \
         --threads "$LC_THREADS" || rc=$?
     if ((rc > 1)) || [[ -z $(json_get "$run" stats.total.latency_ms.p99) ]]; then
@@ -307,6 +309,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
         esac
         log "round $round/$ROUNDS: $tool, $RATE req/s for $DURATION"
         "co_${tool//-/_}" "$port" "$round"
+        retry_if_noisy "$tool" "$round" "co_${tool//-/_}" "$port" "$round"
         cooldown
     done
 done
@@ -316,7 +319,7 @@ echo
 echo "### Coordinated omission: $RATE req/s for $DURATION, server stalls $STALL_FOR every $STALL_EVERY"
 echo
 print_env k6 oha loadcheck
-echo "- k6 preAllocatedVUs $K6_VUS, maxVUs $((K6_VUS * 2)); oha -c $OHA_CONNS --worker-threads 1"
+echo "- GET $CO_PATH; k6 preAllocatedVUs $K6_VUS, maxVUs $((K6_VUS * 2)); oha -c $OHA_CONNS --worker-threads 1"
 echo
 co_table
 echo

@@ -22,24 +22,29 @@ write_lc_plan "$plan" "$port" "executor = \"constant-arrival-rate\"
 rate = $RATE
 duration = \"$DURATION\""
 
-nginx_start "$port"
-for ((round = 1; round <= ROUNDS; round++)); do
+# pacing_run ROUND: one run of the plan, its figures into results.tsv.
+pacing_run() {
+    local round=$1 label rc=0 run requests
     label=pacing-r$round
-    outdir=$WORK/$label
-    log "round $round/$ROUNDS: loadcheck $RATE req/s for $DURATION"
-    rc=0
-    lc_run "$label" "$plan" "$outdir" || rc=$?
-    run=$outdir/run.json
+    lc_run "$label" "$plan" "$WORK/$label" || rc=$?
+    run=$WORK/$label/run.json
     requests=$(json_get "$run" stats.total.requests)
     if ((rc > 1)) || [[ -z $requests ]]; then
         fail loadcheck "$round" "$rc" "$label"
-    else
-        record loadcheck "$round" achieved "$(awk -v r="$requests" -v s="$secs" 'BEGIN {printf "%.1f", r / s}')"
-        record loadcheck "$round" send_lag_p99 "$(json_get "$run" generator.send_lag_ms.p99)"
-        record loadcheck "$round" dropped "$(json_get "$run" generator.dropped_sends)"
-        record loadcheck "$round" p99 "$(json_get "$run" stats.total.latency_ms.p99)"
-        _record_rss loadcheck "$round"
+        return 0
     fi
+    record loadcheck "$round" achieved "$(awk -v r="$requests" -v s="$secs" 'BEGIN {printf "%.1f", r / s}')"
+    record loadcheck "$round" send_lag_p99 "$(json_get "$run" generator.send_lag_ms.p99)"
+    record loadcheck "$round" dropped "$(json_get "$run" generator.dropped_sends)"
+    record loadcheck "$round" p99 "$(json_get "$run" stats.total.latency_ms.p99)"
+    _record_rss loadcheck "$round"
+}
+
+nginx_start "$port"
+for ((round = 1; round <= ROUNDS; round++)); do
+    log "round $round/$ROUNDS: loadcheck $RATE req/s for $DURATION"
+    pacing_run "$round"
+    retry_if_noisy loadcheck "$round" pacing_run "$round"
     cooldown
 done
 nginx_stop
@@ -72,7 +77,8 @@ def f(x, nd=1):
 
 cols = [("achieved", "achieved req/s", 0), ("send_lag_p99", "send lag p99 (ms)", 2),
         ("dropped", "dropped sends", 0), ("p99", "latency p99 (ms)", 2), ("rss_mb", "peak RSS (MiB)", 1),
-        ("gen_cpu", "loadcheck CPU %", 0), ("other_cpu", "other CPU % (noise)", 0)]
+        ("gen_cpu", "loadcheck CPU %", 0), ("server_cpu", "server CPU %", 0),
+        ("other_cpu", "other CPU % (noise)", 0)]
 print("| round | target req/s | " + " | ".join(c[1] for c in cols) + " | achieved ÷ target |")
 print("|---" + "|---:" * (len(cols) + 2) + "|")
 for rnd in sorted(rows, key=int):
