@@ -9,6 +9,8 @@
 
 pub mod client;
 mod exchange;
+mod memory;
+mod pool;
 pub mod preflight;
 mod request;
 pub mod schedule;
@@ -181,6 +183,9 @@ pub async fn execute(
             },
             _ = tick.tick() => {
                 let elapsed = run_start.elapsed();
+                if elapsed.as_secs() % 10 == 0 {
+                    memory::trim();
+                }
                 progress.update(&agg, elapsed);
                 if let Some(failed) = failed_abort_threshold(&plan, &agg, elapsed) {
                     stop(&mut abort, Abort::Threshold(failed));
