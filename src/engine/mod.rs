@@ -9,8 +9,6 @@
 
 pub mod client;
 mod exchange;
-mod memory;
-mod pool;
 pub mod preflight;
 mod request;
 pub mod schedule;
@@ -183,9 +181,6 @@ pub async fn execute(
             },
             _ = tick.tick() => {
                 let elapsed = run_start.elapsed();
-                if elapsed.as_secs() % 10 == 0 {
-                    memory::trim();
-                }
                 progress.update(&agg, elapsed);
                 if let Some(failed) = failed_abort_threshold(&plan, &agg, elapsed) {
                     stop(&mut abort, Abort::Threshold(failed));

@@ -3,7 +3,7 @@
 //! shared between threads. Open-model sends and closed-model VUs are spread
 //! across workers by index.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,7 +16,6 @@ use tokio::task::JoinSet;
 use tokio::time::sleep_until;
 
 use super::exchange::{Exchange, Slot};
-use super::pool::Pool;
 use super::schedule::{ArrivalSchedule, VuSchedule, VuStep};
 use crate::metrics::{Delta, Recorder};
 
@@ -153,9 +152,11 @@ async fn open_loop(shared: Arc<Shared>, rec: Rc<RefCell<Recorder>>, mut stop: St
     let start = shared.run_start + sc.start;
     let n = shared.n_workers as u64;
     let cap = sc.max_in_flight.div_ceil(shared.n_workers).max(1);
+    let in_flight = Rc::new(Cell::new(0usize));
     let idle = Rc::new(Notify::new());
-    let pool = Rc::new(RefCell::new(Pool::new(shared.exchange.n_origins())));
-    let second_of = |t: Instant| t.saturating_duration_since(shared.run_start).as_secs();
+    let pool: Rc<RefCell<Vec<Vec<Slot>>>> = Rc::new(RefCell::new(
+        (0..shared.exchange.n_origins()).map(|_| Vec::new()).collect(),
+    ));
     let mut rng = SmallRng::seed_from_u64(seed_for(shared.seed, si as u64, worker as u64));
     let mut k = worker as u64;
     while let Some(offset) = schedule.time_of(k) {
@@ -170,7 +171,7 @@ async fn open_loop(shared: Arc<Shared>, rec: Rc<RefCell<Recorder>>, mut stop: St
             break;
         }
         let now = Instant::now();
-        if pool.borrow().in_flight() >= cap {
+        if in_flight.get() >= cap {
             rec.borrow_mut().dropped(si, now);
             k += n;
             continue;
@@ -181,18 +182,25 @@ async fn open_loop(shared: Arc<Shared>, rec: Rc<RefCell<Recorder>>, mut stop: St
             k += n;
             continue;
         };
-        let origin = shared.exchange.origin_of(prepared.endpoint);
-        let mut slot = pool.borrow_mut().take(origin, second_of(now));
-        let (shared, rec, idle, pool) = (shared.clone(), rec.clone(), idle.clone(), pool.clone());
+        in_flight.set(in_flight.get() + 1);
+        let (shared, rec, in_flight, idle, pool) = (
+            shared.clone(),
+            rec.clone(),
+            in_flight.clone(),
+            idle.clone(),
+            pool.clone(),
+        );
         tokio::task::spawn_local(async move {
-            let sent = shared.exchange.send(&mut slot, prepared, intended, None).await;
-            if let Some((key, sample, end)) = sent {
+            let origin = shared.exchange.origin_of(prepared.endpoint);
+            let mut slot = pool.borrow_mut()[origin].pop().unwrap_or_default();
+            if let Some((key, sample, end)) = shared.exchange.send(&mut slot, prepared, intended, None).await {
                 rec.borrow_mut().record(key, &sample, end);
             }
-            let now_s = Instant::now().saturating_duration_since(shared.run_start).as_secs();
-            let mut pool = pool.borrow_mut();
-            pool.give_back(origin, slot, now_s);
-            if pool.in_flight() == 0 {
+            if slot.is_usable() {
+                pool.borrow_mut()[origin].push(slot);
+            }
+            in_flight.set(in_flight.get() - 1);
+            if in_flight.get() == 0 {
                 idle.notify_one();
             }
         });
@@ -200,7 +208,7 @@ async fn open_loop(shared: Arc<Shared>, rec: Rc<RefCell<Recorder>>, mut stop: St
     }
     // Let what is in flight finish within the scenario's graceful stop.
     let deadline = Instant::now() + sc.graceful_stop;
-    while pool.borrow().in_flight() > 0 {
+    while in_flight.get() > 0 {
         tokio::select! {
             _ = idle.notified() => {}
             _ = sleep_until(deadline.into()) => break,
