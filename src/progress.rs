@@ -72,13 +72,11 @@ impl Progress {
         match &self.mode {
             Mode::Bar(bar) => bar.finish_and_clear(),
             Mode::Lines => {
-                let total = agg.total();
-                let rps = total.requests as f64 / elapsed.as_secs_f64().max(1e-9);
+                let (requests, failed) = agg.counts();
+                let rps = requests as f64 / elapsed.as_secs_f64().max(1e-9);
                 eprintln!(
-                    "[{:>4}s done] {} requests, {rps:.1} req/s on average, {} errors",
+                    "[{:>4}s done] {requests} requests, {rps:.1} req/s on average, {failed} errors",
                     elapsed.as_secs(),
-                    total.requests,
-                    total.failed()
                 );
             }
             Mode::Quiet => {}
@@ -90,15 +88,11 @@ impl Progress {
 }
 
 fn status(agg: &Aggregator) -> String {
-    let total = agg.total();
+    let (requests, failed) = agg.counts();
     let row = agg.last_row();
     let rps = row.map_or(0, |r| r.requests);
     let p95 = row
         .and_then(|r| r.p95_ms)
         .map_or("-".to_string(), |v| format!("{v:.1} ms"));
-    format!(
-        "{} requests, {rps} req/s, p95 {p95}, {} errors",
-        total.requests,
-        total.failed()
-    )
+    format!("{requests} requests, {rps} req/s, p95 {p95}, {failed} errors")
 }

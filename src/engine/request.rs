@@ -33,6 +33,8 @@ struct EndpointReq {
     host: HeaderValue,
     headers: Vec<(HeaderName, HeaderTpl)>,
     body: BodyTpl,
+    /// No template part anywhere: decided once here, read per request.
+    fixed: bool,
 }
 
 /// Builds requests for every endpoint of a plan.
@@ -82,7 +84,11 @@ impl RequestFactory {
                 Some(Body::Fixed(b)) => BodyTpl::Fixed(b.clone()),
                 Some(Body::Template(t)) => BodyTpl::Template(t.clone()),
             };
+            let fixed = fixed_path.is_some()
+                && !matches!(body, BodyTpl::Template(_))
+                && headers.iter().all(|(_, h)| matches!(h, HeaderTpl::Fixed(_)));
             endpoints.push(EndpointReq {
+                fixed,
                 method: ep.method.clone(),
                 base_path,
                 path: ep.path.clone(),
@@ -98,10 +104,7 @@ impl RequestFactory {
 
     /// Whether endpoint `i` renders nothing per request (no template parts).
     pub fn is_fixed(&self, i: usize) -> bool {
-        let ep = &self.endpoints[i];
-        ep.fixed_path.is_some()
-            && !matches!(ep.body, BodyTpl::Template(_))
-            && ep.headers.iter().all(|(_, h)| matches!(h, HeaderTpl::Fixed(_)))
+        self.endpoints[i].fixed
     }
 
     /// Builds one request for endpoint `i`. `scratch` is reused between

@@ -105,6 +105,14 @@ impl Aggregator {
         t
     }
 
+    /// `(requests, failed)` over every key, without merging histograms:
+    /// what live progress needs once a second.
+    pub fn counts(&self) -> (u64, u64) {
+        self.keys
+            .iter()
+            .fold((0, 0), |(r, f), s| (r + s.requests, f + s.failed()))
+    }
+
     /// The last closed row, for live progress.
     pub fn last_row(&self) -> Option<&TimelineRow> {
         self.total_rows.last()
