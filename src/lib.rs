@@ -8,11 +8,13 @@ pub mod cli;
 pub mod demo;
 pub mod engine;
 pub mod exit;
+pub mod github;
 pub mod metrics;
 pub mod outcome;
 pub mod plan;
 pub mod progress;
 pub mod redact;
+pub mod rollout;
 pub mod summary;
 
 use std::path::Path;

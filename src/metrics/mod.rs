@@ -5,6 +5,7 @@
 pub mod aggregate;
 pub mod eval;
 pub mod hist;
+pub mod outcomes;
 pub mod recorder;
 pub mod registry;
 pub mod result;
@@ -12,6 +13,7 @@ pub mod stats;
 
 pub use aggregate::Aggregator;
 pub use hist::Hist;
+pub use outcomes::OutcomeLog;
 pub use recorder::{Delta, GenStats, Recorder};
 pub use result::RunResult;
 pub use stats::{ErrorClass, Outcome, Sample, Stats};

@@ -174,6 +174,22 @@ pub mod serde_ms {
     }
 }
 
+/// `#[serde(with = "duration::serde_ms_opt")]`: an optional `Duration` as
+/// milliseconds (serialize only; pair it with `skip_serializing_if`).
+pub mod serde_ms_opt {
+    use std::time::Duration;
+
+    use serde::Serializer;
+
+    /// Serializes `Some(d)` as milliseconds and `None` as null.
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => super::serde_ms::serialize(d, s),
+            None => s.serialize_none(),
+        }
+    }
+}
+
 /// A duration as written in the plan, deserialized from a string such as
 /// `"30s"` (or the integer `0`). A bad value is a serde error, so the TOML
 /// parser reports it with its line.

@@ -15,6 +15,7 @@ pub mod duration;
 pub mod error;
 pub mod expr;
 mod raw;
+pub mod rollout;
 pub mod template;
 mod validate;
 
@@ -26,6 +27,7 @@ use serde::Serialize;
 
 pub use error::PlanError;
 pub use expr::{Aggregation, CmpOp, Condition, MetricSelector};
+pub use rollout::{Availability, DeploymentSpec, Fault, Probe, Rollout, Trigger, WorkflowSpec};
 pub use template::{Part, Template};
 
 /// Values given on the command line (or the environment) that override the
@@ -79,6 +81,17 @@ pub struct Plan {
     pub thresholds: Vec<Threshold>,
     /// Requirements, in file order.
     pub requirements: Vec<Requirement>,
+    /// `[rollout]`: the deployment windows, when the plan has them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<Rollout>,
+    /// `[availability]`: the SLO and RTO window (defaults when absent).
+    pub availability: Availability,
+    /// `[[fault]]` blocks, by time.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<Fault>,
+    /// `[[probe]]` blocks.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<Probe>,
 }
 
 /// A URL's parts, as the engine needs them.

@@ -85,6 +85,10 @@ pub(super) fn validate_with_env(
         vars,
         thresholds,
         requirements,
+        rollout: None,
+        availability: super::Availability::default(),
+        faults: Vec::new(),
+        probes: Vec::new(),
     })
 }
 

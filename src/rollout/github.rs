@@ -1,0 +1,1 @@
+//! GitHub rollout triggers (being written).
