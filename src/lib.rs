@@ -28,6 +28,7 @@ use exit::Exit;
 use metrics::RunResult;
 use plan::{Overrides, Plan};
 use redact::Redactor;
+use rollout::controller::RolloutStatus;
 
 /// Runs a parsed command line and returns the exit code.
 pub async fn run(cli: Cli) -> Exit {
@@ -75,7 +76,16 @@ fn load_plan(args: &PlanArgs) -> Result<Plan, Exit> {
 /// The pipeline for a validated plan: preflight, load, result, verdict.
 pub async fn run_plan(plan: Plan, args: &EngineArgs) -> Exit {
     let plan = Arc::new(plan);
-    let redactor = Redactor::new(plan.secrets());
+    let github = match github_client(&plan) {
+        Ok(gh) => gh,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Exit::BadInput;
+        }
+    };
+    let mut secrets = plan.secrets();
+    secrets.extend(github.as_ref().map(|g| g.token().to_string()));
+    let redactor = Redactor::new(secrets);
     let ready = match engine::prepare(&plan, true).await {
         Ok(ready) => ready,
         Err(e) => {
@@ -101,14 +111,30 @@ pub async fn run_plan(plan: Plan, args: &EngineArgs) -> Exit {
         .max_duration
         .map_or(plan.planned_duration(), |cap| cap.min(plan.planned_duration()));
     let mut progress = progress::Progress::start(planned, args.quiet);
-    let output = match engine::execute(plan.clone(), ready, &opts, &mut progress).await {
+    let (control, finish) = engine::Control::standalone();
+    let (ended_tx, ended) = tokio::sync::watch::channel(false);
+    let controller = tokio::spawn(rollout::controller::run(rollout::controller::Setup {
+        plan: plan.clone(),
+        live: ready.live(),
+        run_start: control.run_start,
+        started_at: control.started_at,
+        finish,
+        ended,
+        redactor: redactor.clone(),
+        quiet: args.quiet,
+        github,
+    }));
+    let executed = engine::execute(plan.clone(), ready, &opts, &mut progress, control).await;
+    let _ = ended_tx.send(true);
+    let output = match executed {
         Ok(output) => output,
         Err(e) => {
             eprintln!("error: {}", redactor.redact(&format!("{e:#}")));
             return Exit::Operational;
         }
     };
-    let result = outcome::assemble(&plan, &output, outcome::metadata(workers, seed));
+    let report = controller.await.unwrap_or_default();
+    let result = outcome::assemble(&plan, &output, &report, outcome::metadata(workers, seed));
     let written = write_run_json(&args.out, &result, &redactor);
     print!("{}", redactor.redact(&summary::render(&result)));
     if let Err(e) = written {
@@ -116,6 +142,22 @@ pub async fn run_plan(plan: Plan, args: &EngineArgs) -> Exit {
         return Exit::Operational;
     }
     verdict(&result, output.abort.as_ref())
+}
+
+/// The GitHub client, when a GitHub trigger needs one; `GITHUB_TOKEN` unset
+/// is bad input (exit 2), found before anything is sent.
+fn github_client(plan: &Plan) -> Result<Option<github::GitHub>> {
+    let needs = plan
+        .rollout
+        .as_ref()
+        .and_then(|r| r.trigger.as_ref())
+        .is_some_and(|t| !matches!(t, plan::Trigger::Command(_)));
+    if !needs {
+        return Ok(None);
+    }
+    github::GitHub::from_env()
+        .map(Some)
+        .context("the plan's rollout trigger needs the GitHub API")
 }
 
 /// Lifts the soft open-files limit to the hard one, as Go programs do, so
@@ -143,8 +185,21 @@ fn raise_fd_limit(plan: &Plan) {
 
 /// The exit code of a finished run.
 pub fn verdict(result: &RunResult, abort: Option<&Abort>) -> Exit {
-    let failed = result.thresholds.iter().any(|t| !t.ok) || result.requirements.iter().any(|r| !r.ok);
+    let zero_downtime_failed = result
+        .rollout
+        .as_ref()
+        .is_some_and(|r| r.zero_downtime.as_ref().is_some_and(|z| !z.ok));
+    let failed =
+        result.thresholds.iter().any(|t| !t.ok) || result.requirements.iter().any(|r| !r.ok) || zero_downtime_failed;
     let mut code = if failed { Exit::Fail } else { Exit::Pass };
+    if result
+        .rollout
+        .as_ref()
+        .is_some_and(|r| r.trigger.status != RolloutStatus::Succeeded)
+    {
+        // The rollout failed, timed out or did not finish: operational.
+        code = code.combine(Exit::Operational);
+    }
     match abort {
         Some(Abort::Signal(_)) => code = code.combine(Exit::Operational),
         Some(Abort::Threshold(_)) => code = code.combine(Exit::Fail),

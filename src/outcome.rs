@@ -1,6 +1,7 @@
 //! Turns what the engine measured into a [`RunResult`]: statistics, the
 //! timeline, pacing, and every threshold and requirement judged.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
@@ -12,19 +13,37 @@ use crate::metrics::registry::Tag;
 use crate::metrics::result::{
     CheckResult, Generator, Latency, Metadata, RequirementResult, RunStatus, StatsSet, StatsSummary, Timeline,
 };
-use crate::metrics::{RunResult, Stats};
+use crate::metrics::result::{CommandOutput, PhaseSpan, RolloutResult, VersionSeen, Versions, ZeroDowntime};
+use crate::metrics::{ErrorClass, RunResult, Stats};
 use crate::plan::{Executor, MetricSelector, Plan};
+use crate::rollout::availability::{AvailabilityResult, EventMark, analyze};
+use crate::rollout::controller::Report;
+use crate::rollout::live::{Phase, overlap_ms};
 
 /// Builds the run's result.
-pub fn assemble(plan: &Plan, out: &EngineOutput, metadata: Metadata) -> RunResult {
+pub fn assemble(plan: &Plan, out: &EngineOutput, report: &Report, metadata: Metadata) -> RunResult {
     let duration_s = out.elapsed.as_secs_f64();
     let agg = &out.agg;
-    let n = plan.endpoints.len();
+    let n = plan.endpoints.len().max(1);
+    let n_sc = plan.scenarios.len().max(1);
+    let phases = phase_spans(report, duration_s);
+    let availability = availability(plan, out, report);
+    let zero_downtime = plan.rollout.as_ref().and_then(|r| {
+        report
+            .phases
+            .iter()
+            .any(|p| p.name == "rollout")
+            .then(|| zero_downtime(agg, n * n_sc, r.tolerance))
+    });
     let view = View {
         plan,
         keys: &agg.keys,
         generator: &agg.generator,
         duration_s,
+        phases: &phases,
+        availability: availability.as_ref(),
+        probes: &report.probes,
+        zero_downtime: zero_downtime.as_ref(),
     };
     let plan_json = serde_json::to_value(plan).unwrap_or(serde_json::Value::Null);
     let started_ms = out
@@ -53,13 +72,59 @@ pub fn assemble(plan: &Plan, out: &EngineOutput, metadata: Metadata) -> RunResul
             .scenarios
             .iter()
             .enumerate()
-            .map(|(s, sc)| (sc.name.clone(), by(&|k| k / n == s)))
+            .map(|(s, sc)| (sc.name.clone(), by(&|k| (k / n) % n_sc == s)))
             .collect(),
+        phases: BTreeMap::new(),
+        endpoint_phases: BTreeMap::new(),
     };
+    let mut stats = stats;
+    if plan.rollout.is_some() {
+        for (pi, phase) in Phase::ALL.iter().enumerate() {
+            let length = phases
+                .iter()
+                .find(|p| p.name == phase.name())
+                .map_or(0.0, |p| p.end_s.unwrap_or(duration_s) - p.start_s);
+            let of = |pick: &dyn Fn(usize) -> bool| {
+                let mut s = Stats::default();
+                for (k, st) in agg.keys.iter().enumerate() {
+                    if k / (n * n_sc) == pi && pick(k) {
+                        s += st;
+                    }
+                }
+                StatsSummary::of(&s, length)
+            };
+            stats.phases.insert(phase.name().to_string(), of(&|_| true));
+            for (e, ep) in plan.endpoints.iter().enumerate() {
+                stats
+                    .endpoint_phases
+                    .entry(ep.name.clone())
+                    .or_default()
+                    .insert(phase.name().to_string(), of(&|k| k % n == e));
+            }
+        }
+    }
+    let mut total_rows = agg.total_rows.clone();
+    for (row, counts) in total_rows.iter_mut().zip(&agg.version_rows) {
+        for (id, &count) in counts.iter().enumerate() {
+            if count > 0
+                && let Some((_, name)) = out.version_names.iter().find(|v| v.0 == id)
+            {
+                row.versions.insert(name.clone(), count);
+            }
+        }
+    }
+    for probe in &report.probes {
+        for &(ms, value) in &probe.values {
+            if let Some(row) = total_rows.get_mut((ms / 1000) as usize) {
+                // The last reading in the second wins.
+                row.probes.insert(probe.name.clone(), value);
+            }
+        }
+    }
     let timeline = Timeline {
         resolution_s: 1,
         approximate_percentiles: false,
-        total: agg.total_rows.clone(),
+        total: total_rows,
         endpoints: plan
             .endpoints
             .iter()
@@ -117,7 +182,121 @@ pub fn assemble(plan: &Plan, out: &EngineOutput, metadata: Metadata) -> RunResul
         generator: generator(&agg.generator),
         thresholds,
         requirements,
+        phases,
+        events: report.events.clone(),
+        rollout: report
+            .trigger
+            .clone()
+            .map(|trigger| RolloutResult { trigger, zero_downtime }),
+        availability,
+        versions: versions(plan, out),
+        probes: report.probes.clone(),
+        commands: report
+            .outputs
+            .iter()
+            .filter(|(_, _, o)| !o.is_empty())
+            .map(|(name, kind, output)| CommandOutput {
+                name: name.clone(),
+                kind: kind.clone(),
+                output: output.clone(),
+            })
+            .collect(),
     }
+}
+
+/// The phases, with the last one closed at the end of the run.
+fn phase_spans(report: &Report, duration_s: f64) -> Vec<PhaseSpan> {
+    let mut phases = report.phases.clone();
+    for p in &mut phases {
+        if p.end_s.is_none_or(|e| e > duration_s) {
+            p.end_s = Some(duration_s.max(p.start_s));
+        }
+    }
+    phases
+}
+
+/// The zero-downtime rule over the rollout phase's keys (`group` keys per
+/// phase).
+fn zero_downtime(agg: &crate::metrics::Aggregator, group: usize, tolerance: u64) -> ZeroDowntime {
+    let mut s = Stats::default();
+    for st in agg.keys.iter().skip(group).take(group) {
+        s += st;
+    }
+    let failed = s.failed();
+    ZeroDowntime {
+        ok: failed <= tolerance,
+        failed_requests: failed,
+        reset_requests: s.errors_of(ErrorClass::Reset),
+        tolerance,
+    }
+}
+
+/// The measurement resolution: one request interval at the plan's highest
+/// open-model rate, and never finer than the outcome log's 1 ms.
+fn resolution(plan: &Plan, out: &EngineOutput) -> Duration {
+    let rate = plan
+        .scenarios
+        .iter()
+        .filter_map(|s| match &s.executor {
+            Executor::ConstantArrivalRate { rate, .. } => Some(*rate),
+            Executor::RampingArrivalRate { start_rate, stages } => {
+                Some(stages.iter().map(|st| st.target).fold(*start_rate, f64::max))
+            }
+            _ => None,
+        })
+        .sum::<f64>();
+    let rate = if rate > 0.0 {
+        rate
+    } else {
+        // Closed model: the measured rate.
+        out.agg.counts().0 as f64 / out.elapsed.as_secs_f64().max(1e-9)
+    };
+    let ms = if rate > 0.0 { 1000.0 / rate } else { 1000.0 };
+    Duration::from_secs_f64(ms.max(1.0) / 1000.0)
+}
+
+fn availability(plan: &Plan, out: &EngineOutput, report: &Report) -> Option<AvailabilityResult> {
+    if out.agg.outcomes.is_empty() {
+        return None;
+    }
+    let marks: Vec<EventMark> = report
+        .marks
+        .iter()
+        .map(|(name, at)| EventMark {
+            name: name.clone(),
+            at: *at,
+        })
+        .collect();
+    Some(analyze(
+        &out.agg.outcomes,
+        &marks,
+        plan.availability.slo,
+        plan.availability.window,
+        resolution(plan, out),
+        out.elapsed,
+    ))
+}
+
+fn versions(plan: &Plan, out: &EngineOutput) -> Option<Versions> {
+    let header = plan.rollout.as_ref()?.version_header.clone()?;
+    let seen = &out.seen_versions;
+    let names = &out.version_names;
+    Some(Versions {
+        header,
+        overlap_s: overlap_ms(seen) as f64 / 1000.0,
+        seen: seen
+            .iter()
+            .map(|s| VersionSeen {
+                version: s.version.clone(),
+                first_s: s.first_ms as f64 / 1000.0,
+                last_s: s.last_ms as f64 / 1000.0,
+                responses: names
+                    .iter()
+                    .find(|(_, n)| *n == s.version)
+                    .map_or(0, |(id, _)| out.agg.version_totals[*id]),
+            })
+            .collect(),
+    })
 }
 
 fn generator(per_scenario: &[GenStats]) -> Generator {

@@ -32,6 +32,105 @@ fn row(out: &mut String, name: &str, s: &StatsSummary) {
     );
 }
 
+fn secs(v: Option<f64>) -> String {
+    v.map_or("-".to_string(), |v| format!("{v:.3} s"))
+}
+
+/// Phases, the rollout's verdict, availability, versions and probes.
+fn deployment(out: &mut String, r: &RunResult) {
+    if !r.stats.phases.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n  {:<16} {:>9} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "phase", "requests", "ok", "failed", "req/s", "p50", "p95", "p99", "max"
+        );
+        for p in &r.phases {
+            if let Some(s) = r.stats.phases.get(&p.name) {
+                row(
+                    out,
+                    &format!("{} ({:.1}s)", p.name, p.end_s.unwrap_or(r.duration_s) - p.start_s),
+                    s,
+                );
+            }
+        }
+    }
+    if let Some(ro) = &r.rollout {
+        let t = &ro.trigger;
+        let _ = writeln!(
+            out,
+            "\n  rollout ({}): {}{}{}",
+            t.trigger,
+            serde_json::to_value(t.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            t.detail.as_ref().map_or(String::new(), |d| format!(", {d}")),
+            if t.started_before_head {
+                " (began before the head's end)"
+            } else {
+                ""
+            }
+        );
+        if let Some(z) = &ro.zero_downtime {
+            let mark = if z.ok { "✓" } else { "✗" };
+            let _ = writeln!(
+                out,
+                "    {mark} zero downtime: {} failed requests in the rollout ({} reset), {} allowed",
+                z.failed_requests, z.reset_requests, z.tolerance
+            );
+        }
+    }
+    if let Some(a) = &r.availability
+        && (!a.outages.is_empty() || !a.events.is_empty())
+    {
+        let _ = writeln!(
+            out,
+            "\n  availability (SLO {}%, resolution {:.1} ms): downtime {:.3} s in {} outage(s), longest {:.3} s",
+            a.slo * 100.0,
+            a.resolution_ms,
+            a.downtime_s,
+            a.outages.len(),
+            a.longest_outage_s
+        );
+        for e in &a.events {
+            let _ = writeln!(
+                out,
+                "    {} at {:.3} s: time to detect {}, RTO {}{}",
+                e.event,
+                e.at_s,
+                secs(e.time_to_detect_s),
+                secs(e.rto_s),
+                if e.recovered { "" } else { " (not recovered)" }
+            );
+        }
+    }
+    if let Some(v) = &r.versions {
+        let seen: Vec<String> = v
+            .seen
+            .iter()
+            .map(|s| format!("{} {} ({:.1}–{:.1} s)", s.version, s.responses, s.first_s, s.last_s))
+            .collect();
+        let _ = writeln!(
+            out,
+            "\n  versions ({}): {}; served together {:.3} s",
+            v.header,
+            seen.join(", "),
+            v.overlap_s
+        );
+    }
+    for p in &r.probes {
+        let _ = writeln!(
+            out,
+            "  probe {}: {} checks, {} failed, down {:.3} s in {} interval(s)",
+            p.name,
+            p.checks,
+            p.failed_checks,
+            p.down_s,
+            p.intervals.len()
+        );
+    }
+}
+
 /// Renders the summary.
 pub fn render(r: &RunResult) -> String {
     let mut out = String::new();
@@ -74,6 +173,7 @@ pub fn render(r: &RunResult) -> String {
             ms(lag.map(|l| l.p99)),
         );
     }
+    deployment(&mut out, r);
     if r.stats.total.clamped > 0 {
         let _ = writeln!(out, "  {} values above 60 s were clamped", r.stats.total.clamped);
     }

@@ -37,7 +37,10 @@ fn recorded_samples_give_nearest_rank_percentiles() {
     let mut rng = rand::rngs::SmallRng::seed_from_u64(42);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let start = Instant::now();
-    let mut recorders: Vec<_> = (0..3).map(|w| Recorder::new(w, start, 1, 1, tx.clone())).collect();
+    let live = std::sync::Arc::new(loadcheck::rollout::live::Live::new(None));
+    let mut recorders: Vec<_> = (0..3)
+        .map(|w| Recorder::new(w, start, 1, 1, tx.clone(), live.clone()))
+        .collect();
     let mut samples_ms = Vec::new();
     for i in 0..100_000u64 {
         // A long-tailed mix: most around 2 ms, some up to 2 s.
@@ -53,13 +56,13 @@ fn recorded_samples_give_nearest_rank_percentiles() {
             service_us: us,
         };
         let at = start + Duration::from_millis(i / 10);
-        recorders[(i % 3) as usize].record(0, &sample, at);
+        recorders[(i % 3) as usize].record(0, &sample, at, None);
     }
     for r in &mut recorders {
         r.finish();
     }
     drop(tx);
-    let mut agg = Aggregator::new(3, 1, 1);
+    let mut agg = Aggregator::new(3, 1, 1, 1);
     while let Ok(d) = rx.try_recv() {
         agg.apply(d);
     }

@@ -289,8 +289,8 @@ fn bad_values_elsewhere_are_located() {
     assert_at(&e, 12, "endpoint[1].expect[1]");
     let e = err(&format!("{BASE}[tls]\nresolve = [\"a.example:443:not-an-ip\"]\n"));
     assert_at(&e, 16, "tls.resolve[0]");
-    let e = err(&format!("{BASE}[rollout]\nhead = \"2m\"\n"));
-    assert_at(&e, 15, "rollout");
+    let e = err(&format!("{BASE}[signing]\nscheme = \"github\"\n"));
+    assert_at(&e, 15, "signing");
     assert!(e.contains("not supported by this version"), "{e}");
 }
 

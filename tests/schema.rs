@@ -327,7 +327,12 @@ fn kind_line(m: &loadcheck::metrics::registry::MetricDef) -> String {
         format!("`{}`", m.unit)
     };
     let tags: Vec<String> = m.tags.iter().map(|t| format!("`{}`", t.name())).collect();
-    format!("Kind: **{kind}** · Unit: {unit} · Tags: {}", tags.join(", "))
+    let tags = if tags.is_empty() {
+        "none".to_string()
+    } else {
+        tags.join(", ")
+    };
+    format!("Kind: **{kind}** · Unit: {unit} · Tags: {tags}")
 }
 
 #[test]

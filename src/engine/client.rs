@@ -49,12 +49,15 @@ pub enum Conn {
 }
 
 /// A response that arrived whole.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Response {
     /// The status code.
     pub status: u16,
     /// Body bytes received.
     pub body_bytes: u64,
+    /// The version header's value, when the plan names one and the response
+    /// has it.
+    pub version: Option<http::HeaderValue>,
 }
 
 impl Connector {
@@ -121,8 +124,14 @@ impl Conn {
         }
     }
 
-    /// Sends one request and reads the whole response body.
-    pub async fn send(&mut self, origin: &Origin, mut req: Request<Full<Bytes>>) -> Result<Response, ErrorClass> {
+    /// Sends one request and reads the whole response body; keeps the value
+    /// of `version_header` when given.
+    pub async fn send(
+        &mut self,
+        origin: &Origin,
+        mut req: Request<Full<Bytes>>,
+        version_header: Option<&http::HeaderName>,
+    ) -> Result<Response, ErrorClass> {
         let resp = match self {
             Conn::H1(s) => {
                 s.ready().await.map_err(|_| ErrorClass::Reset)?;
@@ -136,6 +145,7 @@ impl Conn {
         }
         .map_err(|_| ErrorClass::Reset)?;
         let status = resp.status().as_u16();
+        let version = version_header.and_then(|h| resp.headers().get(h).cloned());
         let mut body = resp.into_body();
         let mut body_bytes = 0u64;
         while let Some(frame) = body.frame().await {
@@ -144,7 +154,11 @@ impl Conn {
                 body_bytes += data.len() as u64;
             }
         }
-        Ok(Response { status, body_bytes })
+        Ok(Response {
+            status,
+            body_bytes,
+            version,
+        })
     }
 }
 

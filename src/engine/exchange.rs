@@ -15,6 +15,7 @@ use super::request::RequestFactory;
 use crate::metrics::{ErrorClass, Outcome, Sample};
 use crate::plan::Plan;
 use crate::plan::template::RenderCtx;
+use crate::rollout::live::Live;
 
 /// A connection slot: a connection kept between requests, or none yet.
 #[derive(Default)]
@@ -35,9 +36,22 @@ pub struct Prepared {
     request: Request<Full<Bytes>>,
 }
 
+/// A measured request.
+pub struct Measured {
+    /// The stats key: `(phase × scenarios + scenario) × endpoints + endpoint`.
+    pub key: usize,
+    /// What was measured.
+    pub sample: Sample,
+    /// When it ended.
+    pub end: Instant,
+    /// The version header's value, if the response had one.
+    pub version: Option<http::HeaderValue>,
+}
+
 /// Everything needed to send requests of a plan; shared by every worker.
 pub struct Exchange {
     plan: std::sync::Arc<Plan>,
+    live: std::sync::Arc<Live>,
     factory: RequestFactory,
     connector: Connector,
     origins: Vec<Origin>,
@@ -50,6 +64,7 @@ impl Exchange {
     /// Prepares the plan's endpoints for sending.
     pub fn new(
         plan: std::sync::Arc<Plan>,
+        live: std::sync::Arc<Live>,
         connector: Connector,
         origins: Vec<Origin>,
         endpoint_origin: Vec<usize>,
@@ -75,6 +90,7 @@ impl Exchange {
             .collect();
         Ok(Exchange {
             plan,
+            live,
             factory,
             connector,
             origins,
@@ -98,7 +114,8 @@ impl Exchange {
         self.endpoint_origin[endpoint]
     }
 
-    /// Picks an endpoint of scenario `si` by weight and renders its request.
+    /// Picks an endpoint of scenario `si` by weight and renders its request,
+    /// tagged with the current phase.
     /// `None` only if a rendered value is invalid in a request, which plan
     /// validation rules out.
     pub fn prepare(&self, si: usize, rng: &mut SmallRng, vu: u64, iteration: u64) -> Option<Prepared> {
@@ -124,25 +141,30 @@ impl Exchange {
             now_unix,
         };
         let request = self.factory.build(endpoint, &mut ctx, &mut scratch).ok()?;
+        let phase = if self.plan.rollout.is_some() {
+            self.live.phase().index()
+        } else {
+            0
+        };
         Some(Prepared {
             endpoint,
-            key: si * self.n_endpoints() + endpoint,
+            key: (phase * self.plan.scenarios.len() + si) * self.n_endpoints() + endpoint,
             request,
         })
     }
 
     /// Sends a prepared request on `slot` (connecting first if needed) and
     /// measures it. `intended` is when it was meant to go: the open model's
-    /// schedule, or now in the closed model. Returns the stats key, the
-    /// sample and when it ended, or `None` if `cut_at` (the scenario's hard end) came first:
-    /// an interrupted request is not a measurement.
+    /// schedule, or now in the closed model. Returns the measurement, or
+    /// `None` if `cut_at` (the scenario's hard end) came first: an
+    /// interrupted request is not a measurement.
     pub async fn send(
         &self,
         slot: &mut Slot,
         prepared: Prepared,
         intended: Instant,
         cut_at: Option<Instant>,
-    ) -> Option<(usize, Sample, Instant)> {
+    ) -> Option<Measured> {
         let origin = &self.origins[self.endpoint_origin[prepared.endpoint]];
         let actual = Instant::now();
         let timeout_at = actual + self.plan.timeout;
@@ -155,7 +177,8 @@ impl Exchange {
                 slot.0 = Some(Box::pin(self.connector.connect(origin)).await?);
             }
             let conn = slot.0.as_mut().ok_or(ErrorClass::Connect)?;
-            conn.send(origin, prepared.request).await
+            conn.send(origin, prepared.request, self.live.version_header.as_ref())
+                .await
         })
         .await;
         let end = Instant::now();
@@ -163,11 +186,15 @@ impl Exchange {
             slot.0 = None;
             return None;
         }
+        let mut version = None;
         let outcome = match result {
-            Ok(Ok(resp)) => Outcome::Response {
-                status: resp.status,
-                ok: self.expects(prepared.endpoint, resp.status),
-            },
+            Ok(Ok(resp)) => {
+                version = resp.version;
+                Outcome::Response {
+                    status: resp.status,
+                    ok: self.expects(prepared.endpoint, resp.status),
+                }
+            }
             Ok(Err(class)) => Outcome::Failed(class),
             Err(_) => Outcome::Failed(ErrorClass::Timeout),
         };
@@ -180,7 +207,12 @@ impl Exchange {
             duration_us: end.saturating_duration_since(intended).as_micros() as u64,
             service_us: end.saturating_duration_since(actual).as_micros() as u64,
         };
-        Some((prepared.key, sample, end))
+        Some(Measured {
+            key: prepared.key,
+            sample,
+            end,
+            version,
+        })
     }
 
     fn expects(&self, endpoint: usize, status: u16) -> bool {

@@ -25,6 +25,7 @@ use crate::metrics::Aggregator;
 use crate::metrics::eval::{View, evaluate};
 use crate::plan::{Plan, Scheme};
 use crate::progress::Progress;
+use crate::rollout::live::Live;
 use exchange::Exchange;
 use schedule::{ArrivalSchedule, VuSchedule};
 use worker::{ScenarioRt, Shared};
@@ -42,10 +43,41 @@ pub struct EngineOptions {
     pub grace: Duration,
 }
 
+/// How the run is tied to the rollout controller.
+pub struct Control {
+    /// The instant the load starts (a little after now).
+    pub run_start: Instant,
+    /// The same instant on the wall clock.
+    pub started_at: SystemTime,
+    /// Becomes `true` when the rollout controller says the run is over (the
+    /// tail has passed): the engine stops as a completed run.
+    pub finish: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Control {
+    /// A run start 20 ms from now, so every worker is up before it, and a
+    /// `finish` that never fires.
+    pub fn standalone() -> (Self, tokio::sync::watch::Sender<bool>) {
+        let (tx, finish) = tokio::sync::watch::channel(false);
+        let control = Control {
+            run_start: Instant::now() + Duration::from_millis(20),
+            started_at: SystemTime::now() + Duration::from_millis(20),
+            finish,
+        };
+        (control, tx)
+    }
+}
+
 /// What the engine measured.
 pub struct EngineOutput {
     /// Totals by key, pacing and the timeline.
     pub agg: Aggregator,
+    /// The instant the load started.
+    pub run_start: Instant,
+    /// Version ids and their header values.
+    pub version_names: Vec<(usize, String)>,
+    /// When each version was first and last seen.
+    pub seen_versions: Vec<crate::rollout::live::Seen>,
     /// When the load started.
     pub started_at: SystemTime,
     /// How long it ran.
@@ -78,6 +110,15 @@ impl std::fmt::Display for Abort {
 /// A plan made ready to send: origins resolved, requests prepared.
 pub struct Ready {
     exchange: Exchange,
+    live: Arc<Live>,
+}
+
+impl Ready {
+    /// The phase and version table the workers will use, for the rollout
+    /// controller.
+    pub fn live(&self) -> Arc<Live> {
+        self.live.clone()
+    }
 }
 
 /// Resolves origins, prepares every endpoint's requests and, unless
@@ -102,8 +143,12 @@ pub async fn prepare(plan: &Arc<Plan>, preflight: bool) -> Result<Ready, Prepare
             .await
             .map_err(PrepareError::Unreachable)?;
     }
-    let exchange = Exchange::new(plan.clone(), connector, origins, endpoint_origin).map_err(PrepareError::Input)?;
-    Ok(Ready { exchange })
+    let live = Arc::new(Live::new(
+        plan.rollout.as_ref().and_then(|r| r.version_header.as_deref()),
+    ));
+    let exchange =
+        Exchange::new(plan.clone(), live.clone(), connector, origins, endpoint_origin).map_err(PrepareError::Input)?;
+    Ok(Ready { exchange, live })
 }
 
 /// Why a plan could not be made ready.
@@ -138,16 +183,24 @@ pub async fn execute(
     ready: Ready,
     opts: &EngineOptions,
     progress: &mut Progress,
+    control: Control,
 ) -> Result<EngineOutput> {
     let n_workers = opts.workers.max(1);
-    let run_start = Instant::now() + Duration::from_millis(20);
-    let started_at = SystemTime::now() + Duration::from_millis(20);
+    let Control {
+        run_start,
+        started_at,
+        mut finish,
+    } = control;
+    let n_phases = if plan.rollout.is_some() { 3 } else { 1 };
+    let live = ready.live.clone();
     let shared = Arc::new(Shared {
         exchange: ready.exchange,
         scenarios: scenarios_rt(&plan),
         run_start,
         n_workers,
         seed: opts.seed,
+        n_phases,
+        live: ready.live,
     });
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(None);
@@ -157,7 +210,13 @@ pub async fn execute(
             .push(worker::spawn(shared.clone(), w, stop_rx.clone(), tx.clone()).context("starting a worker thread")?);
     }
     drop(tx);
-    let mut agg = Aggregator::new(n_workers, plan.scenarios.len(), plan.endpoints.len());
+    let mut agg = Aggregator::new(
+        n_workers,
+        n_phases * plan.scenarios.len(),
+        plan.scenarios.len(),
+        plan.endpoints.len(),
+    );
+    let mut finished_by_controller = false;
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let cap_at = opts.max_duration.map(|d| run_start + d);
@@ -189,6 +248,13 @@ pub async fn execute(
                     stop(&mut abort, Abort::MaxDuration);
                 }
             }
+            changed = finish.changed(), if !finished_by_controller => {
+                finished_by_controller = true;
+                if changed.is_ok() && *finish.borrow() && abort.is_none() {
+                    // The tail has passed: a normal end, not an abort.
+                    let _ = stop_tx.send(Some(Instant::now() + opts.grace));
+                }
+            }
             _ = sigint.recv() => stop(&mut abort, Abort::Signal("SIGINT")),
             _ = sigterm.recv() => stop(&mut abort, Abort::Signal("SIGTERM")),
         }
@@ -199,8 +265,14 @@ pub async fn execute(
     }
     agg.finish(elapsed.as_secs_f64().ceil() as u64);
     progress.finish(&agg, elapsed);
+    let version_names = (0..crate::rollout::live::MAX_VERSIONS)
+        .filter_map(|id| live.versions().name(id).map(|n| (id, n)))
+        .collect();
     Ok(EngineOutput {
         agg,
+        run_start,
+        version_names,
+        seen_versions: live.versions().snapshot(),
         started_at,
         elapsed,
         abort,
@@ -209,12 +281,7 @@ pub async fn execute(
 
 /// The first `abort_on_fail` threshold that fails on the data so far.
 fn failed_abort_threshold(plan: &Plan, agg: &Aggregator, elapsed: Duration) -> Option<String> {
-    let view = View {
-        plan,
-        keys: &agg.keys,
-        generator: &agg.generator,
-        duration_s: elapsed.as_secs_f64(),
-    };
+    let view = View::live(plan, &agg.keys, &agg.generator, elapsed.as_secs_f64());
     plan.thresholds.iter().filter(|t| t.abort_on_fail).find_map(|t| {
         let (value, ok) = evaluate(&view, &t.selector, &t.condition);
         (value.is_some() && !ok).then(|| format!("{}: {}", t.metric, t.expression))

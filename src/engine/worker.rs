@@ -51,6 +51,10 @@ pub struct Shared {
     pub n_workers: usize,
     /// The base seed for random choices.
     pub seed: u64,
+    /// 3 with a rollout (head, rollout, tail), else 1.
+    pub n_phases: usize,
+    /// The phase and the versions seen, shared with the rollout controller.
+    pub live: Arc<crate::rollout::live::Live>,
 }
 
 /// Starts worker `worker` on its own OS thread.
@@ -83,13 +87,14 @@ fn seed_for(base: u64, a: u64, b: u64) -> u64 {
 }
 
 async fn run_worker(shared: Arc<Shared>, worker: usize, stop: StopRx, tx: UnboundedSender<Delta>) {
-    let n_keys = shared.scenarios.len() * shared.exchange.n_endpoints();
+    let n_keys = shared.n_phases * shared.scenarios.len() * shared.exchange.n_endpoints();
     let rec = Rc::new(RefCell::new(Recorder::new(
         worker,
         shared.run_start,
         n_keys,
         shared.scenarios.len(),
         tx,
+        shared.live.clone(),
     )));
     let mut set = JoinSet::new();
     for (si, sc) in shared.scenarios.iter().enumerate() {
@@ -193,8 +198,8 @@ async fn open_loop(shared: Arc<Shared>, rec: Rc<RefCell<Recorder>>, mut stop: St
         tokio::task::spawn_local(async move {
             let origin = shared.exchange.origin_of(prepared.endpoint);
             let mut slot = pool.borrow_mut()[origin].pop().unwrap_or_default();
-            if let Some((key, sample, end)) = shared.exchange.send(&mut slot, prepared, intended, None).await {
-                rec.borrow_mut().record(key, &sample, end);
+            if let Some(m) = shared.exchange.send(&mut slot, prepared, intended, None).await {
+                rec.borrow_mut().record(m.key, &m.sample, m.end, m.version.as_ref());
             }
             if slot.is_usable() {
                 pool.borrow_mut()[origin].push(slot);
@@ -242,14 +247,14 @@ async fn vu_loop(shared: Arc<Shared>, rec: Rc<RefCell<Recorder>>, mut stop: Stop
         };
         let slot = &mut slots[shared.exchange.origin_of(prepared.endpoint)];
         // An iteration cut off by the scenario's end is interrupted, not measured.
-        let Some((key, sample, end)) = shared
+        let Some(m) = shared
             .exchange
             .send(slot, prepared, Instant::now(), Some(hard_end))
             .await
         else {
             break;
         };
-        rec.borrow_mut().record(key, &sample, end);
+        rec.borrow_mut().record(m.key, &m.sample, m.end, m.version.as_ref());
         done += 1;
         if let Some((min, max)) = sc.think_time {
             let pause = if max > min {

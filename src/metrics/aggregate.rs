@@ -8,9 +8,11 @@
 use std::collections::BTreeMap;
 
 use super::hist::Hist;
+use super::outcomes::OutcomeLog;
 use super::recorder::{Delta, GenStats};
 use super::result::TimelineRow;
 use super::stats::Stats;
+use crate::rollout::live::MAX_VERSIONS;
 
 /// A timeline row being filled.
 #[derive(Debug, Default, Clone)]
@@ -19,6 +21,7 @@ struct RowAcc {
     ok: u64,
     errors: [u64; 8],
     duration: Hist,
+    versions: [u64; MAX_VERSIONS],
 }
 
 impl RowAcc {
@@ -39,7 +42,8 @@ impl RowAcc {
 /// Totals by key and the finished timeline, built from [`Delta`]s.
 pub struct Aggregator {
     n_endpoints: usize,
-    /// Stats by key (`scenario * n_endpoints + endpoint`).
+    /// Stats by key (`(phase * n_scenarios + scenario) * n_endpoints +
+    /// endpoint`; one phase without a rollout).
     pub keys: Vec<Stats>,
     /// Pacing by scenario.
     pub generator: Vec<GenStats>,
@@ -50,26 +54,39 @@ pub struct Aggregator {
     pub total_rows: Vec<TimelineRow>,
     /// Closed rows per endpoint.
     pub endpoint_rows: Vec<Vec<TimelineRow>>,
+    /// Responses by version id, per closed second (parallel to `total_rows`).
+    pub version_rows: Vec<[u64; MAX_VERSIONS]>,
+    /// Responses by version id over the run.
+    pub version_totals: [u64; MAX_VERSIONS],
+    /// Every worker's outcome log, merged as workers finish.
+    pub outcomes: OutcomeLog,
 }
 
 impl Aggregator {
-    /// An aggregator for `n_workers` workers.
-    pub fn new(n_workers: usize, n_scenarios: usize, n_endpoints: usize) -> Self {
+    /// An aggregator for `n_workers` workers; `n_groups` is phases ×
+    /// scenarios.
+    pub fn new(n_workers: usize, n_groups: usize, n_scenarios: usize, n_endpoints: usize) -> Self {
         Aggregator {
             n_endpoints,
-            keys: vec![Stats::default(); n_scenarios * n_endpoints],
+            keys: vec![Stats::default(); n_groups * n_endpoints],
             generator: vec![GenStats::default(); n_scenarios],
             until: vec![0; n_workers],
             pending: BTreeMap::new(),
             next_row: 0,
             total_rows: Vec::new(),
             endpoint_rows: vec![Vec::new(); n_endpoints],
+            version_rows: Vec::new(),
+            version_totals: [0; MAX_VERSIONS],
+            outcomes: OutcomeLog::default(),
         }
     }
 
     /// Merges one delta, and closes the seconds every worker has passed.
     pub fn apply(&mut self, delta: Delta) {
-        if !delta.keys.is_empty() {
+        if let Some(log) = &delta.outcomes {
+            self.outcomes.merge(log);
+        }
+        if !delta.keys.is_empty() || !delta.versions.is_empty() {
             let n = self.n_endpoints;
             let (total, per_endpoint) = self
                 .pending
@@ -79,6 +96,10 @@ impl Aggregator {
                 total.add(stats);
                 per_endpoint[key % n].add(stats);
                 self.keys[*key] += stats;
+            }
+            for &(id, count) in &delta.versions {
+                total.versions[id] += count;
+                self.version_totals[id] += count;
             }
         }
         for (scenario, g) in &delta.generator {
@@ -131,6 +152,7 @@ impl Aggregator {
                 .remove(&second)
                 .unwrap_or_else(|| (RowAcc::default(), vec![RowAcc::default(); self.n_endpoints]));
             self.total_rows.push(total.row(second));
+            self.version_rows.push(total.versions);
             for (rows, acc) in self.endpoint_rows.iter_mut().zip(&per_endpoint) {
                 rows.push(acc.row(second));
             }
@@ -168,7 +190,7 @@ mod tests {
 
     #[test]
     fn closes_seconds_once_every_worker_passed_them() {
-        let mut a = Aggregator::new(2, 1, 2);
+        let mut a = Aggregator::new(2, 1, 1, 2);
         a.apply(delta(0, 0, 1, vec![(0, stats(3))]));
         assert!(a.total_rows.is_empty(), "worker 1 has not passed second 0");
         a.apply(delta(1, 0, 3, vec![(1, stats(2))]));

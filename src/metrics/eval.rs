@@ -3,6 +3,12 @@
 //! live `abort_on_fail` checks all go through [`evaluate`].
 
 use crate::plan::{Aggregation, Condition, MetricSelector, Plan};
+use crate::rollout::availability::AvailabilityResult;
+use crate::rollout::controller::PhaseSpan;
+use crate::rollout::live::Phase;
+use crate::rollout::probe::ProbeResult;
+
+use super::result::ZeroDowntime;
 
 use super::hist::Hist;
 use super::recorder::GenStats;
@@ -19,6 +25,30 @@ pub struct View<'a> {
     pub generator: &'a [GenStats],
     /// Seconds the load has run, for per-second rates.
     pub duration_s: f64,
+    /// The phases, for `{phase:…}` rates (empty without a rollout).
+    pub phases: &'a [PhaseSpan],
+    /// The availability analysis, once the run is over.
+    pub availability: Option<&'a AvailabilityResult>,
+    /// The probes' results, once the run is over.
+    pub probes: &'a [ProbeResult],
+    /// The zero-downtime rule's counts, once the run is over.
+    pub zero_downtime: Option<&'a ZeroDowntime>,
+}
+
+impl<'a> View<'a> {
+    /// A view of live data, with no rollout results yet.
+    pub fn live(plan: &'a Plan, keys: &'a [Stats], generator: &'a [GenStats], duration_s: f64) -> Self {
+        View {
+            plan,
+            keys,
+            generator,
+            duration_s,
+            phases: &[],
+            availability: None,
+            probes: &[],
+            zero_downtime: None,
+        }
+    }
 }
 
 /// The measured value and whether the condition holds. The value is `None`
@@ -34,18 +64,20 @@ fn tag(selector: &MetricSelector, t: Tag) -> Option<&str> {
 }
 
 fn measure(view: &View, sel: &MetricSelector, agg: Aggregation) -> Option<f64> {
-    // Phases arrive with the rollout; a plan without one has no phase data.
-    if tag(sel, Tag::Phase).is_some() {
-        return None;
+    if let Some(v) = availability_metric(view, sel, agg) {
+        return v;
     }
     let stats = selected_stats(view, sel);
-    let per_second = |n: u64| {
-        if view.duration_s > 0.0 {
-            n as f64 / view.duration_s
-        } else {
-            0.0
-        }
+    // A phase's rate is over the phase's own length.
+    let seconds = match tag(sel, Tag::Phase) {
+        Some(name) => view
+            .phases
+            .iter()
+            .find(|p| p.name == name)
+            .map_or(0.0, |p| p.end_s.unwrap_or(view.duration_s) - p.start_s),
+        None => view.duration_s,
     };
+    let per_second = |n: u64| if seconds > 0.0 { n as f64 / seconds } else { 0.0 };
     match sel.metric.name {
         "http_req_duration" => trend(&stats.duration, agg),
         "http_req_service_duration" => trend(&stats.service, agg),
@@ -72,6 +104,58 @@ fn measure(view: &View, sel: &MetricSelector, agg: Aggregation) -> Option<f64> {
         "send_lag" => trend(&selected_generator(view, sel).lag, agg),
         _ => None,
     }
+}
+
+/// The rollout and probe metrics: `Some(value)` when `sel` names one of
+/// them, `None` when it is an HTTP or generator metric.
+#[allow(clippy::option_option)]
+fn availability_metric(view: &View, sel: &MetricSelector, agg: Aggregation) -> Option<Option<f64>> {
+    let gauge = |v: Option<f64>| match agg {
+        Aggregation::Value | Aggregation::Max => v,
+        _ => None,
+    };
+    let per_event = |pick: fn(&crate::rollout::availability::EventAvailability) -> Option<f64>| {
+        let a = view.availability?;
+        let event = tag(sel, Tag::Event);
+        let values: Vec<Option<f64>> = a
+            .events
+            .iter()
+            .filter(|e| event.is_none_or(|name| e.event == name))
+            .map(pick)
+            .collect();
+        // Any event without a value (not recovered, nothing detected) makes
+        // the whole selection unmeasured.
+        if values.is_empty() || values.iter().any(Option::is_none) {
+            return None;
+        }
+        values.into_iter().flatten().reduce(f64::max)
+    };
+    Some(match sel.metric.name {
+        "downtime_seconds" => gauge(view.availability.map(|a| a.downtime_s)),
+        "rto_seconds" => gauge(per_event(|e| e.rto_s)),
+        "time_to_detect_seconds" => gauge(per_event(|e| e.time_to_detect_s)),
+        // Counts over the rollout phase; a per-second rate of them is not
+        // meaningful, so only `count` is measured.
+        "rollout_failed_requests" => view
+            .zero_downtime
+            .filter(|_| agg == Aggregation::Count)
+            .map(|z| z.failed_requests as f64),
+        "rollout_reset_requests" => view
+            .zero_downtime
+            .filter(|_| agg == Aggregation::Count)
+            .map(|z| z.reset_requests as f64),
+        "probe_down_seconds" => {
+            let probe = tag(sel, Tag::Probe);
+            let chosen: Vec<f64> = view
+                .probes
+                .iter()
+                .filter(|p| probe.is_none_or(|name| p.name == name))
+                .map(|p| p.down_s)
+                .collect();
+            gauge(chosen.into_iter().reduce(f64::max))
+        }
+        _ => return None,
+    })
 }
 
 fn counter(n: u64, agg: Aggregation, per_second: impl Fn(u64) -> f64) -> Option<f64> {
@@ -101,11 +185,14 @@ fn scenario_matches(view: &View, sel: &MetricSelector, scenario: usize) -> bool 
 
 fn selected_stats(view: &View, sel: &MetricSelector) -> Stats {
     let n = view.plan.endpoints.len().max(1);
+    let n_sc = view.plan.scenarios.len().max(1);
     let endpoint = tag(sel, Tag::Endpoint);
+    let phase = tag(sel, Tag::Phase).and_then(Phase::from_name).map(Phase::index);
     let mut out = Stats::default();
     for (key, s) in view.keys.iter().enumerate() {
         let endpoint_ok = endpoint.is_none_or(|name| view.plan.endpoints[key % n].name == name);
-        if endpoint_ok && scenario_matches(view, sel, key / n) {
+        let phase_ok = phase.is_none_or(|p| key / (n * n_sc) == p);
+        if endpoint_ok && phase_ok && scenario_matches(view, sel, (key / n) % n_sc) {
             out += s;
         }
     }

@@ -7,12 +7,15 @@
 //! are both built from those deltas, so there is one merge path, `+=`.
 
 use std::ops::AddAssign;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::hist::Hist;
-use super::stats::{Sample, Stats};
+use super::outcomes::OutcomeLog;
+use super::stats::{Outcome, Sample, Stats};
+use crate::rollout::live::{Live, MAX_VERSIONS};
 
 /// A send whose lag from its intended time exceeds this counts as late.
 pub const LATE_AFTER: Duration = Duration::from_millis(10);
@@ -56,6 +59,10 @@ pub struct Delta {
     pub keys: Vec<(usize, Stats)>,
     /// `(scenario, pacing)` for open-model scenarios that scheduled sends.
     pub generator: Vec<(usize, GenStats)>,
+    /// `(version id, responses)` for versions seen this second.
+    pub versions: Vec<(usize, u64)>,
+    /// The worker's whole outcome log, in its last delta only.
+    pub outcomes: Option<OutcomeLog>,
     /// The worker will send nothing more for seconds before this one.
     pub until: u64,
     /// The worker has finished; no more deltas follow from it.
@@ -70,6 +77,15 @@ pub struct Recorder {
     keys: Vec<Stats>,
     generator: Vec<GenStats>,
     tx: UnboundedSender<Delta>,
+    live: Arc<Live>,
+    outcomes: OutcomeLog,
+    /// Responses per version id this second.
+    versions: [u64; MAX_VERSIONS],
+    /// Version values seen by this worker and their ids, so the shared
+    /// table is locked once per new value.
+    version_ids: Vec<(http::HeaderValue, usize)>,
+    /// Per version id, the last ms this worker reported to the table.
+    version_last_ms: [u64; MAX_VERSIONS],
 }
 
 impl Recorder {
@@ -80,6 +96,7 @@ impl Recorder {
         n_keys: usize,
         n_scenarios: usize,
         tx: UnboundedSender<Delta>,
+        live: Arc<Live>,
     ) -> Self {
         Recorder {
             worker,
@@ -88,14 +105,46 @@ impl Recorder {
             keys: vec![Stats::default(); n_keys],
             generator: vec![GenStats::default(); n_scenarios],
             tx,
+            live,
+            outcomes: OutcomeLog::default(),
+            versions: [0; MAX_VERSIONS],
+            version_ids: Vec::new(),
+            version_last_ms: [u64::MAX; MAX_VERSIONS],
         }
     }
 
-    /// Records one request that ended at `now`.
+    /// Records one request that ended at `now`, with the version its
+    /// response carried.
     #[inline]
-    pub fn record(&mut self, key: usize, sample: &Sample, now: Instant) {
+    pub fn record(&mut self, key: usize, sample: &Sample, now: Instant, version: Option<&http::HeaderValue>) {
         self.advance(now);
         self.keys[key].record(sample);
+        let end_us = now.saturating_duration_since(self.run_start).as_micros() as u64;
+        // By intended send time: `duration_us` runs from it.
+        let sent_ms = end_us.saturating_sub(sample.duration_us) / 1000;
+        let ok = matches!(sample.outcome, Outcome::Response { ok: true, .. });
+        self.outcomes.record(sent_ms, ok);
+        if let Some(v) = version {
+            self.version(v, end_us / 1000);
+        }
+    }
+
+    fn version(&mut self, value: &http::HeaderValue, ms: u64) {
+        let id = match self.version_ids.iter().find(|(v, _)| v == value) {
+            Some(&(_, id)) => id,
+            None => {
+                let id = self.live.versions().intern(&String::from_utf8_lossy(value.as_bytes()));
+                self.version_ids.push((value.clone(), id));
+                id
+            }
+        };
+        self.versions[id] += 1;
+        let last = &mut self.version_last_ms[id];
+        if *last != ms {
+            // First sighting, or a new millisecond: tell the shared table.
+            *last = ms;
+            self.live.versions().seen(id, ms);
+        }
     }
 
     /// Records an open-model send made `lag` after its intended time.
@@ -129,6 +178,7 @@ impl Recorder {
     pub fn finish(&mut self) {
         let mut delta = self.take();
         delta.done = true;
+        delta.outcomes = Some(std::mem::take(&mut self.outcomes));
         let _ = self.tx.send(delta);
     }
 
@@ -159,11 +209,20 @@ impl Recorder {
             .filter(|(_, g)| !g.is_empty())
             .map(|(i, g)| (i, std::mem::take(g)))
             .collect();
+        let versions = self
+            .versions
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(i, n)| (i, std::mem::take(n)))
+            .collect();
         Delta {
             worker: self.worker,
             second: self.second,
             keys,
             generator,
+            versions,
+            outcomes: None,
             until: self.second,
             done: false,
         }
@@ -173,32 +232,37 @@ impl Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::stats::Outcome;
 
     #[test]
     fn flushes_per_second_and_on_finish() {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let start = Instant::now();
-        let mut r = Recorder::new(3, start, 2, 1, tx);
+        let live = Arc::new(Live::new(Some("x-v")));
+        let mut r = Recorder::new(3, start, 2, 1, tx, live.clone());
         let s = Sample {
             outcome: Outcome::Response { status: 200, ok: true },
             duration_us: 10,
             service_us: 10,
         };
-        r.record(1, &s, start);
-        r.record(1, &s, start + Duration::from_millis(500));
-        r.record(0, &s, start + Duration::from_millis(1500));
+        let v1 = http::HeaderValue::from_static("v1");
+        r.record(1, &s, start, Some(&v1));
+        r.record(1, &s, start + Duration::from_millis(500), Some(&v1));
+        r.record(0, &s, start + Duration::from_millis(1500), None);
         r.sent(0, Duration::from_millis(20), start + Duration::from_millis(1600));
         r.tick(start + Duration::from_millis(2100));
         r.finish();
         let d0 = rx.try_recv().unwrap();
         assert_eq!((d0.worker, d0.second, d0.keys.len()), (3, 0, 1));
         assert_eq!(d0.keys[0].1.requests, 2);
+        assert_eq!(d0.versions, vec![(0, 2)]);
+        assert_eq!(live.versions().snapshot()[0].last_ms, 500);
         assert_eq!(d0.until, 1);
         let d1 = rx.try_recv().unwrap();
         assert_eq!(d1.second, 1);
         assert_eq!(d1.generator[0].1.late, 1);
         let d2 = rx.try_recv().unwrap();
         assert!(d2.done && d2.keys.is_empty());
+        let log = d2.outcomes.unwrap();
+        assert_eq!((log.ok[0], log.ok[499], log.ok[1499]), (1, 1, 1));
     }
 }

@@ -92,6 +92,8 @@ const HTTP_TAGS: &[Tag] = &[Tag::Endpoint, Tag::Scenario, Tag::Phase];
 const HTTP_COUNT_TAGS: &[Tag] = &[Tag::Endpoint, Tag::Scenario, Tag::Phase, Tag::Status];
 const ERROR_TAGS: &[Tag] = &[Tag::Endpoint, Tag::Scenario, Tag::Phase, Tag::Class];
 const GENERATOR_TAGS: &[Tag] = &[Tag::Scenario];
+const EVENT_TAGS: &[Tag] = &[Tag::Event];
+const PROBE_TAGS: &[Tag] = &[Tag::Probe];
 
 /// Every metric this version of loadcheck measures.
 pub const METRICS: &[MetricDef] = &[
@@ -150,6 +152,48 @@ pub const METRICS: &[MetricDef] = &[
         unit: "ms",
         tags: GENERATOR_TAGS,
         description: "Open-model delay from a request's intended send time to its actual send.",
+    },
+    MetricDef {
+        name: "downtime_seconds",
+        kind: MetricKind::Gauge,
+        unit: "s",
+        tags: &[],
+        description: "Total length of the outages: clusters of failed requests (by intended send time) whose success rate is below the plan's SLO, each from its first failure to its last.",
+    },
+    MetricDef {
+        name: "rto_seconds",
+        kind: MetricKind::Gauge,
+        unit: "s",
+        tags: EVENT_TAGS,
+        description: "From a rollout or fault event to the start of the first window (availability.window, 5 s) back at the SLO; the largest over the selected events, unmeasured if one never recovered.",
+    },
+    MetricDef {
+        name: "time_to_detect_seconds",
+        kind: MetricKind::Gauge,
+        unit: "s",
+        tags: EVENT_TAGS,
+        description: "From a rollout or fault event to the first failed request after it; the largest over the selected events, unmeasured if one saw no failure.",
+    },
+    MetricDef {
+        name: "rollout_failed_requests",
+        kind: MetricKind::Counter,
+        unit: "requests",
+        tags: &[],
+        description: "Failed requests sent during the rollout phase; the zero-downtime rule allows rollout.tolerance of them (0 by default).",
+    },
+    MetricDef {
+        name: "rollout_reset_requests",
+        kind: MetricKind::Counter,
+        unit: "requests",
+        tags: &[],
+        description: "Requests of the rollout phase whose connection broke before a whole response arrived (in flight when a backend died).",
+    },
+    MetricDef {
+        name: "probe_down_seconds",
+        kind: MetricKind::Gauge,
+        unit: "s",
+        tags: PROBE_TAGS,
+        description: "Total time a probe was down: from the first failing check to the next passing one; the largest over the selected probes.",
     },
 ];
 

@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use super::hist::Hist;
 use super::stats::{ErrorClass, Stats};
+pub use crate::rollout::availability::AvailabilityResult;
+pub use crate::rollout::controller::{Event, PhaseSpan, TriggerRecord};
+pub use crate::rollout::probe::ProbeResult;
 
 /// The `schema` value of this version of `run.json`.
 pub const SCHEMA: &str = "loadcheck.run/v1";
@@ -47,6 +50,87 @@ pub struct RunResult {
     pub thresholds: Vec<CheckResult>,
     /// Every requirement with its measured value.
     pub requirements: Vec<RequirementResult>,
+    /// The phases (head, rollout, tail), when the plan has a rollout.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub phases: Vec<PhaseSpan>,
+    /// Rollout, fault and probe events, by time.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub events: Vec<Event>,
+    /// How the rollout went, and the zero-downtime rule.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub rollout: Option<RolloutResult>,
+    /// Outages, downtime, RTO and time to detect.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub availability: Option<AvailabilityResult>,
+    /// The app versions seen, when the plan names a version header.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub versions: Option<Versions>,
+    /// The probes' up and down intervals.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub probes: Vec<ProbeResult>,
+    /// Output of fault and restore commands, redacted.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub commands: Vec<CommandOutput>,
+}
+
+/// The rollout's record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RolloutResult {
+    /// The trigger and how it went.
+    #[serde(flatten)]
+    pub trigger: TriggerRecord,
+    /// The zero-downtime rule, when the rollout started.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub zero_downtime: Option<ZeroDowntime>,
+}
+
+/// The zero-downtime rule: the rollout phase may have at most `tolerance`
+/// failed requests.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ZeroDowntime {
+    /// Whether it held.
+    pub ok: bool,
+    /// Failed requests sent during the rollout.
+    pub failed_requests: u64,
+    /// Of which were reset (in flight when a backend died).
+    pub reset_requests: u64,
+    /// Failed requests allowed.
+    pub tolerance: u64,
+}
+
+/// App versions seen in responses.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Versions {
+    /// The header.
+    pub header: String,
+    /// How long two or more versions served at once, in seconds.
+    pub overlap_s: f64,
+    /// Each version, by first appearance.
+    pub seen: Vec<VersionSeen>,
+}
+
+/// One version.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VersionSeen {
+    /// The header's value.
+    pub version: String,
+    /// First response with it, seconds from the start.
+    pub first_s: f64,
+    /// Last response with it.
+    pub last_s: f64,
+    /// Responses with it.
+    pub responses: u64,
+}
+
+/// A fault or restore command's output.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CommandOutput {
+    /// The fault's name.
+    pub name: String,
+    /// `fault` or `restore`.
+    pub kind: String,
+    /// The last part of its output, redacted.
+    pub output: String,
 }
 
 /// How the run ended.
@@ -96,6 +180,13 @@ pub struct StatsSet {
     pub endpoints: BTreeMap<String, StatsSummary>,
     /// By scenario name.
     pub scenarios: BTreeMap<String, StatsSummary>,
+    /// By phase (`head`, `rollout`, `tail`), when the plan has a rollout;
+    /// rates are over each phase's own length.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub phases: BTreeMap<String, StatsSummary>,
+    /// By endpoint, then phase.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub endpoint_phases: BTreeMap<String, BTreeMap<String, StatsSummary>>,
 }
 
 /// Statistics of a set of requests.
@@ -247,6 +338,14 @@ pub struct TimelineRow {
     /// 99th percentile, ms.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub p99_ms: Option<f64>,
+    /// Responses by app version, when the plan names a version header (total
+    /// rows only).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub versions: BTreeMap<String, u64>,
+    /// The last reading of each metric probe in this second (total rows
+    /// only).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub probes: BTreeMap<String, f64>,
 }
 
 impl TimelineRow {
@@ -265,6 +364,8 @@ impl TimelineRow {
             p50_ms: duration.quantile(0.5).map(ms),
             p95_ms: duration.quantile(0.95).map(ms),
             p99_ms: duration.quantile(0.99).map(ms),
+            versions: BTreeMap::new(),
+            probes: BTreeMap::new(),
         }
     }
 }

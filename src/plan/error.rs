@@ -119,9 +119,7 @@ impl fmt::Display for PlanError {
 }
 
 /// Top-level sections that later versions of loadcheck add.
-const LATER: &[&str] = &[
-    "rollout", "signing", "sink", "baseline", "setup", "fault", "faults", "probe", "probes",
-];
+const LATER: &[&str] = &["signing", "sink", "baseline", "setup"];
 
 /// Rewrites serde's "unknown field `x`, expected one of `a`, `b`" into
 /// loadcheck's form, with the nearest valid name as the suggestion.

@@ -49,6 +49,126 @@ pub(super) struct RawPlan {
     /// `[[requirement]]` blocks.
     #[serde(default, rename = "requirement")]
     pub requirements: Vec<RawRequirement>,
+    /// `[rollout]`.
+    pub rollout: Option<RawRollout>,
+    /// `[availability]`.
+    pub availability: Option<RawAvailability>,
+    /// `[[fault]]` blocks.
+    #[serde(default, rename = "fault")]
+    pub faults: Vec<RawFault>,
+    /// `[[probe]]` blocks.
+    #[serde(default, rename = "probe")]
+    pub probes: Vec<RawProbe>,
+}
+
+/// `[rollout]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRollout {
+    /// Load before the rollout.
+    pub head: Option<DurationStr>,
+    /// Load after it.
+    pub tail: Option<DurationStr>,
+    /// The longest the rollout may take.
+    pub timeout: Option<DurationStr>,
+    /// What fires or marks it.
+    pub trigger: Option<RawTrigger>,
+    /// The response header carrying the app version.
+    pub version_header: Option<String>,
+    /// Version watcher: how long the old version must be gone.
+    pub settle: Option<DurationStr>,
+    /// Failed requests the rollout may have and still pass.
+    pub tolerance: Option<u64>,
+}
+
+/// `trigger = { command = … }` or `{ github_workflow = {…} }` or
+/// `{ github_deployment = {…} }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTrigger {
+    /// A shell string.
+    pub command: Option<String>,
+    /// A workflow to dispatch.
+    pub github_workflow: Option<RawWorkflow>,
+    /// Deployments to watch.
+    pub github_deployment: Option<RawDeployment>,
+}
+
+/// `github_workflow = {…}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawWorkflow {
+    /// `owner/name`.
+    pub repo: String,
+    /// The workflow file name or id.
+    pub workflow: String,
+    /// The git ref.
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    /// Dispatch inputs.
+    #[serde(default)]
+    pub inputs: BTreeMap<String, String>,
+    /// Poll interval.
+    pub poll: Option<DurationStr>,
+}
+
+/// `github_deployment = {…}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDeployment {
+    /// `owner/name`.
+    pub repo: String,
+    /// The environment.
+    pub environment: String,
+    /// Only this commit's deployments.
+    pub sha: Option<String>,
+    /// Poll interval.
+    pub poll: Option<DurationStr>,
+}
+
+/// `[availability]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAvailability {
+    /// The success-rate objective, e.g. 0.99.
+    pub slo: Option<f64>,
+    /// The RTO window.
+    pub window: Option<DurationStr>,
+}
+
+/// `[[fault]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFault {
+    /// Unique name.
+    pub name: Option<String>,
+    /// Offset from the run's start.
+    pub at: DurationStr,
+    /// The shell string.
+    pub run: String,
+    /// When to restore.
+    pub restore_at: Option<DurationStr>,
+    /// The restore shell string.
+    pub restore: Option<String>,
+}
+
+/// `[[probe]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawProbe {
+    /// Unique name.
+    pub name: String,
+    /// Absolute URL.
+    pub url: String,
+    /// Poll interval.
+    pub interval: Option<DurationStr>,
+    /// Per-poll timeout.
+    pub timeout: Option<DurationStr>,
+    /// Up statuses.
+    #[serde(default)]
+    pub expect: Vec<u16>,
+    /// A Prometheus series to read.
+    pub metric: Option<String>,
 }
 
 /// `[tls]`.

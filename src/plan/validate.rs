@@ -8,6 +8,7 @@
 
 mod checks;
 mod executor;
+mod rollout;
 mod scenario;
 mod url;
 
@@ -54,16 +55,33 @@ pub(super) fn validate_with_env(
         endpoints.push(endpoint);
         weights.push(weight);
     }
+    let rollout = rollout::rollout(&ctx, raw.rollout)?;
+    let availability = rollout::availability(&ctx, raw.availability)?;
+    let probes = rollout::probes(&ctx, raw.probes)?;
     let sc = scenario::Inputs {
         endpoints: &endpoints,
         weights: &weights,
         overrides,
         timeout,
+        default_duration: rollout.as_ref().map(|r| r.head + r.timeout + r.tail),
     };
     let scenarios = scenario::scenarios(&ctx, raw.scenarios, raw.load, &sc)?;
+    let cap = scenarios
+        .iter()
+        .map(|s| s.start_time + s.executor.duration())
+        .max()
+        .unwrap_or_default();
+    let faults = rollout::faults(&ctx, raw.faults, cap)?;
+    let mut events: Vec<&str> = faults.iter().map(|f| f.name.as_str()).collect();
+    if rollout.is_some() {
+        events.insert(0, "rollout");
+    }
     let names = checks::Names {
         endpoints: endpoints.iter().map(|e| e.name.as_str()).collect(),
         scenarios: scenarios.iter().map(|s| s.name.as_str()).collect(),
+        events,
+        probes: probes.iter().map(|p| p.name.as_str()).collect(),
+        has_rollout: rollout.is_some(),
     };
     let thresholds = checks::thresholds(&ctx, raw.thresholds, &names)?;
     let requirements = checks::requirements(&ctx, raw.requirements, &names)?;
@@ -85,10 +103,10 @@ pub(super) fn validate_with_env(
         vars,
         thresholds,
         requirements,
-        rollout: None,
-        availability: super::Availability::default(),
-        faults: Vec::new(),
-        probes: Vec::new(),
+        rollout,
+        availability,
+        faults,
+        probes,
     })
 }
 
@@ -120,6 +138,16 @@ impl<'a> Ctx<'a> {
     /// [`err`](Self::err) with a "did you mean".
     pub(super) fn err_near(&self, at: &FieldPath, message: impl Into<String>, suggestion: Option<String>) -> PlanError {
         self.err(at, message).with_suggestion(suggestion)
+    }
+
+    /// The plan's folder, absolute, where commands run.
+    pub(super) fn plan_dir(&self) -> PathBuf {
+        let dir = if self.dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            &self.dir
+        };
+        std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())
     }
 
     /// A file named in the plan, relative to the plan's folder.

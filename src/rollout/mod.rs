@@ -6,7 +6,10 @@
 //! offsets, and tells the engine when the tail is over.
 
 pub mod availability;
+pub mod command;
+pub mod controller;
 pub mod github;
+pub mod live;
 pub mod probe;
 
 use std::time::Instant;

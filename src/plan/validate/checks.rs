@@ -17,6 +17,12 @@ pub(super) struct Names<'a> {
     pub endpoints: Vec<&'a str>,
     /// The scenarios' names.
     pub scenarios: Vec<&'a str>,
+    /// Event names: `rollout` when the plan has one, and each fault's name.
+    pub events: Vec<&'a str>,
+    /// The probes' names.
+    pub probes: Vec<&'a str>,
+    /// Whether the plan has a `[rollout]`, so phases exist.
+    pub has_rollout: bool,
 }
 
 fn expr_err(ctx: &Ctx, at: &FieldPath, e: ExprError) -> PlanError {
@@ -33,6 +39,14 @@ fn check_tags(ctx: &Ctx, at: &FieldPath, sel: &MetricSelector, names: &Names) ->
             Tag::Endpoint => ("endpoint", &names.endpoints),
             Tag::Scenario => ("scenario", &names.scenarios),
             Tag::Class => ("error class", &classes),
+            Tag::Event => ("event", &names.events),
+            Tag::Probe => ("probe", &names.probes),
+            Tag::Phase if !names.has_rollout => {
+                return Err(ctx.err(
+                    at,
+                    format!("`{{phase:{value}}}` needs a [rollout] section; without one the run has no phases"),
+                ));
+            }
             Tag::Status => {
                 if !value.parse::<u16>().is_ok_and(|c| (100..=599).contains(&c)) {
                     return Err(ctx.err(

@@ -27,7 +27,16 @@ fn positive(ctx: &Ctx, at: &FieldPath, d: Duration, option: &str) -> Result<Dura
 
 /// Builds the executor from its options, with the overrides applied and
 /// rates per second.
-pub(super) fn executor(ctx: &Ctx, at: &FieldPath, raw: &RawScenario, ov: &Overrides) -> Result<Executor, PlanError> {
+///
+/// `default_duration` stands in for a missing `duration` (with a
+/// `[rollout]`, the run's length is head + timeout + tail at most).
+pub(super) fn executor(
+    ctx: &Ctx,
+    at: &FieldPath,
+    raw: &RawScenario,
+    ov: &Overrides,
+    default_duration: Option<Duration>,
+) -> Result<Executor, PlanError> {
     let kind = raw.executor.as_str();
     let per_second = positive(
         ctx,
@@ -37,7 +46,7 @@ pub(super) fn executor(ctx: &Ctx, at: &FieldPath, raw: &RawScenario, ov: &Overri
     )?
     .as_secs_f64();
     let duration = |ctx: &Ctx| -> Result<Duration, PlanError> {
-        let d = ov.duration.or(raw.duration.map(|d| d.0));
+        let d = ov.duration.or(raw.duration.map(|d| d.0)).or(default_duration);
         positive(ctx, at, required(ctx, at, d, "duration", kind)?, "duration")
     };
     let vus = |ctx: &Ctx| -> Result<u32, PlanError> {

@@ -60,6 +60,8 @@ pub(super) struct Inputs<'a> {
     pub overrides: &'a Overrides,
     /// The request timeout, for the default `max_in_flight`.
     pub timeout: Duration,
+    /// A missing `duration` defaults to this, when set.
+    pub default_duration: Option<Duration>,
 }
 
 /// The overrides themselves must make sense.
@@ -150,7 +152,7 @@ fn scenario(ctx: &Ctx, at: &FieldPath, name: String, raw: RawScenario, inputs: &
         ));
     }
     check_options(ctx, at, &raw)?;
-    let executor = executor(ctx, at, &raw, inputs.overrides)?;
+    let executor = executor(ctx, at, &raw, inputs.overrides, inputs.default_duration)?;
     let max_in_flight = max_in_flight(ctx, at, &raw, &executor, inputs.timeout)?;
     let think_time = match raw.think_time.as_deref() {
         Some(t) => Some(think_time(t).map_err(|m| ctx.err(&at.key("think_time"), m))?),
