@@ -348,6 +348,12 @@ pub(super) fn probes(ctx: &Ctx, raw: Vec<RawProbe>) -> Result<Vec<Probe>, PlanEr
 
 /// A probe URL: absolute http(s), with no placeholders.
 fn probe_url(url: &str) -> Result<Target, String> {
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    if !lower.starts_with("http://") && !lower.starts_with("https://") {
+        return Err(format!(
+            "probe URL \"{url}\" must be absolute, such as \"http://127.0.0.1:8081/ready\""
+        ));
+    }
     let (origin, rest) = super::url::endpoint_path(url)?;
     let Some(origin) = origin else {
         return Err(format!(
