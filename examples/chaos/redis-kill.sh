@@ -1,0 +1,5 @@
+#!/bin/sh
+# Fault for examples/reliability-benchmarks.toml: kill the redis primary of the
+# local docker compose stack (the failover is what the run measures).
+set -eu
+docker compose kill redis
