@@ -121,6 +121,15 @@ pub struct ServeArgs {
     /// Seed for the service's latency jitter.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Simulate a rollout to this version, seen only in `x-app-version`.
+    #[arg(long)]
+    pub roll_to: Option<String>,
+    /// When the simulated rollout starts, from the service's start.
+    #[arg(long, value_parser = duration_arg, default_value = "7s", requires = "roll_to")]
+    pub roll_at: Duration,
+    /// How long both versions serve during the simulated rollout.
+    #[arg(long, value_parser = duration_arg, default_value = "4s", requires = "roll_to")]
+    pub roll_over: Duration,
 }
 
 fn duration_arg(s: &str) -> Result<Duration, String> {

@@ -6,9 +6,10 @@ mod serve;
 mod service;
 
 use std::path::Path;
+use std::time::Duration;
 
 pub use serve::serve_standalone;
-pub use service::{DemoConfig, router, serve};
+pub use service::{DemoConfig, DemoRollout, router, serve};
 
 use crate::cli::{EngineArgs, ServeArgs};
 use crate::exit::Exit;
@@ -24,6 +25,11 @@ pub async fn serve_cli(args: ServeArgs) -> Exit {
         stall_every: args.stall_every,
         stall_for: args.stall_for,
         seed: args.seed,
+        rollout: args.roll_to.map(|to| DemoRollout {
+            to,
+            at: args.roll_at,
+            over: args.roll_over,
+        }),
     };
     match serve_standalone(args.listen, cfg).await {
         Ok(()) => Exit::Pass,
@@ -52,8 +58,15 @@ pub async fn run_demo(args: &EngineArgs) -> Exit {
         }
     };
     let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
+    // The service rolls from v1 to v2 7 s in, over 4 s; the plan's version
+    // watcher marks that as the rollout.
     let cfg = DemoConfig {
         seed: args.seed,
+        rollout: Some(DemoRollout {
+            to: "v2".into(),
+            at: Duration::from_secs(7),
+            over: Duration::from_secs(4),
+        }),
         ..DemoConfig::default()
     };
     let server = tokio::spawn(serve(listener, cfg, async {

@@ -33,6 +33,35 @@ pub struct DemoConfig {
     pub stall_for: Duration,
     /// Seed for the latency jitter; `None` seeds from the OS.
     pub seed: Option<u64>,
+    /// A simulated rollout to another version, seen only in the version
+    /// header.
+    pub rollout: Option<DemoRollout>,
+}
+
+/// A simulated rollout: from `at` after the service starts, a share of
+/// responses rising linearly from 0 to 1 over `over` carries `to` instead of
+/// the service's version; after that, all of them do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoRollout {
+    /// The version rolled out.
+    pub to: String,
+    /// When it starts, from the service's start.
+    pub at: Duration,
+    /// How long both versions serve.
+    pub over: Duration,
+}
+
+impl DemoRollout {
+    /// The share of responses with the new version `elapsed` after start.
+    fn share(&self, elapsed: Duration) -> f64 {
+        if elapsed < self.at {
+            0.0
+        } else if self.over.is_zero() || elapsed >= self.at + self.over {
+            1.0
+        } else {
+            (elapsed - self.at).as_secs_f64() / self.over.as_secs_f64()
+        }
+    }
 }
 
 impl Default for DemoConfig {
@@ -43,6 +72,7 @@ impl Default for DemoConfig {
             stall_every: None,
             stall_for: Duration::ZERO,
             seed: None,
+            rollout: None,
         }
     }
 }
@@ -178,6 +208,11 @@ type AppState = Arc<Shared>;
 pub fn router(cfg: DemoConfig) -> Router {
     let version = version_header_value(&cfg.app_version);
     let state: AppState = Arc::new(Shared::new(&cfg));
+    let rollout = cfg
+        .rollout
+        .clone()
+        .map(|r| (version_header_value(&r.to), r, state.start));
+    let responses = Arc::new(AtomicU64::new(0));
     Router::new()
         .route("/v1/images/", get(search))
         .route("/v1/images/{id}/thumb/", get(thumb))
@@ -185,7 +220,15 @@ pub fn router(cfg: DemoConfig) -> Router {
         .route(HEALTH_PATH, get(health))
         .layer(middleware::from_fn_with_state(state.clone(), stall))
         .layer(middleware::map_response(move |mut response: Response| {
-            let version = version.clone();
+            let mut version = version.clone();
+            if let Some((to, r, start)) = &rollout {
+                // A low-discrepancy sequence spreads the new version evenly.
+                let n = responses.fetch_add(1, Ordering::Relaxed);
+                let x = (n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) as f64 / (1u64 << 53) as f64;
+                if x < r.share(start.elapsed()) {
+                    version = to.clone();
+                }
+            }
             async move {
                 response.headers_mut().insert(VERSION_HEADER, version);
                 response
