@@ -115,6 +115,7 @@ fn cfg(stall: Option<(Duration, Duration)>) -> DemoConfig {
         stall_every: stall.map(|(every, _)| every),
         stall_for: stall.map_or(Duration::ZERO, |(_, length)| length),
         seed: Some(7),
+        rollout: None,
     }
 }
 

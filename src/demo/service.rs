@@ -357,3 +357,25 @@ async fn webhook(State(state): State<AppState>, _body: Bytes) -> impl IntoRespon
 async fn health() -> &'static str {
     "ok"
 }
+
+#[cfg(test)]
+mod rollout_tests {
+    use super::*;
+
+    #[test]
+    fn the_new_version_share_rises_linearly() {
+        let r = DemoRollout {
+            to: "v2".into(),
+            at: Duration::from_secs(7),
+            over: Duration::from_secs(4),
+        };
+        assert_eq!(r.share(Duration::from_secs(6)), 0.0);
+        assert_eq!(r.share(Duration::from_secs(9)), 0.5);
+        assert_eq!(r.share(Duration::from_secs(11)), 1.0);
+        let instant = DemoRollout {
+            over: Duration::ZERO,
+            ..r
+        };
+        assert_eq!(instant.share(Duration::from_secs(7)), 1.0);
+    }
+}
