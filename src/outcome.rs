@@ -157,7 +157,7 @@ pub fn assemble(plan: &Plan, out: &EngineOutput, report: &Report, metadata: Meta
                 check: r.check.clone(),
                 value,
                 ok,
-                validated: validated(plan, &stats, &r.selector, out.elapsed),
+                validated: validated(plan, &stats, &phases, &r.selector, out.elapsed),
                 note: r.note.clone(),
             }
         })
@@ -331,8 +331,31 @@ pub fn fingerprint(plan_json: &serde_json::Value) -> String {
 /// The "Validated" column: what was actually run and measured for the
 /// scenarios a requirement covers. Built only from measurements and the
 /// executed plan, never from a claim.
-fn validated(plan: &Plan, stats: &StatsSet, selector: &MetricSelector, elapsed: Duration) -> String {
+fn validated(
+    plan: &Plan,
+    stats: &StatsSet,
+    phases: &[PhaseSpan],
+    selector: &MetricSelector,
+    elapsed: Duration,
+) -> String {
     let tag = |want: Tag| selector.tags.iter().find(|(t, _)| *t == want).map(|(_, v)| v.as_str());
+    // A check on one phase says how long that phase was, and what it saw.
+    let phase = tag(Tag::Phase).or(match selector.metric.name {
+        "rollout_failed_requests" | "rollout_reset_requests" => Some("rollout"),
+        _ => None,
+    });
+    let prefix = match phase {
+        Some(name) => match (phases.iter().find(|p| p.name == name), stats.phases.get(name)) {
+            (Some(span), Some(s)) => format!(
+                "{name} phase ({:.1} s): {} requests, {} failed; ",
+                span.end_s.unwrap_or(elapsed.as_secs_f64()) - span.start_s,
+                s.requests,
+                s.failed
+            ),
+            _ => format!("{name} phase: not reached; "),
+        },
+        None => String::new(),
+    };
     let (only, endpoint) = (tag(Tag::Scenario), tag(Tag::Endpoint));
     let sends_to = |s: &crate::plan::Scenario, name: &str| {
         s.endpoints
@@ -376,7 +399,7 @@ fn validated(plan: &Plan, stats: &StatsSet, selector: &MetricSelector, elapsed: 
             )
         })
         .collect();
-    parts.join("; ")
+    format!("{prefix}{}", parts.join("; "))
 }
 
 /// Run metadata from the environment.

@@ -213,7 +213,7 @@ pub async fn run(setup: Setup) -> Report {
                     "github_workflow",
                     github.as_ref(),
                     head_end,
-                    rollout.timeout,
+                    (head_end + rollout.timeout, rollout.timeout),
                     |gh, tx| {
                         let spec = spec.clone();
                         async move { super::github::follow_workflow(&gh, &spec, &tx).await }
@@ -227,7 +227,7 @@ pub async fn run(setup: Setup) -> Report {
                     "github_deployment",
                     github.as_ref(),
                     run_start,
-                    rollout.head + rollout.timeout,
+                    (run_start + rollout.head + rollout.timeout, rollout.timeout),
                     |gh, tx| {
                         let spec = spec.clone();
                         async move { super::github::watch_deployment(&gh, &spec, since, &tx).await }
@@ -454,14 +454,14 @@ impl RolloutCtx<'_> {
 
     /// `github_workflow` and `github_deployment`: a task reports start and
     /// end; `from` is when it begins (the head's end for a dispatch, the
-    /// run's start for a watcher) and `timeout` bounds it from there until
-    /// the start, and from the start until the end.
+    /// run's start for a watcher). `(start_by, timeout)`: the rollout must
+    /// start by `start_by` and end within `timeout` of its start.
     async fn github<F, Fut>(
         &mut self,
         kind: &str,
         gh: Option<&GitHub>,
         from: Instant,
-        timeout: Duration,
+        (start_by, timeout): (Instant, Duration),
         task: F,
     ) -> TriggerRecord
     where
@@ -490,7 +490,7 @@ impl RolloutCtx<'_> {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let handle = tokio::spawn(task(gh, tx));
         let abort = handle.abort_handle();
-        let mut deadline = from + timeout;
+        let mut deadline = start_by;
         let mut ended = self.ctx.ended.clone();
         let mut task_result: Option<anyhow::Result<()>> = None;
         let mut handle = Some(handle);
@@ -524,11 +524,14 @@ impl RolloutCtx<'_> {
                 },
                 _ = sleep_until(deadline.into()) => {
                     record.status = RolloutStatus::TimedOut;
-                    record.detail = Some(format!(
-                        "{} after {}",
-                        if self.rollout_start.is_some() { "not finished" } else { "not started" },
-                        crate::plan::duration::format_duration(timeout)
-                    ));
+                    let fmt = crate::plan::duration::format_duration;
+                    record.detail = Some(match self.rollout_start {
+                        Some(_) => format!("not finished {} after it started", fmt(timeout)),
+                        None => format!(
+                            "not started {} after the run began",
+                            fmt(start_by.saturating_duration_since(self.ctx.run_start))
+                        ),
+                    });
                     if self.rollout_start.is_some() {
                         let now = Instant::now();
                         self.end(now, now, false, record.detail.clone());
