@@ -50,8 +50,11 @@ impl Progress {
     }
 
     /// Shows the state after a second has closed.
-    pub fn update(&mut self, agg: &Aggregator, elapsed: Duration) {
-        let msg = status(agg);
+    pub fn update(&mut self, agg: &Aggregator, elapsed: Duration, phase: Option<&str>) {
+        let msg = match phase {
+            Some(p) => format!("{p}: {}", status(agg)),
+            None => status(agg),
+        };
         match &self.mode {
             Mode::Bar(bar) => {
                 bar.set_position(elapsed.as_secs().min(self.planned.as_secs().max(1)));

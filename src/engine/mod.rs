@@ -240,7 +240,8 @@ pub async fn execute(
             },
             _ = tick.tick() => {
                 let elapsed = run_start.elapsed();
-                progress.update(&agg, elapsed);
+                let phase = plan.rollout.is_some().then(|| live.phase().name());
+                progress.update(&agg, elapsed, phase);
                 if let Some(failed) = failed_abort_threshold(&plan, &agg, elapsed) {
                     stop(&mut abort, Abort::Threshold(failed));
                 }
