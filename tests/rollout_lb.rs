@@ -300,6 +300,10 @@ fn a_graceful_rolling_deploy_passes() {
     assert!(rows[last_both + 1..].iter().all(|v| v == &["v2"]), "{rows:?}");
     assert!(rows.len() > last_both + 1, "ends with only v2: {rows:?}");
     assert!(f(&r["versions"]["overlap_s"]) >= 1.0, "{}", r["versions"]);
+    eprintln!(
+        "graceful deploy: {} requests in the rollout, {} failed; versions overlapped {} s; rows {rows:?}",
+        rollout_stats["requests"], rollout_stats["failed"], r["versions"]["overlap_s"]
+    );
     // Both backends are new processes.
     assert_ne!(lb.pid("s1"), pids.0);
     assert_ne!(lb.pid("s2"), pids.1);
@@ -334,6 +338,10 @@ fn a_hard_deploy_fails_and_its_downtime_and_rto_match_the_truth() {
         .unwrap();
     let rto_ms = 1000.0 * f(&ev["rto_s"]);
     let truth_rto = t["down"] as f64 - rollout_start_ms(&r);
+    eprintln!(
+        "hard deploy: downtime {downtime_ms:.0} ms (truth {truth_downtime:.0}), RTO {rto_ms:.0} ms (truth {truth_rto:.0}), {} failed in the rollout, tolerance ±{tolerance:.0} ms",
+        r["stats"]["phases"]["rollout"]["failed"]
+    );
     assert!(
         (rto_ms - truth_rto).abs() <= tolerance,
         "RTO {rto_ms} ms, truth {truth_rto} ms (± {tolerance})\n{a}"
@@ -362,6 +370,10 @@ fn a_timed_fault_gets_an_rto_within_a_second_of_the_truth() {
     let fault_ms = r["started_at_ms"].as_f64().unwrap() + 1000.0 * f(&ev["at_s"]);
     let truth_rto = t["down"] as f64 - fault_ms;
     let rto_ms = 1000.0 * f(&ev["rto_s"]);
+    eprintln!(
+        "fault: RTO {rto_ms:.0} ms (truth {truth_rto:.0}), downtime {} s",
+        r["availability"]["downtime_s"]
+    );
     assert!(
         (rto_ms - truth_rto).abs() <= 1000.0,
         "RTO {rto_ms} ms, truth {truth_rto} ms"
