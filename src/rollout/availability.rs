@@ -2,9 +2,10 @@
 //! computed from request outcomes and their intended send times (the
 //! per-millisecond [`OutcomeLog`]), not from per-second buckets.
 //!
-//! Pure: no I/O, no clock. Every pass over the log is linear in its length
-//! and allocates nothing in proportion to it, so an hour at one entry per
-//! millisecond (3.6 M entries) takes milliseconds.
+//! Pure: no I/O, no clock. Clustering is one pass over the log; each RTO
+//! sums one window per candidate start (the event and each outage's end).
+//! Nothing is allocated in proportion to the log, so an hour at one entry
+//! per millisecond (3.6 M entries) takes milliseconds.
 //!
 //! # Definitions
 //!
@@ -20,9 +21,9 @@
 //! - **Outage.** Failed requests are clustered in time order: a failure
 //!   less than `G = max(1 s, 10 × resolution)` after the previous one joins
 //!   its cluster. A cluster runs from its first failed request to its last,
-//!   inclusive. It is an *outage* when the success rate of all requests sent
-//!   within it (successes and failures, both ends included) is below the
-//!   SLO. So a lone failure among successes is not an outage, and a dead
+//!   inclusive. It is an *outage* when the success rate around it (all
+//!   requests sent within it and within `G` before and after it) is below
+//!   the SLO. So a lone failure among successes is not an outage, and a dead
 //!   backend that a load balancer still sends every other request to (50 %
 //!   failures) is one outage from its first failure to its last.
 //! - **Outage length.** `last − first + 1 ms`, so an outage of one request
@@ -36,15 +37,17 @@
 //!   request at or after it, up to the horizon; `None` when there is none.
 //! - **RTO** (per event). From the event to the start `t` of the first
 //!   window `[t, t + W)` that is back at the SLO, where `t` is the event's
-//!   millisecond or any millisecond after it. A window is at the SLO when it
-//!   holds at least one request (an empty window is no evidence of
-//!   recovery), its success rate is at least the SLO, and it lies entirely
-//!   within the horizon (`t + W ≤ end`). If no request fails at or after the
-//!   event, the RTO is 0 and the event counts as recovered; if failures
-//!   follow and no window qualifies, the RTO is `None` and `recovered` is
-//!   false. Note that a window may start while failures are still
-//!   happening, as long as the whole window is at the SLO: with SLO 99 %
-//!   and `W` = 5 s at 200 requests/s, a window may hold 10 failures.
+//!   millisecond or the end of an outage at or after it. A window is at the
+//!   SLO when it holds at least one request (an empty window is no evidence
+//!   of recovery), its success rate is at least the SLO, and it lies
+//!   entirely within the horizon (`t + W ≤ end`). If no request fails at or
+//!   after the event, the RTO is 0 and the event counts as recovered; if
+//!   failures follow and no window qualifies, the RTO is `None` and
+//!   `recovered` is false. Windows start only at the event or at an
+//!   outage's end so that a window cannot count as recovered while the
+//!   outage is still going on merely because the failures left in it are
+//!   under the SLO's share (at 99 % a 5 s window at 200 requests/s may hold
+//!   10 failures).
 //!
 //! Event times are taken to the millisecond (rounded down); the reported
 //! times to detect and RTOs are whole milliseconds.
@@ -147,7 +150,7 @@ pub fn analyze(
             let first_failure = view.first_failure_from(at_ms);
             let rto = match first_failure {
                 None => Some(0),
-                Some(_) => rto_ms(&view, at_ms, window_ms, slo),
+                Some(_) => rto_ms(&view, &outages, at_ms, window_ms, slo),
             };
             EventAvailability {
                 event: event.name.clone(),
@@ -269,29 +272,39 @@ fn outages(view: &View<'_>, slo: f64, gap: u64) -> Vec<Outage> {
         cluster = match cluster {
             Some((first, last)) if ms - last < gap => Some((first, ms)),
             Some((first, last)) => {
-                push_if_outage(view, first, last, slo, &mut out);
+                push_if_outage(view, first, last, slo, gap, &mut out);
                 Some((ms, ms))
             }
             None => Some((ms, ms)),
         };
     }
     if let Some((first, last)) = cluster {
-        push_if_outage(view, first, last, slo, &mut out);
+        push_if_outage(view, first, last, slo, gap, &mut out);
     }
     out
 }
 
-/// Adds the cluster `[first, last]` to `out` if its success rate is below
-/// the SLO.
-fn push_if_outage(view: &View<'_>, first: u64, last: u64, slo: f64, out: &mut Vec<Outage>) {
+/// Adds the cluster `[first, last]` to `out` if the success rate around it
+/// (the cluster and `gap` on each side) is below the SLO. The context keeps
+/// a lone failure among successes from counting as a 1 ms outage, while a
+/// run of failures stays one.
+fn push_if_outage(view: &View<'_>, first: u64, last: u64, slo: f64, gap: u64, out: &mut Vec<Outage>) {
     let (mut ok, mut failed) = (0u64, 0u64);
     for ms in first..=last {
         ok += view.ok_at(ms);
         failed += view.failed_at(ms);
     }
     let requests = ok + failed;
-    // `failed ≥ 1`, so `requests > 0`. NaN SLOs compare false: no outage.
-    if requests > 0 && (ok as f64 / requests as f64) < slo {
+    let (mut ctx_ok, mut ctx_failed) = (ok, failed);
+    let before = first.saturating_sub(gap)..first;
+    let after = last.saturating_add(1)..last.saturating_add(1).saturating_add(gap).min(view.horizon);
+    for ms in before.chain(after) {
+        ctx_ok += view.ok_at(ms);
+        ctx_failed += view.failed_at(ms);
+    }
+    let total = ctx_ok + ctx_failed;
+    // `failed ≥ 1`, so `total > 0`. NaN SLOs compare false: no outage.
+    if total > 0 && (ctx_ok as f64 / total as f64) < slo {
         out.push(Outage {
             start_s: ms_to_s(first),
             end_s: ms_to_s(last + 1),
@@ -311,35 +324,29 @@ fn at_slo(ok: u64, total: u64, slo: f64) -> bool {
 }
 
 /// The RTO in milliseconds from `at`: the offset of the first window start
-/// `t ≥ at` with `[t, t + w)` within the horizon and at the SLO.
+/// `t` with `[t, t + w)` within the horizon and at the SLO, where `t` is the
+/// event itself or the end of an outage at or after it. Starting windows
+/// only there keeps a window from "recovering" in the middle of an outage
+/// merely because the failures left in it are under the SLO's share.
 ///
-/// One pass with running window sums (the difference of two prefix sums,
-/// kept incrementally): O(horizon − at) time, O(1) memory.
-fn rto_ms(view: &View<'_>, at: u64, w: u64, slo: f64) -> Option<u64> {
-    // Windows starting at or after the log's end are empty and never
-    // qualify, so the scan stops there even for an endless horizon.
-    let last_start = view.horizon.checked_sub(w)?.min(view.len().checked_sub(1)?);
-    if at > last_start {
-        return None;
-    }
-    let (mut ok, mut failed) = (0u64, 0u64);
-    // `at ≤ horizon − w`, so `at + w` does not overflow.
-    for ms in at..(at + w).min(view.len()) {
-        ok += view.ok_at(ms);
-        failed += view.failed_at(ms);
-    }
-    let mut t = at;
-    loop {
-        if at_slo(ok, ok + failed, slo) {
-            return Some(t - at);
-        }
-        if t == last_start {
+/// Each candidate costs O(w); there is one per outage.
+fn rto_ms(view: &View<'_>, outages: &[Outage], at: u64, w: u64, slo: f64) -> Option<u64> {
+    let ends = outages
+        .iter()
+        .map(|o| (o.end_s * 1000.0).round() as u64)
+        .filter(|&end| end > at);
+    std::iter::once(at).chain(ends).find_map(|t| {
+        if t.checked_add(w)? > view.horizon {
             return None;
         }
-        ok = ok - view.ok_at(t) + view.ok_at(t + w);
-        failed = failed - view.failed_at(t) + view.failed_at(t + w);
-        t += 1;
-    }
+        // Past the log's end every millisecond is empty.
+        let (mut ok, mut failed) = (0u64, 0u64);
+        for ms in t..(t + w).min(view.len()) {
+            ok += view.ok_at(ms);
+            failed += view.failed_at(ms);
+        }
+        at_slo(ok, ok + failed, slo).then_some(t - at)
+    })
 }
 
 #[cfg(test)]
@@ -438,9 +445,10 @@ mod tests {
         assert_eq!(r.longest_outage_s, r.downtime_s);
         let e = &r.events[0];
         assert_eq!(e.time_to_detect_s, Some(0.05));
-        // At 99 % a 5 s window (1000 requests) may hold 10 failures: the
-        // first such window starts at 1291 (failures 1300..=1390 left).
-        assert_eq!(e.rto_s, Some(0.341));
+        // Windows start at the event or at an outage's end: the window from
+        // 950 holds all 40 failures (below 99 %), the one from the outage's
+        // end (1391) none.
+        assert_eq!(e.rto_s, Some(0.441));
         assert!(e.recovered);
     }
 
@@ -732,19 +740,24 @@ mod tests {
         assert!(took < Duration::from_secs(20), "took {took:?}");
     }
 
-    /// RTO by definition: every window start, every window summed afresh.
-    fn brute_rto(log: &OutcomeLog, at: u64, w: u64, slo: f64, end: u64) -> Option<u64> {
+    /// RTO by definition: every millisecond from the event is a possible
+    /// window start if it is the event or one past an outage's last failure;
+    /// every window is summed afresh.
+    fn brute_rto(log: &OutcomeLog, outages: &[Outage], at: u64, w: u64, slo: f64, end: u64) -> Option<u64> {
         let view = View::new(log, Duration::from_millis(end));
         if view.first_failure_from(at).is_none() {
             return Some(0);
         }
+        let is_start = |t: u64| t == at || outages.iter().any(|o| (o.end_s * 1000.0).round() as u64 == t);
         let mut t = at;
         while t + w <= view.horizon {
-            let ok: u64 = (t..t + w).map(|ms| view.ok_at(ms)).sum();
-            let failed: u64 = (t..t + w).map(|ms| view.failed_at(ms)).sum();
-            let total = ok + failed;
-            if total > 0 && ok as f64 / total as f64 >= slo {
-                return Some(t - at);
+            if is_start(t) {
+                let ok: u64 = (t..t + w).map(|ms| view.ok_at(ms)).sum();
+                let failed: u64 = (t..t + w).map(|ms| view.failed_at(ms)).sum();
+                let total = ok + failed;
+                if total > 0 && ok as f64 / total as f64 >= slo {
+                    return Some(t - at);
+                }
             }
             t += 1;
         }
@@ -796,7 +809,7 @@ mod tests {
             );
             for (e, mark) in r.events.iter().zip(&events) {
                 let at = duration_ms(mark.at);
-                let want = brute_rto(&log, at, w, slo, end);
+                let want = brute_rto(&log, &r.outages, at, w, slo, end);
                 assert_eq!(
                     e.rto_s,
                     want.map(ms_to_s),
