@@ -16,6 +16,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::routing::get;
+use common::stderr;
 use serde_json::Value;
 
 fn loadcheck() -> Command {
@@ -26,30 +27,12 @@ fn loadcheck() -> Command {
     c
 }
 
-/// Runs `loadcheck run` on `plan` in `dir`; returns the output and run.json
-/// (if written).
 fn run(dir: &Path, plan: &str, env: &[(&str, &str)]) -> (Output, Option<Value>) {
-    let path = dir.join("loadcheck.toml");
-    std::fs::write(&path, plan).unwrap();
-    let out_dir = dir.join("out");
-    let mut cmd = loadcheck();
-    cmd.arg("run").arg(&path).arg("--out").arg(&out_dir).arg("-q");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
-    let json = std::fs::read_to_string(out_dir.join("run.json"))
-        .ok()
-        .map(|t| serde_json::from_str(&t).unwrap());
-    (out, json)
+    common::run_binary(dir, plan, env)
 }
 
 fn code(out: &Output) -> Option<i32> {
     out.status.code()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn f(v: &Value) -> f64 {

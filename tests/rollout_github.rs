@@ -8,39 +8,16 @@ mod common;
 mod github_fake;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::CommandCargoExt;
+use common::stderr;
 use github_fake::{DeploymentSchedule, FakeBuilder, FakeGitHub, RUN_ID, Route, RunSchedule, TOKEN};
 use serde_json::Value;
 
 fn run(dir: &Path, plan: &str, env: &[(&str, String)]) -> (Output, Option<Value>) {
-    let path = dir.join("loadcheck.toml");
-    std::fs::write(&path, plan).unwrap();
-    let out_dir = dir.join("out");
-    let mut cmd = Command::cargo_bin("loadcheck").unwrap();
-    cmd.env_remove("LOADCHECK_TARGET")
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("GITHUB_TOKEN")
-        .env_remove("GITHUB_API_URL")
-        .arg("run")
-        .arg(&path)
-        .arg("--out")
-        .arg(&out_dir)
-        .arg("-q");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
-    let json = std::fs::read_to_string(out_dir.join("run.json"))
-        .ok()
-        .map(|t| serde_json::from_str(&t).unwrap());
-    (out, json)
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    common::run_binary(dir, plan, &env)
 }
 
 fn env_of(fake: &FakeGitHub) -> Vec<(&'static str, String)> {

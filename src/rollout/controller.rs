@@ -115,6 +115,20 @@ pub struct TriggerRecord {
     pub detail: Option<String>,
 }
 
+impl TriggerRecord {
+    /// A record for trigger `kind` that has not finished yet.
+    fn new(kind: &str) -> Self {
+        TriggerRecord {
+            trigger: kind.into(),
+            status: RolloutStatus::Unfinished,
+            started_before_head: false,
+            exit_code: None,
+            output: None,
+            detail: None,
+        }
+    }
+}
+
 /// What the controller saw.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
@@ -405,14 +419,7 @@ impl RolloutCtx<'_> {
     /// `command`: fired once the head has passed; its start and exit mark
     /// the rollout.
     async fn fired_command(&mut self, cmd: &Command, head: Duration, timeout: Duration) -> TriggerRecord {
-        let mut record = TriggerRecord {
-            trigger: "command".into(),
-            status: RolloutStatus::Unfinished,
-            started_before_head: false,
-            exit_code: None,
-            output: None,
-            detail: None,
-        };
+        let mut record = TriggerRecord::new("command");
         if !self.ctx.sleep_until(self.ctx.run_start + head).await {
             self.no_start();
             record.detail = Some("the run ended before the head did".into());
@@ -468,14 +475,7 @@ impl RolloutCtx<'_> {
         F: FnOnce(GitHub, mpsc::UnboundedSender<TriggerEvent>) -> Fut,
         Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
     {
-        let mut record = TriggerRecord {
-            trigger: kind.into(),
-            status: RolloutStatus::Unfinished,
-            started_before_head: false,
-            exit_code: None,
-            output: None,
-            detail: None,
-        };
+        let mut record = TriggerRecord::new(kind);
         let Some(gh) = gh.cloned() else {
             self.no_start();
             record.status = RolloutStatus::Failed;
@@ -565,14 +565,7 @@ impl RolloutCtx<'_> {
     /// been seen for `settle`.
     async fn version_watch(&mut self, head: Duration, timeout: Duration, settle: Duration) -> TriggerRecord {
         let run_start = self.ctx.run_start;
-        let mut record = TriggerRecord {
-            trigger: "version_header".into(),
-            status: RolloutStatus::Unfinished,
-            started_before_head: false,
-            exit_code: None,
-            output: None,
-            detail: None,
-        };
+        let mut record = TriggerRecord::new("version_header");
         let mut tick = tokio::time::interval(VERSION_POLL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut ended = self.ctx.ended.clone();

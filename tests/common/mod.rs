@@ -173,3 +173,29 @@ pub fn nearest_rank(samples: &mut [f64], p: f64) -> f64 {
     let rank = ((p / 100.0) * samples.len() as f64).ceil().max(1.0) as usize;
     samples[rank - 1]
 }
+
+/// Runs the `loadcheck` binary's `run` on `plan`, written to `dir`, with
+/// `env` set and the GitHub and target variables of the caller's
+/// environment removed. Returns the output and `dir/out/run.json` when it
+/// was written.
+pub fn run_binary(dir: &Path, plan: &str, env: &[(&str, &str)]) -> (std::process::Output, Option<serde_json::Value>) {
+    let path = dir.join("loadcheck.toml");
+    std::fs::write(&path, plan).unwrap();
+    let out_dir = dir.join("out");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_loadcheck"));
+    for var in ["LOADCHECK_TARGET", "GITHUB_ACTIONS", "GITHUB_TOKEN", "GITHUB_API_URL"] {
+        cmd.env_remove(var);
+    }
+    cmd.arg("run").arg(&path).arg("--out").arg(&out_dir).arg("-q");
+    cmd.envs(env.iter().copied());
+    let out = cmd.output().unwrap();
+    let json = std::fs::read_to_string(out_dir.join("run.json"))
+        .ok()
+        .map(|t| serde_json::from_str(&t).unwrap());
+    (out, json)
+}
+
+/// A process's stderr as text.
+pub fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
