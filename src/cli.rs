@@ -28,6 +28,25 @@ pub enum Command {
     Validate(PlanArgs),
     /// The whole pipeline against the embedded demo service.
     Demo(DemoArgs),
+    /// The webhook receiver on its own: verifies, dedups, answers as programmed.
+    Sink(SinkArgs),
+}
+
+/// `loadcheck sink`.
+#[derive(Debug, Clone, Args)]
+pub struct SinkArgs {
+    /// Address to listen on (overrides the config's `listen`).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// The sink's configuration: `[signing]`, `id`, `max_body`, `[[route]]`.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Stop by itself after this long (default: on Ctrl-C or SIGTERM).
+    #[arg(long, value_parser = duration_arg)]
+    pub max_duration: Option<Duration>,
+    /// Write the final counters as JSON here on exit.
+    #[arg(long)]
+    pub stats_out: Option<PathBuf>,
 }
 
 /// Which plan, and what overrides it.

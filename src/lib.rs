@@ -15,6 +15,8 @@ pub mod plan;
 pub mod progress;
 pub mod redact;
 pub mod rollout;
+pub mod signing;
+pub mod sink;
 pub mod summary;
 
 use std::path::Path;
@@ -49,11 +51,75 @@ pub async fn run(cli: Cli) -> Exit {
             }
             Err(code) => code,
         },
+        Command::Sink(args) => sink_cli(args).await,
         Command::Demo(args) => match args.command {
             Some(DemoCommand::Serve(s)) => demo::serve_cli(s).await,
             None => demo::run_demo(&args.engine).await,
         },
     }
+}
+
+/// `loadcheck sink`: serves until a signal or `--max-duration`, then
+/// prints (and optionally writes) the final counters.
+async fn sink_cli(args: cli::SinkArgs) -> Exit {
+    let config = match &args.config {
+        Some(path) => plan::load_sink(path, args.listen),
+        None => match args.listen {
+            Some(listen) => plan::parse_sink(Path::new("(no --config)"), "", Some(listen)),
+            None => {
+                eprintln!("error: give --listen ADDR or --config sink.toml with `listen`");
+                return Exit::BadInput;
+            }
+        },
+    };
+    let config = match config {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::BadInput;
+        }
+    };
+    let redactor = Redactor::new(config.signing.iter().flat_map(|s| s.secrets.clone()).collect());
+    let running = match sink::start(&config, std::time::Instant::now()).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {}", redactor.redact(&format!("{e:#}")));
+            return Exit::Operational;
+        }
+    };
+    eprintln!(
+        "sink listening on http://{} (stats at /_sink/stats, Prometheus at /_sink/metrics)",
+        running.addr
+    );
+    let limit = async {
+        match args.max_duration {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot watch SIGTERM: {e}");
+            return Exit::Operational;
+        }
+    };
+    tokio::select! {
+        () = limit => {}
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    let stats = running.sink.stats();
+    running.stop().await;
+    let text = serde_json::to_string_pretty(&stats).unwrap_or_default();
+    println!("{}", redactor.redact(&text));
+    if let Some(path) = &args.stats_out
+        && let Err(e) = std::fs::write(path, redactor.redact(&text))
+    {
+        eprintln!("error: writing {}: {e}", path.display());
+        return Exit::Operational;
+    }
+    Exit::Pass
 }
 
 fn overrides(args: &PlanArgs) -> Overrides {
@@ -73,9 +139,9 @@ fn load_plan(args: &PlanArgs) -> Result<Plan, Exit> {
     })
 }
 
-/// The pipeline for a validated plan: preflight, load, result, verdict.
-pub async fn run_plan(plan: Plan, args: &EngineArgs) -> Exit {
-    let plan = Arc::new(plan);
+/// The pipeline for a validated plan: setup, preflight, load (with the
+/// rollout controller and the sink beside it), result, verdict.
+pub async fn run_plan(mut plan: Plan, args: &EngineArgs) -> Exit {
     let github = match github_client(&plan) {
         Ok(gh) => gh,
         Err(e) => {
@@ -85,8 +151,40 @@ pub async fn run_plan(plan: Plan, args: &EngineArgs) -> Exit {
     };
     let mut secrets = plan.secrets();
     secrets.extend(github.as_ref().map(|g| g.token().to_string()));
+    let seed = args.seed.unwrap_or_else(outcome::clock_seed);
+    // The sink listens before anything is sent: setup, preflight or load
+    // may already cause deliveries.
+    let sink = match &plan.sink {
+        None => None,
+        Some(ps) => match sink::start(&ps.config, std::time::Instant::now()).await {
+            Ok(running) => {
+                if !args.quiet {
+                    eprintln!("sink listening on http://{}", running.addr);
+                }
+                Some(running)
+            }
+            Err(e) => {
+                eprintln!("error: {}", Redactor::new(secrets).redact(&format!("{e:#}")));
+                return Exit::Operational;
+            }
+        },
+    };
+    let setup = if plan.setups.is_empty() {
+        Vec::new()
+    } else {
+        match engine::setup::run(&mut plan, seed, &mut |s| secrets.push(s.to_string())).await {
+            Ok(records) => records,
+            Err(e) => {
+                let redactor = Redactor::new(secrets);
+                eprintln!("error: {}", redactor.redact(&e.to_string()));
+                eprintln!("nothing was sent to the endpoints: a failed setup stops the run before any load");
+                return Exit::Operational;
+            }
+        }
+    };
     let redactor = Redactor::new(secrets);
-    let ready = match engine::prepare(&plan, true).await {
+    let plan = Arc::new(plan);
+    let mut ready = match engine::prepare(&plan, true).await {
         Ok(ready) => ready,
         Err(e) => {
             eprintln!("error: {}", redactor.redact(&e.to_string()));
@@ -97,10 +195,12 @@ pub async fn run_plan(plan: Plan, args: &EngineArgs) -> Exit {
         }
     };
     raise_fd_limit(&plan);
+    if let (Some(running), Some(c)) = (&sink, plan.sink.as_ref().and_then(|s| s.correlate.as_ref())) {
+        ready.correlate_with(c.index, c.pointer.clone(), running.sink.clone());
+    }
     let workers = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let seed = args.seed.unwrap_or_else(outcome::clock_seed);
     let opts = EngineOptions {
         workers,
         seed,
@@ -134,7 +234,12 @@ pub async fn run_plan(plan: Plan, args: &EngineArgs) -> Exit {
         }
     };
     let report = controller.await.unwrap_or_default();
-    let result = outcome::assemble(&plan, &output, &report, outcome::metadata(workers, seed));
+    let delivery = match sink {
+        Some(running) => Some(finish_sink(&plan, running, args.quiet).await),
+        None => None,
+    };
+    let extra = outcome::Extra { delivery, setup };
+    let result = outcome::assemble(&plan, &output, &report, &extra, outcome::metadata(workers, seed));
     let written = write_run_json(&args.out, &result, &redactor);
     print!("{}", redactor.redact(&summary::render(&result)));
     if let Err(e) = written {
@@ -142,6 +247,29 @@ pub async fn run_plan(plan: Plan, args: &EngineArgs) -> Exit {
         return Exit::Operational;
     }
     verdict(&result, output.abort.as_ref())
+}
+
+/// Waits for outstanding deliveries (at most the sink's deadline), then
+/// stops the sink and returns its figures.
+async fn finish_sink(plan: &Plan, running: sink::RunningSink, quiet: bool) -> sink::DeliveryReport {
+    let correlate = plan.sink.as_ref().is_some_and(|s| s.correlate.is_some());
+    if correlate {
+        let deadline = running.sink.deadline();
+        let until = std::time::Instant::now() + deadline;
+        let outstanding = running.sink.ledger.outstanding();
+        if outstanding > 0 && !quiet {
+            eprintln!(
+                "waiting up to {} for {outstanding} outstanding deliveries",
+                plan::duration::format_duration(deadline)
+            );
+        }
+        while running.sink.ledger.outstanding() > 0 && std::time::Instant::now() < until {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    let report = running.sink.report(correlate);
+    running.stop().await;
+    report
 }
 
 /// The GitHub client, when a GitHub trigger needs one; `GITHUB_TOKEN` unset

@@ -21,7 +21,16 @@ use crate::rollout::controller::Report;
 use crate::rollout::live::{Phase, overlap_ms};
 
 /// Builds the run's result.
-pub fn assemble(plan: &Plan, out: &EngineOutput, report: &Report, metadata: Metadata) -> RunResult {
+/// What a run measured besides the engine and the rollout controller.
+#[derive(Debug, Default)]
+pub struct Extra {
+    /// The sink's figures, when the plan has `[sink]`.
+    pub delivery: Option<crate::sink::DeliveryReport>,
+    /// The `[[setup]]` requests.
+    pub setup: Vec<crate::engine::setup::SetupRecord>,
+}
+
+pub fn assemble(plan: &Plan, out: &EngineOutput, report: &Report, extra: &Extra, metadata: Metadata) -> RunResult {
     let duration_s = out.elapsed.as_secs_f64();
     let agg = &out.agg;
     let n = plan.endpoints.len().max(1);
@@ -44,6 +53,7 @@ pub fn assemble(plan: &Plan, out: &EngineOutput, report: &Report, metadata: Meta
         availability: availability.as_ref(),
         probes: &report.probes,
         zero_downtime: zero_downtime.as_ref(),
+        delivery: extra.delivery.as_ref(),
     };
     let plan_json = serde_json::to_value(plan).unwrap_or(serde_json::Value::Null);
     let started_ms = out
@@ -201,6 +211,8 @@ pub fn assemble(plan: &Plan, out: &EngineOutput, report: &Report, metadata: Meta
                 output: output.clone(),
             })
             .collect(),
+        setup: extra.setup.clone(),
+        delivery: extra.delivery.clone(),
     }
 }
 

@@ -290,7 +290,12 @@ fn bad_values_elsewhere_are_located() {
     let e = err(&format!("{BASE}[tls]\nresolve = [\"a.example:443:not-an-ip\"]\n"));
     assert_at(&e, 16, "tls.resolve[0]");
     let e = err(&format!("{BASE}[signing]\nscheme = \"github\"\n"));
-    assert_at(&e, 15, "signing");
+    assert_at(&e, 15, "signing.secret_env");
+    assert!(e.contains("name the environment variable"), "{e}");
+    let e = err(&format!("{BASE}[signing]\nscheme = \"githb\"\nsecret_env = \"X\"\n"));
+    assert_at(&e, 16, "signing.scheme");
+    assert!(e.contains("did you mean \"github\"?"), "{e}");
+    let e = err(&format!("{BASE}[baseline]\npath = \"b.json\"\n"));
     assert!(e.contains("not supported by this version"), "{e}");
 }
 

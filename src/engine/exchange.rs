@@ -34,6 +34,18 @@ pub struct Prepared {
     pub endpoint: usize,
     key: usize,
     request: Request<Full<Bytes>>,
+    /// The event id of a submission the sink will match deliveries with.
+    event: Option<Box<str>>,
+}
+
+/// Submissions of one endpoint, matched by the sink with deliveries.
+pub struct Correlator {
+    /// The endpoint whose accepted requests are submissions.
+    pub endpoint: usize,
+    /// JSON pointer to the event id in its body.
+    pub pointer: String,
+    /// The sink's state.
+    pub sink: std::sync::Arc<crate::sink::Sink>,
 }
 
 /// A measured request.
@@ -58,6 +70,8 @@ pub struct Exchange {
     endpoint_origin: Vec<usize>,
     /// Per scenario: `(endpoint, cumulative weight)` and the total weight.
     weights: Vec<(Vec<(usize, u32)>, u32)>,
+    /// Set when the plan's `[sink]` matches deliveries with submissions.
+    pub(super) correlator: Option<Correlator>,
 }
 
 impl Exchange {
@@ -96,6 +110,7 @@ impl Exchange {
             origins,
             endpoint_origin,
             weights,
+            correlator: None,
         })
     }
 
@@ -140,7 +155,11 @@ impl Exchange {
             rng,
             now_unix,
         };
-        let request = self.factory.build(endpoint, &mut ctx, &mut scratch).ok()?;
+        let (request, body) = self.factory.build(endpoint, &mut ctx, &mut scratch).ok()?;
+        let event = match &self.correlator {
+            Some(c) if c.endpoint == endpoint => event_id(&body, &c.pointer),
+            _ => None,
+        };
         let phase = if self.plan.rollout.is_some() {
             self.live.phase().index()
         } else {
@@ -150,6 +169,7 @@ impl Exchange {
             endpoint,
             key: (phase * self.plan.scenarios.len() + si) * self.n_endpoints() + endpoint,
             request,
+            event,
         })
     }
 
@@ -190,9 +210,14 @@ impl Exchange {
         let outcome = match result {
             Ok(Ok(resp)) => {
                 version = resp.version;
+                let ok = self.expects(prepared.endpoint, resp.status);
+                if let (true, Some(event), Some(c)) = (ok, &prepared.event, &self.correlator) {
+                    // Accepted: the service now owes a delivery of it.
+                    c.sink.ledger.submitted(event, actual);
+                }
                 Outcome::Response {
                     status: resp.status,
-                    ok: self.expects(prepared.endpoint, resp.status),
+                    ok,
                 }
             }
             Ok(Err(class)) => Outcome::Failed(class),
@@ -222,5 +247,15 @@ impl Exchange {
         } else {
             expect.contains(&status)
         }
+    }
+}
+
+/// The event id at `pointer` in a JSON body (a string or a number).
+fn event_id(body: &[u8], pointer: &str) -> Option<Box<str>> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    match v.pointer(pointer)? {
+        serde_json::Value::String(s) => Some(s.as_str().into()),
+        serde_json::Value::Number(n) => Some(n.to_string().into()),
+        _ => None,
     }
 }

@@ -12,6 +12,7 @@ mod exchange;
 pub mod preflight;
 mod request;
 pub mod schedule;
+pub mod setup;
 pub mod tls;
 mod worker;
 
@@ -118,6 +119,17 @@ impl Ready {
     /// controller.
     pub fn live(&self) -> Arc<Live> {
         self.live.clone()
+    }
+
+    /// Makes endpoint `endpoint`'s accepted requests submissions that
+    /// `sink` matches deliveries with (the event id at `pointer` in the
+    /// body).
+    pub fn correlate_with(&mut self, endpoint: usize, pointer: String, sink: Arc<crate::sink::Sink>) {
+        self.exchange.correlator = Some(exchange::Correlator {
+            endpoint,
+            pointer,
+            sink,
+        });
     }
 }
 

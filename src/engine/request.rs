@@ -13,6 +13,7 @@ use http_body_util::Full;
 
 use crate::plan::template::{Escape, RenderCtx};
 use crate::plan::{Body, Plan, Template, Var};
+use crate::signing::{self, HeaderList, Message, Negative, Scheme};
 
 enum HeaderTpl {
     Fixed(HeaderValue),
@@ -33,8 +34,21 @@ struct EndpointReq {
     host: HeaderValue,
     headers: Vec<(HeaderName, HeaderTpl)>,
     body: BodyTpl,
-    /// No template part anywhere: decided once here, read per request.
+    /// How its requests are signed.
+    signer: Option<Signer>,
+    /// No template part anywhere and no signature: decided once here, read
+    /// per request.
     fixed: bool,
+}
+
+/// An endpoint's signing, built once.
+struct Signer {
+    scheme: std::sync::Arc<dyn Scheme>,
+    /// The same scheme with a wrong key, for `negative = "wrong-key"`.
+    wrong_key: Option<std::sync::Arc<dyn Scheme>>,
+    negative: Option<Negative>,
+    /// The message id's template.
+    id: Option<Template>,
 }
 
 /// Builds requests for every endpoint of a plan.
@@ -84,10 +98,33 @@ impl RequestFactory {
                 Some(Body::Fixed(b)) => BodyTpl::Fixed(b.clone()),
                 Some(Body::Template(t)) => BodyTpl::Template(t.clone()),
             };
+            let signer = match &ep.signing {
+                None => None,
+                Some(es) => {
+                    let cfg = es.signing.config();
+                    let scheme =
+                        signing::build(&cfg).map_err(|e| anyhow::anyhow!("endpoint `{}`: signing: {e}", ep.name))?;
+                    let wrong_key = match es.negative {
+                        Some(Negative::WrongKey) => Some(
+                            signing::build_wrong_key(&cfg)
+                                .map_err(|e| anyhow::anyhow!("endpoint `{}`: signing: {e}", ep.name))?,
+                        ),
+                        _ => None,
+                    };
+                    Some(Signer {
+                        scheme,
+                        wrong_key,
+                        negative: es.negative,
+                        id: es.signing.id.clone(),
+                    })
+                }
+            };
             let fixed = fixed_path.is_some()
+                && signer.is_none()
                 && !matches!(body, BodyTpl::Template(_))
                 && headers.iter().all(|(_, h)| matches!(h, HeaderTpl::Fixed(_)));
             endpoints.push(EndpointReq {
+                signer,
                 fixed,
                 method: ep.method.clone(),
                 base_path,
@@ -107,15 +144,16 @@ impl RequestFactory {
         self.endpoints[i].fixed
     }
 
-    /// Builds one request for endpoint `i`. `scratch` is reused between
-    /// calls to avoid allocating. Fails only if a rendered value is not
-    /// valid in a URI, which percent-encoding prevents.
+    /// Builds one request for endpoint `i`, and returns it with its body as
+    /// sent. `scratch` is reused between calls to avoid allocating. Fails
+    /// only if a rendered value is not valid in a URI, which
+    /// percent-encoding prevents.
     pub fn build(
         &self,
         i: usize,
         ctx: &mut RenderCtx,
         scratch: &mut String,
-    ) -> Result<Request<Full<Bytes>>, http::Error> {
+    ) -> Result<(Request<Full<Bytes>>, Bytes), http::Error> {
         let ep = &self.endpoints[i];
         let pq = match &ep.fixed_path {
             Some(pq) => pq.clone(),
@@ -126,7 +164,7 @@ impl RequestFactory {
                 PathAndQuery::from_maybe_shared(Bytes::copy_from_slice(scratch.as_bytes()))?
             }
         };
-        let body = match &ep.body {
+        let mut body = match &ep.body {
             BodyTpl::Empty => Bytes::new(),
             BodyTpl::Fixed(b) => b.clone(),
             BodyTpl::Template(t) => {
@@ -135,9 +173,13 @@ impl RequestFactory {
                 Bytes::copy_from_slice(scratch.as_bytes())
             }
         };
+        let mut signed: HeaderList = Vec::new();
+        if let Some(signer) = &ep.signer {
+            body = sign(signer, &ep.method, &pq, body, ctx, scratch, &mut signed);
+        }
         // Filled in place: cheaper than `Request::builder()`, which
         // re-validates every part on the per-request path.
-        let mut req = Request::new(Full::new(body));
+        let mut req = Request::new(Full::new(body.clone()));
         *req.method_mut() = ep.method.clone();
         *req.uri_mut() = Uri::from(pq);
         let headers = req.headers_mut();
@@ -155,7 +197,50 @@ impl RequestFactory {
             };
             headers.append(name.clone(), value);
         }
-        Ok(req)
+        for (name, value) in signed {
+            headers.insert(name, value);
+        }
+        Ok((req, body))
+    }
+}
+
+/// Signs exactly what goes on the wire: the path and query as encoded, the
+/// body as sent, and the timestamp that goes in the header. Returns the
+/// body to send (a tampered one for `negative = "tampered-body"`).
+fn sign(
+    signer: &Signer,
+    method: &Method,
+    pq: &PathAndQuery,
+    body: Bytes,
+    ctx: &mut RenderCtx,
+    scratch: &mut String,
+    out: &mut HeaderList,
+) -> Bytes {
+    let id = match &signer.id {
+        Some(t) => {
+            scratch.clear();
+            t.render(ctx, Escape::None, scratch);
+            scratch.as_str()
+        }
+        None => "",
+    };
+    let msg = Message {
+        method: method.as_str(),
+        path: pq.path(),
+        query: pq.query().unwrap_or(""),
+        body: &body,
+        timestamp: ctx.now_unix as i64,
+        id,
+    };
+    match (signer.negative, &signer.wrong_key) {
+        (None, _) => {
+            signer.scheme.sign(&msg, out);
+            body.clone()
+        }
+        (Some(negative), wrong) => {
+            let wrong = wrong.as_deref().unwrap_or(&*signer.scheme);
+            signing::sign_negative(&*signer.scheme, wrong, &msg, negative, out)
+        }
     }
 }
 

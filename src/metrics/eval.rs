@@ -33,6 +33,8 @@ pub struct View<'a> {
     pub probes: &'a [ProbeResult],
     /// The zero-downtime rule's counts, once the run is over.
     pub zero_downtime: Option<&'a ZeroDowntime>,
+    /// The sink's figures, once the run is over.
+    pub delivery: Option<&'a crate::sink::DeliveryReport>,
 }
 
 impl<'a> View<'a> {
@@ -47,6 +49,7 @@ impl<'a> View<'a> {
             availability: None,
             probes: &[],
             zero_downtime: None,
+            delivery: None,
         }
     }
 }
@@ -65,6 +68,9 @@ fn tag(selector: &MetricSelector, t: Tag) -> Option<&str> {
 
 fn measure(view: &View, sel: &MetricSelector, agg: Aggregation) -> Option<f64> {
     if let Some(v) = availability_metric(view, sel, agg) {
+        return v;
+    }
+    if let Some(v) = delivery_metric(view, sel, agg) {
         return v;
     }
     let stats = selected_stats(view, sel);
@@ -155,6 +161,39 @@ fn availability_metric(view: &View, sel: &MetricSelector, agg: Aggregation) -> O
             gauge(chosen.into_iter().reduce(f64::max))
         }
         _ => return None,
+    })
+}
+
+/// The sink's metrics: `Some(value)` when `sel` names one of them.
+#[allow(clippy::option_option)]
+fn delivery_metric(view: &View, sel: &MetricSelector, agg: Aggregation) -> Option<Option<f64>> {
+    if !sel.metric.name.starts_with("delivery_") {
+        return None;
+    }
+    let d = view.delivery;
+    let correlation = d.and_then(|d| d.correlation.as_ref());
+    let count = |n: Option<u64>| {
+        n.filter(|_| matches!(agg, Aggregation::Count | Aggregation::Value))
+            .map(|n| n as f64)
+    };
+    Some(match sel.metric.name {
+        "delivery_duration" => correlation.and_then(|c| trend(&c.hist, agg)),
+        "delivery_duplicates" => count(d.map(|d| d.stats.duplicates)),
+        "delivery_lost" => count(correlation.map(|c| c.lost)),
+        "delivery_late" => count(correlation.map(|c| c.late)),
+        "delivery_failed_posts" => count(d.map(|d| d.stats.failed)),
+        "delivery_invalid_signature" => count(
+            d.filter(|d| d.stats.signatures.verified)
+                .map(|d| d.stats.signatures.invalid + d.stats.signatures.missing),
+        ),
+        "delivery_verified" => d
+            .and_then(|d| d.stats.signatures.rate)
+            .filter(|_| agg == Aggregation::Rate),
+        "delivery_posts_per_event" => match agg {
+            Aggregation::Value | Aggregation::Max => correlation.and_then(|c| c.posts_per_event),
+            _ => None,
+        },
+        _ => None,
     })
 }
 

@@ -94,6 +94,7 @@ const ERROR_TAGS: &[Tag] = &[Tag::Endpoint, Tag::Scenario, Tag::Phase, Tag::Clas
 const GENERATOR_TAGS: &[Tag] = &[Tag::Scenario];
 const EVENT_TAGS: &[Tag] = &[Tag::Event];
 const PROBE_TAGS: &[Tag] = &[Tag::Probe];
+const NO_TAGS: &[Tag] = &[];
 
 /// Every metric this version of loadcheck measures.
 pub const METRICS: &[MetricDef] = &[
@@ -194,6 +195,62 @@ pub const METRICS: &[MetricDef] = &[
         unit: "s",
         tags: PROBE_TAGS,
         description: "Total time a probe was down: from the first failing check to the next passing one; the largest over the selected probes.",
+    },
+    MetricDef {
+        name: "delivery_duration",
+        kind: MetricKind::Trend,
+        unit: "ms",
+        tags: NO_TAGS,
+        description: "End to end: from loadcheck sending a submission the service accepted to the sink accepting its first delivery. Needs `[sink] correlate`.",
+    },
+    MetricDef {
+        name: "delivery_duplicates",
+        kind: MetricKind::Counter,
+        unit: "deliveries",
+        tags: NO_TAGS,
+        description: "Accepted deliveries of an id the sink had already accepted (exact: one entry per id for the whole run). Count only.",
+    },
+    MetricDef {
+        name: "delivery_lost",
+        kind: MetricKind::Counter,
+        unit: "events",
+        tags: NO_TAGS,
+        description: "Accepted submissions never delivered by the end of the run plus the sink's drain (at most `deadline`). Count only.",
+    },
+    MetricDef {
+        name: "delivery_late",
+        kind: MetricKind::Counter,
+        unit: "events",
+        tags: NO_TAGS,
+        description: "Submissions first delivered more than `deadline` after they were sent. Count only.",
+    },
+    MetricDef {
+        name: "delivery_failed_posts",
+        kind: MetricKind::Counter,
+        unit: "posts",
+        tags: NO_TAGS,
+        description: "POSTs the sink failed as programmed (a failing status, a reset or a hang): what a sender's circuit breaker sees. Count only.",
+    },
+    MetricDef {
+        name: "delivery_invalid_signature",
+        kind: MetricKind::Counter,
+        unit: "posts",
+        tags: NO_TAGS,
+        description: "Deliveries whose signature was wrong, stale or missing (answered 401). Count only; measured when the sink verifies.",
+    },
+    MetricDef {
+        name: "delivery_verified",
+        kind: MetricKind::Rate,
+        unit: "",
+        tags: NO_TAGS,
+        description: "Share of checked deliveries whose signature verified.",
+    },
+    MetricDef {
+        name: "delivery_posts_per_event",
+        kind: MetricKind::Gauge,
+        unit: "posts",
+        tags: NO_TAGS,
+        description: "Verified POSTs per submitted event: 1 when nothing is retried; above 1 is retry amplification.",
     },
 ];
 

@@ -71,6 +71,13 @@ pub struct RunResult {
     /// Output of fault and restore commands, redacted.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub commands: Vec<CommandOutput>,
+    /// `[[setup]]` requests: name, status, time and what they captured
+    /// (names only).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub setup: Vec<crate::engine::setup::SetupRecord>,
+    /// The sink's figures, when the plan has `[sink]`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub delivery: Option<crate::sink::DeliveryReport>,
 }
 
 /// The rollout's record.

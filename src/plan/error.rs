@@ -119,7 +119,7 @@ impl fmt::Display for PlanError {
 }
 
 /// Top-level sections that later versions of loadcheck add.
-const LATER: &[&str] = &["signing", "sink", "baseline", "setup"];
+const LATER: &[&str] = &["baseline"];
 
 /// Rewrites serde's "unknown field `x`, expected one of `a`, `b`" into
 /// loadcheck's form, with the nearest valid name as the suggestion.
@@ -188,7 +188,12 @@ pub(crate) enum Seg {
 pub(crate) struct FieldPath(pub(crate) Vec<Seg>);
 
 impl FieldPath {
-    /// The path to a top-level key.
+    /// The file's top level, for files that are one table (`sink.toml`).
+    pub(crate) fn top() -> Self {
+        FieldPath(Vec::new())
+    }
+
+    /// A top-level key.
     pub(crate) fn root(key: &str) -> Self {
         FieldPath(vec![Seg::Key(key.to_string())])
     }

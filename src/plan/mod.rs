@@ -16,6 +16,7 @@ pub mod error;
 pub mod expr;
 mod raw;
 pub mod rollout;
+pub mod signing;
 pub mod template;
 mod validate;
 
@@ -28,6 +29,7 @@ use serde::Serialize;
 pub use error::PlanError;
 pub use expr::{Aggregation, CmpOp, Condition, MetricSelector};
 pub use rollout::{Availability, DeploymentSpec, Fault, Probe, Rollout, Trigger, WorkflowSpec};
+pub use signing::{Capture, Correlate, CustomPlan, EndpointSigning, PlanSink, Setup, Signing};
 pub use template::{Part, Template};
 
 /// Values given on the command line (or the environment) that override the
@@ -54,6 +56,24 @@ pub fn load(path: &Path, overrides: &Overrides) -> Result<Plan, PlanError> {
 pub fn parse(path: &Path, text: &str, overrides: &Overrides) -> Result<Plan, PlanError> {
     let raw = raw::parse(path, text)?;
     validate::validate(path, text, raw, overrides)
+}
+
+/// Reads and validates a sink configuration (`loadcheck sink --config`);
+/// `listen` replaces the file's own address. Errors name the line and field
+/// as a plan's do.
+pub fn load_sink(path: &Path, listen: Option<std::net::SocketAddr>) -> Result<crate::sink::SinkConfig, PlanError> {
+    let text = std::fs::read_to_string(path).map_err(|e| PlanError::io(path, &e))?;
+    parse_sink(path, &text, listen)
+}
+
+/// Parses and validates sink configuration text.
+pub fn parse_sink(
+    path: &Path,
+    text: &str,
+    listen: Option<std::net::SocketAddr>,
+) -> Result<crate::sink::SinkConfig, PlanError> {
+    let raw: raw::RawSink = toml::from_str(text).map_err(|e| PlanError::from_toml(path, text, &e))?;
+    validate::sink_file(path, text, raw, listen, &|name| std::env::var(name).ok())
 }
 
 /// A validated plan. Serializes to the resolved plan recorded in `run.json`,
@@ -92,6 +112,15 @@ pub struct Plan {
     /// `[[probe]]` blocks.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub probes: Vec<Probe>,
+    /// `[signing]`: the plan-wide scheme, when requests are signed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing: Option<Signing>,
+    /// `[[setup]]` requests, in file order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub setups: Vec<Setup>,
+    /// `[sink]`: the webhook receiver run inside the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sink: Option<PlanSink>,
 }
 
 /// A URL's parts, as the engine needs them.
@@ -257,11 +286,15 @@ pub struct Endpoint {
     pub headers: Vec<(String, Template)>,
     /// The body, if any.
     pub body: Option<Body>,
-    /// Statuses that count as success (default: 200..=399).
+    /// Statuses that count as success (default: 200..=399; 401 and 403
+    /// for a negative signing mode).
     pub expect: Vec<u16>,
+    /// How its requests are signed, if they are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing: Option<EndpointSigning>,
 }
 
-fn ser_method<S: serde::Serializer>(m: &http::Method, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn ser_method<S: serde::Serializer>(m: &http::Method, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(m.as_str())
 }
 
@@ -335,12 +368,23 @@ pub struct Requirement {
 impl Plan {
     /// Every secret value, for redaction.
     pub fn secrets(&self) -> Vec<String> {
+        let signings = self
+            .signing
+            .iter()
+            .chain(
+                self.endpoints
+                    .iter()
+                    .filter_map(|e| e.signing.as_ref().map(|s| &s.signing)),
+            )
+            .chain(self.sink.iter().filter_map(|s| s.config.signing.as_ref()));
         self.vars
             .values()
             .filter_map(|v| match v {
-                Var::Secret { value, .. } if !value.is_empty() => Some(value.clone()),
-                _ => None,
+                Var::Secret { value, .. } => Some(value.clone()),
+                Var::List(_) => None,
             })
+            .chain(signings.flat_map(|s| s.secrets.iter().cloned()))
+            .filter(|s| !s.is_empty())
             .collect()
     }
 

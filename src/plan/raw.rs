@@ -59,7 +59,108 @@ pub(super) struct RawPlan {
     /// `[[probe]]` blocks.
     #[serde(default, rename = "probe")]
     pub probes: Vec<RawProbe>,
+    /// `[signing]`: how requests are signed.
+    pub signing: Option<RawSigning>,
+    /// `[[setup]]` requests, run once before the load.
+    #[serde(default, rename = "setup")]
+    pub setups: Vec<RawSetup>,
+    /// `[sink]`: the webhook receiver started inside the run.
+    pub sink: Option<RawSink>,
 }
+
+/// `[signing]` (in a plan, per endpoint, in `[sink]` and in `sink.toml`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSigning {
+    /// The scheme's name.
+    pub scheme: String,
+    /// The environment variable(s) holding the secret; several only for
+    /// key rotation.
+    pub secret_env: Option<OneOf<NoTable>>,
+    /// How old a timestamp a verifier accepts.
+    pub tolerance: Option<DurationStr>,
+    /// Template for the message id (`standard-webhooks`, `custom`).
+    pub id: Option<String>,
+    /// `custom`: the message template.
+    pub message: Option<String>,
+    /// `custom`: sha1, sha256 or sha512.
+    pub algorithm: Option<String>,
+    /// `custom`: hex, base64 or base64url.
+    pub encoding: Option<String>,
+    /// `custom`: header name → value template.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}
+
+/// `[[setup]]`: a request run once before the load.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSetup {
+    /// Unique name.
+    pub name: String,
+    /// HTTP method.
+    pub method: Option<String>,
+    /// Path template or absolute URL.
+    pub path: String,
+    /// Header name → value template.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// The body, in one of its forms.
+    pub body: Option<OneOf<RawBodyTable>>,
+    /// Statuses that count as success.
+    #[serde(default)]
+    pub expect: Vec<u16>,
+    /// Variable name → `/json/pointer` or `header:name`.
+    #[serde(default)]
+    pub capture: BTreeMap<String, String>,
+    /// `false` to send it unsigned.
+    pub sign: Option<bool>,
+}
+
+/// `[sink]` in a plan, or the whole of `sink.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSink {
+    /// `host:port` to listen on.
+    pub listen: Option<String>,
+    /// How deliveries are verified.
+    pub signing: Option<RawSigning>,
+    /// Where a delivery's id is: `{ header = "…" }` or `{ pointer = "/…" }`.
+    pub id: Option<RawSinkId>,
+    /// Largest body accepted, in bytes.
+    pub max_body: Option<u64>,
+    /// After this, an undelivered event is lost; a later one is late.
+    pub deadline: Option<DurationStr>,
+    /// Which endpoint's submissions deliveries are matched with.
+    pub correlate: Option<RawCorrelate>,
+    /// Programmed answers.
+    #[serde(default, rename = "route")]
+    pub routes: Vec<RawRoute>,
+}
+
+/// `[sink] id`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSinkId {
+    /// A header holding the id.
+    pub header: Option<String>,
+    /// A JSON pointer into the body.
+    pub pointer: Option<String>,
+}
+
+/// `[sink] correlate`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCorrelate {
+    /// The endpoint whose accepted requests are the submissions.
+    pub endpoint: String,
+    /// A JSON pointer into that endpoint's request body: the event's id.
+    pub pointer: String,
+}
+
+/// `[[sink.route]]`: how the sink answers one path. The same table is what
+/// the sink's control API takes.
+pub(super) type RawRoute = crate::sink::RouteConfig;
 
 /// `[rollout]`.
 #[derive(Debug, Deserialize)]
@@ -217,6 +318,39 @@ pub(super) struct RawEndpoint {
     pub expect: Vec<u16>,
     /// Weight when a scenario gives none.
     pub weight: Option<u32>,
+    /// `false` to send unsigned, or a table replacing the plan's `[signing]`.
+    pub signing: Option<RawEndpointSigning>,
+    /// A negative signing mode: `stale-timestamp`, `wrong-key` or
+    /// `tampered-body`.
+    pub negative: Option<String>,
+}
+
+/// An endpoint's `signing`: `false`, or its own table.
+#[derive(Debug, Clone)]
+pub(super) enum RawEndpointSigning {
+    /// `signing = false` (`true` means the plan's).
+    Flag(bool),
+    /// `signing = { … }`.
+    Table(RawSigning),
+}
+
+impl<'de> Deserialize<'de> for RawEndpointSigning {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawEndpointSigning;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("false, true or a [signing] table")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(RawEndpointSigning::Flag(v))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                RawSigning::deserialize(MapAccessDeserializer::new(map)).map(RawEndpointSigning::Table)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// A body written as a table.
@@ -312,7 +446,7 @@ pub(super) struct RawRequirement {
 /// A value that may be written as a string, an array of strings or a table
 /// `T`. Which forms a field accepts is [`Shape`]'s business, so a wrong form
 /// is a type error reported at its place in the file.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) enum OneOf<T> {
     /// `"text"`
     Str(String),
@@ -330,6 +464,17 @@ pub(super) trait Shape {
     const SEQ: bool;
     /// What the field expects, for type errors.
     const EXPECTING: &'static str;
+}
+
+/// A field that takes a string or an array of strings, never a table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NoTable {}
+
+impl Shape for NoTable {
+    const STR: bool = true;
+    const SEQ: bool = true;
+    const EXPECTING: &'static str = "a string or an array of strings";
 }
 
 impl Shape for RawVarTable {

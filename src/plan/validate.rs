@@ -10,6 +10,7 @@ mod checks;
 mod executor;
 mod rollout;
 mod scenario;
+mod signing;
 mod url;
 
 use std::collections::BTreeMap;
@@ -47,14 +48,20 @@ pub(super) fn validate_with_env(
         None => Duration::from_secs(10),
     };
     let tls = url::tls(&ctx, raw.tls)?;
-    let vars = vars(&ctx, raw.vars, env)?;
+    let mut vars = vars(&ctx, raw.vars, env)?;
+    let plan_signing = match raw.signing {
+        Some(s) => Some(signing::signing(&ctx, &FieldPath::root("signing"), s, env)?),
+        None => None,
+    };
+    let setups = signing::setups(&ctx, raw.setups, &mut vars, plan_signing.as_ref())?;
     let mut endpoints = Vec::with_capacity(raw.endpoints.len());
     let mut weights = Vec::with_capacity(raw.endpoints.len());
     for (i, e) in raw.endpoints.into_iter().enumerate() {
-        let (endpoint, weight) = endpoint(&ctx, i, e, &vars, &endpoints)?;
+        let (endpoint, weight) = endpoint(&ctx, i, e, &vars, &endpoints, plan_signing.as_ref(), env)?;
         endpoints.push(endpoint);
         weights.push(weight);
     }
+    let sink = signing::plan_sink(&ctx, raw.sink, &endpoints, env)?;
     let rollout = rollout::rollout(&ctx, raw.rollout)?;
     let availability = rollout::availability(&ctx, raw.availability)?;
     let probes = rollout::probes(&ctx, raw.probes)?;
@@ -107,7 +114,22 @@ pub(super) fn validate_with_env(
         availability,
         faults,
         probes,
+        signing: plan_signing,
+        setups,
+        sink,
     })
+}
+
+/// Validates a `sink.toml`; `listen` (from `--listen`) replaces its own.
+pub(super) fn sink_file(
+    path: &Path,
+    text: &str,
+    raw: super::raw::RawSink,
+    listen: Option<std::net::SocketAddr>,
+    env: EnvLookup,
+) -> Result<crate::sink::SinkConfig, PlanError> {
+    let ctx = Ctx::new(path, text);
+    signing::sink_config(&ctx, &FieldPath::top(), raw, listen, env)
 }
 
 /// The file being validated and its positions.
@@ -251,6 +273,8 @@ fn endpoint(
     raw: RawEndpoint,
     vars: &BTreeMap<String, Var>,
     seen: &[Endpoint],
+    plan_signing: Option<&crate::plan::Signing>,
+    env: EnvLookup,
 ) -> Result<(Endpoint, u32), PlanError> {
     let at = FieldPath::root("endpoint").index(i);
     check_name(ctx, &at.key("name"), &raw.name, "endpoint")?;
@@ -291,6 +315,12 @@ fn endpoint(
             ));
         }
     }
+    let signing = signing::endpoint_signing(ctx, &at, raw.signing, raw.negative, plan_signing, env)?;
+    let mut expect = raw.expect;
+    if expect.is_empty() && signing.as_ref().is_some_and(|s| s.negative.is_some()) {
+        // A deliberately bad signature is answered correctly by a refusal.
+        expect = vec![401, 403];
+    }
     let endpoint = Endpoint {
         name: raw.name,
         method,
@@ -298,7 +328,8 @@ fn endpoint(
         path,
         headers,
         body,
-        expect: raw.expect,
+        expect,
+        signing,
     };
     Ok((endpoint, raw.weight.unwrap_or(1)))
 }

@@ -1,0 +1,261 @@
+//! One small entry per delivery id, for the whole run: exact duplicate
+//! detection, and the match between what loadcheck submitted and what the
+//! service delivered.
+//!
+//! Memory grows with distinct ids, not with POSTs: an entry is the id's
+//! bytes plus 24 bytes of times and counts, in a sharded hash map
+//! (`docs/sink.md` gives the measured cost per id).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::hist::Hist;
+use crate::metrics::result::Latency;
+
+const SHARDS: usize = 32;
+/// "Never" for a time field.
+const NONE: u64 = u64::MAX;
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    /// When loadcheck sent the submission, µs since the ledger's epoch.
+    submitted_us: u64,
+    /// When the first accepted delivery arrived, µs since the epoch.
+    delivered_us: u64,
+    /// POSTs with this id that passed verification.
+    posts: u32,
+    /// POSTs with this id that the sink accepted (answered 2xx).
+    accepted: u32,
+}
+
+impl Default for Entry {
+    fn default() -> Self {
+        Entry {
+            submitted_us: NONE,
+            delivered_us: NONE,
+            posts: 0,
+            accepted: 0,
+        }
+    }
+}
+
+/// What one POST of an id turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    /// The first accepted delivery of this id.
+    First,
+    /// A further accepted delivery: a duplicate.
+    Duplicate,
+    /// Not accepted (a programmed failure): the sender should retry.
+    Refused,
+}
+
+/// The per-id ledger.
+pub struct Ledger {
+    epoch: Instant,
+    shards: Vec<Mutex<HashMap<Box<str>, Entry>>>,
+}
+
+impl Default for Ledger {
+    fn default() -> Self {
+        Ledger::new(Instant::now())
+    }
+}
+
+impl Ledger {
+    /// An empty ledger; times are kept relative to `epoch`.
+    pub fn new(epoch: Instant) -> Self {
+        Ledger {
+            epoch,
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        }
+    }
+
+    fn shard(&self, id: &str) -> &Mutex<HashMap<Box<str>, Entry>> {
+        // FNV-1a picks the shard; the map inside uses its own hasher.
+        let mut h: u32 = 0x811c_9dc5;
+        for b in id.bytes() {
+            h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+        }
+        &self.shards[h as usize % SHARDS]
+    }
+
+    fn us(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.epoch).as_micros() as u64
+    }
+
+    fn with<R>(&self, id: &str, f: impl FnOnce(&mut Entry) -> R) -> R {
+        let mut map = self.shard(id).lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(e) = map.get_mut(id) {
+            return f(e);
+        }
+        let mut e = Entry::default();
+        let r = f(&mut e);
+        map.insert(id.into(), e);
+        r
+    }
+
+    /// loadcheck's submission of event `id`, sent at `at` and accepted by
+    /// the service.
+    pub fn submitted(&self, id: &str, at: Instant) {
+        let us = self.us(at);
+        self.with(id, |e| e.submitted_us = e.submitted_us.min(us));
+    }
+
+    /// A verified POST of `id` at `at`; `accepted` when the sink answered 2xx.
+    pub fn delivered(&self, id: &str, at: Instant, accepted: bool) -> Seen {
+        let us = self.us(at);
+        self.with(id, |e| {
+            e.posts = e.posts.saturating_add(1);
+            if !accepted {
+                return Seen::Refused;
+            }
+            e.accepted = e.accepted.saturating_add(1);
+            if e.accepted == 1 {
+                e.delivered_us = us;
+                Seen::First
+            } else {
+                Seen::Duplicate
+            }
+        })
+    }
+
+    /// Submitted events with no accepted delivery yet.
+    pub fn outstanding(&self) -> u64 {
+        self.fold(0, |n, e| n + u64::from(e.submitted_us != NONE && e.accepted == 0))
+    }
+
+    /// Distinct ids seen.
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len())
+            .sum()
+    }
+
+    /// Whether no id has been seen.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn fold<T>(&self, init: T, mut f: impl FnMut(T, &Entry) -> T) -> T {
+        let mut acc = init;
+        for s in &self.shards {
+            let map = s.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            for e in map.values() {
+                acc = f(acc, e);
+            }
+        }
+        acc
+    }
+
+    /// The delivery figures for submitted events: end-to-end latency, lost
+    /// and late (against `deadline`), and POSTs per event.
+    pub fn correlate(&self, deadline: Duration) -> Correlation {
+        let deadline_us = deadline.as_micros() as u64;
+        let mut c = Correlation {
+            deadline_ms: deadline.as_millis() as u64,
+            ..Correlation::default()
+        };
+        let mut hist = Hist::default();
+        let mut posts = 0u64;
+        let mut orphans = 0u64;
+        for s in &self.shards {
+            let map = s.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            for e in map.values() {
+                if e.submitted_us == NONE {
+                    orphans += u64::from(e.accepted > 0);
+                    continue;
+                }
+                c.submitted += 1;
+                posts += u64::from(e.posts);
+                if e.accepted == 0 {
+                    c.lost += 1;
+                    continue;
+                }
+                c.delivered += 1;
+                let latency = e.delivered_us.saturating_sub(e.submitted_us);
+                hist.record(latency);
+                if latency > deadline_us {
+                    c.late += 1;
+                }
+            }
+        }
+        c.unsubmitted_deliveries = orphans;
+        c.posts_per_event = (c.submitted > 0).then(|| posts as f64 / c.submitted as f64);
+        c.latency_ms = Latency::of(&hist);
+        c.hdr = (!hist.is_empty()).then(|| hist.to_base64());
+        c.hist = hist;
+        c
+    }
+}
+
+/// Deliveries matched with loadcheck's submissions.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Correlation {
+    /// Events loadcheck submitted and the service accepted.
+    pub submitted: u64,
+    /// Of those, delivered at least once.
+    pub delivered: u64,
+    /// Never delivered by the end of the run and its drain.
+    pub lost: u64,
+    /// Delivered, but later than the deadline after submission.
+    pub late: u64,
+    /// The deadline, ms.
+    pub deadline_ms: u64,
+    /// Accepted deliveries of ids loadcheck never submitted.
+    pub unsubmitted_deliveries: u64,
+    /// Verified POSTs per submitted event (retry amplification).
+    pub posts_per_event: Option<f64>,
+    /// End-to-end latency, submission sent → first accepted delivery.
+    pub latency_ms: Option<Latency>,
+    /// That latency's HDR histogram (µs), V2-deflate, base64.
+    pub hdr: Option<String>,
+    /// The histogram itself, for thresholds.
+    #[serde(skip)]
+    pub hist: Hist,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicates_are_accepted_deliveries_beyond_the_first() {
+        let l = Ledger::default();
+        let t = Instant::now();
+        assert_eq!(l.delivered("a", t, false), Seen::Refused);
+        assert_eq!(l.delivered("a", t, true), Seen::First);
+        assert_eq!(l.delivered("a", t, true), Seen::Duplicate);
+        assert_eq!(l.delivered("b", t, true), Seen::First);
+        assert_eq!(l.len(), 2);
+    }
+
+    #[test]
+    fn correlation_counts_lost_late_and_amplification() {
+        let epoch = Instant::now();
+        let l = Ledger::new(epoch);
+        let at = |ms: u64| epoch + Duration::from_millis(ms);
+        l.submitted("e1", at(0));
+        l.delivered("e1", at(40), false);
+        l.delivered("e1", at(50), true);
+        l.submitted("e2", at(10));
+        l.delivered("e2", at(3_010), true);
+        l.submitted("e3", at(20));
+        // Delivered before the submission's response came back: still matched.
+        l.delivered("e4", at(5), true);
+        l.submitted("e4", at(1));
+        l.delivered("stray", at(5), true);
+        assert_eq!(l.outstanding(), 1);
+        let c = l.correlate(Duration::from_secs(2));
+        assert_eq!((c.submitted, c.delivered, c.lost, c.late), (4, 3, 1, 1));
+        assert_eq!(c.unsubmitted_deliveries, 1);
+        assert_eq!(c.posts_per_event, Some(4.0 / 4.0));
+        let lat = c.latency_ms.unwrap();
+        assert!((lat.max - 3000.0).abs() < 5.0, "{lat:?}");
+        assert!((lat.min - 4.0).abs() < 0.1, "{lat:?}");
+    }
+}
