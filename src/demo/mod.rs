@@ -2,6 +2,7 @@
 //! and `loadcheck demo serve`, the service on its own for rolling-deploy
 //! tests.
 
+pub mod breaker;
 mod serve;
 mod service;
 
