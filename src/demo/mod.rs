@@ -3,6 +3,7 @@
 //! tests.
 
 pub mod breaker;
+pub mod dispatch;
 mod serve;
 mod service;
 
