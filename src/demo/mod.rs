@@ -2,6 +2,8 @@
 //! and `loadcheck demo serve`, the service on its own for rolling-deploy
 //! tests.
 
+pub mod breaker;
+pub mod dispatch;
 mod serve;
 mod service;
 
