@@ -118,7 +118,7 @@ pub struct DemoArgs {
 #[derive(Debug, Subcommand)]
 pub enum DemoCommand {
     /// Run the demo service on its own until SIGTERM.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
 }
 
 /// Options of the standalone demo service.
@@ -149,6 +149,38 @@ pub struct ServeArgs {
     /// How long both versions serve during the simulated rollout.
     #[arg(long, value_parser = duration_arg, default_value = "4s", requires = "roll_to")]
     pub roll_over: Duration,
+    /// Deliver every accepted webhook to this URL (POST, with retries and a
+    /// circuit breaker).
+    #[arg(long)]
+    pub deliver_to: Option<String>,
+    /// Sign deliveries with Standard Webhooks, with the `whsec_…` secret in
+    /// this environment variable.
+    #[arg(long, requires = "deliver_to")]
+    pub webhook_secret_env: Option<String>,
+    /// Keep the circuit breaker's state in this Redis (`redis://host:port/`),
+    /// shared with every instance that names it; in memory otherwise, and
+    /// whenever Redis does not answer.
+    #[arg(long, requires = "deliver_to")]
+    pub breaker_redis: Option<String>,
+    /// The breaker's key prefix in Redis: instances with the same one share a
+    /// breaker.
+    #[arg(long, default_value = "loadcheck:demo:breaker", requires = "deliver_to")]
+    pub breaker_key: String,
+    /// Failures (plus attempts in flight) at which the circuit opens.
+    #[arg(long, default_value_t = 5, requires = "deliver_to")]
+    pub failure_limit: u32,
+    /// How long the circuit stays open before one trial delivery.
+    #[arg(long, value_parser = duration_arg, default_value = "30s", requires = "deliver_to")]
+    pub half_open_after: Duration,
+    /// Tries per event, the first included.
+    #[arg(long, default_value_t = 5, requires = "deliver_to")]
+    pub max_attempts: u32,
+    /// Base of the exponential backoff between tries.
+    #[arg(long, value_parser = duration_arg, default_value = "100ms", requires = "deliver_to")]
+    pub retry_backoff: Duration,
+    /// Deliveries in flight at once.
+    #[arg(long, default_value_t = 4, requires = "deliver_to")]
+    pub delivery_concurrency: usize,
 }
 
 fn duration_arg(s: &str) -> Result<Duration, String> {

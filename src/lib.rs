@@ -53,7 +53,7 @@ pub async fn run(cli: Cli) -> Exit {
         },
         Command::Sink(args) => sink_cli(args).await,
         Command::Demo(args) => match args.command {
-            Some(DemoCommand::Serve(s)) => demo::serve_cli(s).await,
+            Some(DemoCommand::Serve(s)) => demo::serve_cli(*s).await,
             None => demo::run_demo(&args.engine).await,
         },
     }

@@ -131,6 +131,47 @@ fn deployment(out: &mut String, r: &RunResult) {
     }
 }
 
+/// The sink's figures, when the plan has `[sink]`.
+fn delivery(out: &mut String, r: &RunResult) {
+    let Some(d) = &r.delivery else { return };
+    let _ = writeln!(
+        out,
+        "\n  sink: {} POSTs, {} accepted, {} failed as programmed ({} resets, {} hangs), {} duplicates, {} ids",
+        d.stats.posts, d.stats.accepted, d.stats.failed, d.stats.resets, d.stats.hangs, d.stats.duplicates, d.stats.ids
+    );
+    let sig = &d.stats.signatures;
+    if sig.verified {
+        let _ = writeln!(
+            out,
+            "    signatures: {} valid, {} invalid, {} missing",
+            sig.valid, sig.invalid, sig.missing
+        );
+    }
+    if d.stats.too_large + d.stats.malformed > 0 {
+        let _ = writeln!(
+            out,
+            "    bad input: {} over the body limit, {} malformed",
+            d.stats.too_large, d.stats.malformed
+        );
+    }
+    if let Some(c) = &d.correlation {
+        let lat = c.latency_ms.as_ref();
+        let _ = writeln!(
+            out,
+            "    delivery: {} submitted, {} delivered, {} lost, {} late (> {} ms); POSTs per event {}; end to end p50 {}, p95 {}, p99 {}",
+            c.submitted,
+            c.delivered,
+            c.lost,
+            c.late,
+            c.deadline_ms,
+            c.posts_per_event.map_or_else(|| "-".to_string(), |p| format!("{p:.3}")),
+            ms(lat.map(|l| l.p50)),
+            ms(lat.map(|l| l.p95)),
+            ms(lat.map(|l| l.p99)),
+        );
+    }
+}
+
 /// Renders the summary.
 pub fn render(r: &RunResult) -> String {
     let mut out = String::new();
@@ -174,6 +215,7 @@ pub fn render(r: &RunResult) -> String {
         );
     }
     deployment(&mut out, r);
+    delivery(&mut out, r);
     if r.stats.total.clamped > 0 {
         let _ = writeln!(out, "  {} values above 60 s were clamped", r.stats.total.clamped);
     }

@@ -116,6 +116,7 @@ fn cfg(stall: Option<(Duration, Duration)>) -> DemoConfig {
         stall_for: stall.map_or(Duration::ZERO, |(_, length)| length),
         seed: Some(7),
         rollout: None,
+        dispatcher: None,
     }
 }
 

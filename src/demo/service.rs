@@ -36,7 +36,27 @@ pub struct DemoConfig {
     /// A simulated rollout to another version, seen only in the version
     /// header.
     pub rollout: Option<DemoRollout>,
+    /// Where accepted webhooks are delivered, if anywhere.
+    pub dispatcher: Option<DemoDispatcher>,
 }
+
+/// The webhook dispatcher of a demo instance (compared by identity).
+#[derive(Clone)]
+pub struct DemoDispatcher(pub Arc<super::dispatch::Dispatcher>);
+
+impl std::fmt::Debug for DemoDispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DemoDispatcher")
+    }
+}
+
+impl PartialEq for DemoDispatcher {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for DemoDispatcher {}
 
 /// A simulated rollout: from `at` after the service starts, a share of
 /// responses rising linearly from 0 to 1 over `over` carries `to` instead of
@@ -73,6 +93,7 @@ impl Default for DemoConfig {
             stall_for: Duration::ZERO,
             seed: None,
             rollout: None,
+            dispatcher: None,
         }
     }
 }
@@ -150,6 +171,8 @@ struct Shared {
     seed: Option<u64>,
     /// The thumbnail body, built once and shared by reference count.
     thumb: Bytes,
+    /// Delivers accepted webhooks, when configured.
+    dispatcher: Option<Arc<super::dispatch::Dispatcher>>,
 }
 
 impl Shared {
@@ -161,6 +184,7 @@ impl Shared {
             stall: Stall::from_config(cfg),
             seed: cfg.seed,
             thumb: thumbnail_bytes(),
+            dispatcher: cfg.dispatcher.as_ref().map(|d| d.0.clone()),
         }
     }
 
@@ -218,6 +242,7 @@ pub fn router(cfg: DemoConfig) -> Router {
         .route("/v1/images/{id}/thumb/", get(thumb))
         .route("/api/v1/webhooks", post(webhook))
         .route(HEALTH_PATH, get(health))
+        .route(DISPATCH_STATS_PATH, get(dispatch_stats))
         .layer(middleware::from_fn_with_state(state.clone(), stall))
         .layer(middleware::map_response(move |mut response: Response| {
             let mut version = version.clone();
@@ -346,11 +371,36 @@ struct WebhookAccepted {
     id: String,
 }
 
-/// `POST /api/v1/webhooks`: accepts any body, answers 202 with a fresh UUID.
-async fn webhook(State(state): State<AppState>, _body: Bytes) -> impl IntoResponse {
-    let random: [u8; 16] = state.with_rng(|rng| rng.random());
-    let id = uuid::Builder::from_random_bytes(random).into_uuid();
-    (StatusCode::ACCEPTED, Json(WebhookAccepted { id: id.to_string() }))
+/// Path of the dispatcher's counters.
+pub const DISPATCH_STATS_PATH: &str = "/_demo/dispatch";
+
+/// `POST /api/v1/webhooks`: accepts any body and answers 202 with the
+/// event's id: the body's `"id"` when it is a JSON object with a string id,
+/// a fresh UUID otherwise. With a dispatcher, the event is queued for
+/// delivery under that id (a full queue answers 503).
+async fn webhook(State(state): State<AppState>, body: Bytes) -> Response {
+    let given = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(str::to_string))
+        .filter(|id| !id.is_empty() && id.len() <= 200);
+    let id = given.unwrap_or_else(|| {
+        let random: [u8; 16] = state.with_rng(|rng| rng.random());
+        uuid::Builder::from_random_bytes(random).into_uuid().to_string()
+    });
+    if let Some(d) = &state.dispatcher
+        && d.enqueue(id.clone(), body).is_err()
+    {
+        return (StatusCode::SERVICE_UNAVAILABLE, "the delivery queue is full\n").into_response();
+    }
+    (StatusCode::ACCEPTED, Json(WebhookAccepted { id })).into_response()
+}
+
+/// `GET /_demo/dispatch`: the dispatcher's counters and breaker state.
+async fn dispatch_stats(State(state): State<AppState>) -> Response {
+    match &state.dispatcher {
+        Some(d) => Json(d.stats()).into_response(),
+        None => (StatusCode::NOT_FOUND, "this instance delivers no webhooks\n").into_response(),
+    }
 }
 
 /// `GET /health`: `ok`, never stalled.

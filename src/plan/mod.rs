@@ -58,6 +58,18 @@ pub fn parse(path: &Path, text: &str, overrides: &Overrides) -> Result<Plan, Pla
     validate::validate(path, text, raw, overrides)
 }
 
+/// [`parse`] with the environment read through `env` (the demo supplies
+/// its own webhook secret this way).
+pub fn parse_with_env(
+    path: &Path,
+    text: &str,
+    overrides: &Overrides,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Plan, PlanError> {
+    let raw = raw::parse(path, text)?;
+    validate::validate_with_env(path, text, raw, overrides, env)
+}
+
 /// Reads and validates a sink configuration (`loadcheck sink --config`);
 /// `listen` replaces the file's own address. Errors name the line and field
 /// as a plan's do.

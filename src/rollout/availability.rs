@@ -140,7 +140,8 @@ pub fn analyze(
     let resolution_ms = resolution.as_secs_f64() * 1000.0;
     let outages = outages(&view, slo, gap_ms(resolution_ms));
     let lengths = outages.iter().map(|o| o.end_s - o.start_s);
-    let downtime_s = lengths.clone().sum::<f64>();
+    // A fold from +0.0: `sum` of no f64 is -0.0, printed as "-0.000".
+    let downtime_s = lengths.clone().fold(0.0, |a, b| a + b);
     let longest_outage_s = lengths.fold(0.0, f64::max);
     let window_ms = window_ms(window);
     let events = events
