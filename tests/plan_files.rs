@@ -77,6 +77,7 @@ fn examples_are_valid() {
     unsafe {
         std::env::set_var("WEBHOOK_API_TOKEN", "example-token");
         std::env::set_var("AUTH_TOKEN", "example-token");
+        std::env::set_var("DEMO_WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
     }
     let examples = examples();
     for path in &examples {

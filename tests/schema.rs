@@ -362,3 +362,33 @@ fn metrics_doc_covers_the_registry() {
     }
     assert!(problems.is_empty(), "docs/metrics.md:\n  {}", problems.join("\n  "));
 }
+
+/// `loadcheck demo` has a rollout, a verifying sink and delivery
+/// correlation: its run.json covers the `delivery` part of the schema.
+#[test]
+fn the_demo_run_json_with_delivery_matches_its_schema() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let output = Command::new(BIN)
+        .args(["demo", "--quiet", "--out"])
+        .arg(dir.path())
+        .env_remove("LOADCHECK_TARGET")
+        .timeout(RUN_LIMIT)
+        .output()
+        .expect("run the demo");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let run = read_json(&dir.path().join("run.json"));
+    assert_valid(&validator("run.schema.json"), &run, "the demo's run.json");
+    let c = &run["delivery"]["correlation"];
+    assert!(c["submitted"].as_u64() > Some(100), "{c}");
+    assert_eq!(c["lost"], 0, "{c}");
+    // And a broken delivery section is rejected.
+    let mut broken = run.clone();
+    broken["delivery"]["correlation"]["lost"] = json!(-1);
+    assert!(!errors(&validator("run.schema.json"), &broken).is_empty());
+    let mut broken = run;
+    broken["delivery"]["signatures"]
+        .as_object_mut()
+        .unwrap()
+        .remove("valid");
+    assert!(!errors(&validator("run.schema.json"), &broken).is_empty());
+}

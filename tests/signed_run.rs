@@ -209,6 +209,13 @@ async fn setup_captures_a_token_that_every_request_then_carries_and_it_is_never_
     assert_eq!(json["setup"][1]["captured"], serde_json::json!(["token"]));
     assert_eq!(json["setup"][1]["status"], 200);
     let text = std::fs::read_to_string(dir.path().join("out/run.json")).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema/run.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(&json).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "run.json with `setup` breaks its schema: {errors:?}");
     for s in [text, stderr(&out), String::from_utf8_lossy(&out.stdout).into_owned()] {
         assert!(!s.contains("tok-XYZ123abc") && !s.contains("csecret-9Q7"), "{s}");
     }
