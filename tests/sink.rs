@@ -336,3 +336,62 @@ async fn chunked_post(addr: std::net::SocketAddr, len: usize) -> Option<u16> {
     let text = String::from_utf8_lossy(&buf[..n]);
     text.split_whitespace().nth(1)?.parse().ok()
 }
+
+fn sink_cli(config: &str, env: &[(&str, &str)]) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sink.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_loadcheck"));
+    cmd.args(["sink", "--max-duration", "1s", "--config"]).arg(&path);
+    cmd.envs(env.iter().copied());
+    cmd.output().unwrap()
+}
+
+#[test]
+fn a_bad_sink_config_is_exit_2_with_its_line_and_field() {
+    let cases = [
+        (
+            "listen = \"127.0.0.1:0\"\n[[route]]\npath = \"/h\"\nfail_aftr = 3\n",
+            "sink.toml:4:1",
+            "did you mean \"fail_after\"?",
+        ),
+        (
+            "listen = \"127.0.0.1:0\"\n[[route]]\npath = \"/h\"\nfail_after = 1\ncycle = [200]\n",
+            "sink.toml:5:",
+            "field `route[0].cycle`",
+        ),
+        (
+            "listen = \"127.0.0.1:0\"\n[signing]\nscheme = \"slack\"\nsecret_env = \"LC_TEST_SURELY_UNSET_SINK\"\n",
+            "sink.toml:4:",
+            "LC_TEST_SURELY_UNSET_SINK is not set",
+        ),
+        ("listen = \"nowhere\"\n", "sink.toml:1:", "field `listen`"),
+        ("listen = \"127.0.0.1:0\"\nmax_body = 0\n", "sink.toml:2:", "above 0"),
+    ];
+    for (config, at, says) in cases {
+        let out = sink_cli(config, &[]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{config}: {err}");
+        assert!(err.contains(at) && err.contains(says), "{config}: {err}");
+    }
+}
+
+#[test]
+fn the_sink_command_serves_then_prints_its_counters_without_the_secret() {
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let out = sink_cli(
+        "listen = \"127.0.0.1:0\"\n[signing]\nscheme = \"standard-webhooks\"\nsecret_env = \"LC_TEST_SINK_WH\"\n",
+        &[("LC_TEST_SINK_WH", secret)],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(stats["posts"], 0);
+    assert_eq!(stats["signatures"]["verified"], true);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(all.contains("sink listening on http://127.0.0.1:"), "{all}");
+    assert!(!all.contains("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"));
+}
