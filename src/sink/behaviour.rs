@@ -191,6 +191,9 @@ impl RouteConfig {
             None => Latency::None,
             Some(s) => parse_latency(s).map_err(|m| ("latency", m))?,
         };
+        if latency.longest_mean() > MAX_HANG {
+            return Err(("latency", format!("at most {} s", MAX_HANG.as_secs())));
+        }
         Ok(Behaviour {
             status,
             fail_status,
@@ -236,8 +239,22 @@ pub fn parse_latency(s: &str) -> Result<Latency, String> {
 }
 
 impl Latency {
-    /// A delay drawn from the distribution.
+    /// The largest of its parameters, for the bound check.
+    fn longest_mean(&self) -> Duration {
+        match *self {
+            Latency::None => Duration::ZERO,
+            Latency::Fixed(d) | Latency::Exponential(d) => d,
+            Latency::Uniform(_, b) => b,
+            Latency::Normal(m, sd) => m + sd,
+        }
+    }
+
+    /// A delay drawn from the distribution, never above [`MAX_HANG`].
     pub fn sample(&self, rng: &mut impl Rng) -> Duration {
+        self.draw(rng).min(MAX_HANG)
+    }
+
+    fn draw(&self, rng: &mut impl Rng) -> Duration {
         match *self {
             Latency::None => Duration::ZERO,
             Latency::Fixed(d) => d,
@@ -342,6 +359,7 @@ mod tests {
         assert_eq!(bad("latency = \"fast\"").0, "latency");
         assert_eq!(bad("hang = \"10m\"").0, "hang");
         assert_eq!(bad("cycle = []").0, "cycle");
+        assert_eq!(bad("latency = \"1h\"").0, "latency");
         assert!(toml::from_str::<RouteConfig>("fail_aftr = 1").is_err());
     }
 
