@@ -235,7 +235,7 @@ pub async fn run_plan(mut plan: Plan, args: &EngineArgs) -> Exit {
     };
     let report = controller.await.unwrap_or_default();
     let delivery = match sink {
-        Some(running) => Some(finish_sink(&plan, running, args.quiet).await),
+        Some(running) => Some(finish_sink(&plan, running, args.quiet, output.abort.is_some()).await),
         None => None,
     };
     let extra = outcome::Extra { delivery, setup };
@@ -249,11 +249,12 @@ pub async fn run_plan(mut plan: Plan, args: &EngineArgs) -> Exit {
     verdict(&result, output.abort.as_ref())
 }
 
-/// Waits for outstanding deliveries (at most the sink's deadline), then
-/// stops the sink and returns its figures.
-async fn finish_sink(plan: &Plan, running: sink::RunningSink, quiet: bool) -> sink::DeliveryReport {
+/// Waits for outstanding deliveries (at most the sink's deadline, and not
+/// at all after an abort; a signal ends the wait), then stops the sink and
+/// returns its figures.
+async fn finish_sink(plan: &Plan, running: sink::RunningSink, quiet: bool, aborted: bool) -> sink::DeliveryReport {
     let correlate = plan.sink.as_ref().is_some_and(|s| s.correlate.is_some());
-    if correlate {
+    if correlate && !aborted {
         let deadline = running.sink.deadline();
         let until = std::time::Instant::now() + deadline;
         let outstanding = running.sink.ledger.outstanding();
@@ -263,8 +264,18 @@ async fn finish_sink(plan: &Plan, running: sink::RunningSink, quiet: bool) -> si
                 plan::duration::format_duration(deadline)
             );
         }
-        while running.sink.ledger.outstanding() > 0 && std::time::Instant::now() < until {
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let drained = async {
+            while running.sink.ledger.outstanding() > 0 && std::time::Instant::now() < until {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        };
+        tokio::select! {
+            () = drained => {}
+            _ = tokio::signal::ctrl_c() => eprintln!("signal: the wait for deliveries stops here"),
+            Some(()) = async { match term.as_mut() { Some(t) => t.recv().await, None => std::future::pending().await } } => {
+                eprintln!("signal: the wait for deliveries stops here");
+            }
         }
     }
     let report = running.sink.report(correlate);

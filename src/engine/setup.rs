@@ -123,6 +123,11 @@ async fn one(plan: &Plan, setup: &Setup, rng: &mut SmallRng) -> Result<(u16, Vec
         headers.append(name, value);
     }
     let body = bytes::Bytes::from(body);
+    // Parsed first, so what is signed is the path and query reqwest sends.
+    // Errors name the origin only: the path may hold a secret, encoded.
+    let origin_text = format!("{}://{}", scheme_name(origin.scheme), authority(origin));
+    let url = reqwest::Url::parse(&format!("{origin_text}{path}"))
+        .map_err(|e| (None, format!("{} {origin_text}…: not a valid URL ({e})", setup.method)))?;
     if setup.signed
         && let Some(signing) = &plan.signing
     {
@@ -131,11 +136,10 @@ async fn one(plan: &Plan, setup: &Setup, rng: &mut SmallRng) -> Result<(u16, Vec
         if let Some(t) = &signing.id {
             t.render(&mut ctx, Escape::None, &mut id);
         }
-        let (p, q) = path.split_once('?').unwrap_or((&path, ""));
         let msg = Message {
             method: setup.method.as_str(),
-            path: p,
-            query: q,
+            path: url.path(),
+            query: url.query().unwrap_or(""),
             body: &body,
             timestamp: now_unix as i64,
             id: &id,
@@ -146,14 +150,14 @@ async fn one(plan: &Plan, setup: &Setup, rng: &mut SmallRng) -> Result<(u16, Vec
             headers.insert(n, v);
         }
     }
-    let url = format!("{}://{}{path}", scheme_name(origin.scheme), authority(origin));
+    let what = format!("{} {origin_text}…", setup.method);
     let resp = client
-        .request(setup.method.clone(), &url)
+        .request(setup.method.clone(), url)
         .headers(headers)
         .body(body)
         .send()
         .await
-        .map_err(|e| (None, format!("request to {url}: {}", chain(&e))))?;
+        .map_err(|e| (None, format!("{what}: {}", chain(&e.without_url()))))?;
     let status = resp.status().as_u16();
     let ok = if setup.expect.is_empty() {
         (200..300).contains(&status)
@@ -171,7 +175,7 @@ async fn one(plan: &Plan, setup: &Setup, rng: &mut SmallRng) -> Result<(u16, Vec
         } else {
             format!("{:?}", setup.expect)
         };
-        return Err((Some(status), format!("{url} answered {status}, expected {expected}")));
+        return Err((Some(status), format!("{what} answered {status}, expected {expected}")));
     }
     let mut json: Option<serde_json::Value> = None;
     let mut captured = Vec::new();
@@ -212,7 +216,9 @@ async fn one(plan: &Plan, setup: &Setup, rng: &mut SmallRng) -> Result<(u16, Vec
         if value.is_empty() || http::HeaderValue::from_str(&value).is_err() {
             return Err((
                 Some(status),
-                format!("capture `{var}`: the value is empty or has a control character"),
+                format!(
+                    "capture `{var}`: the value is empty, or has a character a header cannot carry (a control character or non-ASCII)"
+                ),
             ));
         }
         captured.push((var.clone(), value));

@@ -172,9 +172,17 @@ fn delivery_metric(view: &View, sel: &MetricSelector, agg: Aggregation) -> Optio
     }
     let d = view.delivery;
     let correlation = d.and_then(|d| d.correlation.as_ref());
+    // Counts over the run; `rate` is per second of the load.
     let count = |n: Option<u64>| {
-        n.filter(|_| matches!(agg, Aggregation::Count | Aggregation::Value))
-            .map(|n| n as f64)
+        n.and_then(|n| {
+            counter(n, agg, |n| {
+                if view.duration_s > 0.0 {
+                    n as f64 / view.duration_s
+                } else {
+                    0.0
+                }
+            })
+        })
     };
     Some(match sel.metric.name {
         "delivery_duration" => correlation.and_then(|c| trend(&c.hist, agg)),

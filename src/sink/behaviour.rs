@@ -140,7 +140,19 @@ impl RouteConfig {
     /// Checks the table; the error names the field.
     pub fn behaviour(&self) -> Result<Behaviour, (&'static str, String)> {
         let status = check_status("status", self.status.unwrap_or(200))?;
+        if !(200..300).contains(&status) {
+            return Err((
+                "status",
+                format!("{status} is not a success; a success is 2xx (failures are `fail_status`)"),
+            ));
+        }
         let fail_status = check_status("fail_status", self.fail_status.unwrap_or(500))?;
+        if (200..300).contains(&fail_status) {
+            return Err((
+                "fail_status",
+                format!("{fail_status} is a success; a failure is 3xx, 4xx or 5xx"),
+            ));
+        }
         let mut patterns = Vec::new();
         if let Some(n) = self.fail_after {
             patterns.push(("fail_after", Pattern::After(n)));
@@ -206,10 +218,10 @@ impl RouteConfig {
 }
 
 fn check_status(field: &'static str, s: u16) -> Result<u16, (&'static str, String)> {
-    if (100..=599).contains(&s) {
+    if (200..=599).contains(&s) {
         Ok(s)
     } else {
-        Err((field, format!("{s} is not an HTTP status (100..=599)")))
+        Err((field, format!("{s} is not a final HTTP status (200..=599)")))
     }
 }
 
@@ -245,7 +257,7 @@ impl Latency {
             Latency::None => Duration::ZERO,
             Latency::Fixed(d) | Latency::Exponential(d) => d,
             Latency::Uniform(_, b) => b,
-            Latency::Normal(m, sd) => m + sd,
+            Latency::Normal(m, sd) => m.saturating_add(sd),
         }
     }
 
@@ -277,24 +289,27 @@ impl Latency {
 }
 
 impl Behaviour {
+    /// `(failed, status)` for a failure or a success.
+    fn pick(&self, failed: bool) -> (bool, u16) {
+        (failed, if failed { self.fail_status } else { self.status })
+    }
+
     /// The answer to the route's `n`-th POST (from 0).
     pub fn answer(&self, n: u64) -> Answer {
         let (failed, code) = match &self.pattern {
             Pattern::Never => (false, self.status),
             Pattern::Always => (true, self.fail_status),
-            Pattern::After(k) => (n >= *k, self.fail_status),
-            Pattern::Times(k) => (n < *k, self.fail_status),
-            Pattern::Every(k) => ((n + 1) % k == 0, self.fail_status),
+            Pattern::After(k) => self.pick(n >= *k),
+            Pattern::Times(k) => self.pick(n < *k),
+            Pattern::Every(k) => self.pick((n + 1) % k == 0),
             Pattern::Cycle(c) => {
                 let code = c[(n % c.len() as u64) as usize];
                 (!(200..300).contains(&code), code)
             }
         };
         if !failed {
-            return Answer::Status {
-                code: self.status,
-                failed: false,
-            };
+            // A cycle's own 2xx codes are answered as written.
+            return Answer::Status { code, failed: false };
         }
         match self.fail_mode {
             FailMode::Status => Answer::Status { code, failed: true },
@@ -341,6 +356,13 @@ mod tests {
         );
         assert_eq!(failures(&b, 6), vec![1, 4]);
         assert!(failures(&route("status = 204"), 100).is_empty());
+        assert_eq!(
+            route("status = 204").answer(0),
+            Answer::Status {
+                code: 204,
+                failed: false
+            }
+        );
         assert_eq!(route("reset = true").answer(0), Answer::Reset);
         assert_eq!(
             route("fail_every = 2\nhang = \"1s\"").answer(1),
@@ -356,6 +378,9 @@ mod tests {
         };
         assert_eq!(bad("fail_after = 1\nfail_every = 2").0, "fail_every");
         assert_eq!(bad("status = 99").0, "status");
+        assert_eq!(bad("status = 500").0, "status");
+        assert_eq!(bad("fail_status = 200").0, "fail_status");
+        assert_eq!(bad("latency = \"normal(18446744073709551615s,1s)\"").0, "latency");
         assert_eq!(bad("latency = \"fast\"").0, "latency");
         assert_eq!(bad("hang = \"10m\"").0, "hang");
         assert_eq!(bad("cycle = []").0, "cycle");

@@ -128,12 +128,10 @@ impl Ledger {
         self.fold(0, |n, e| n + u64::from(e.submitted_us != NONE && e.accepted == 0))
     }
 
-    /// Distinct ids seen.
+    /// Distinct ids delivered at least once (verified POSTs, accepted or
+    /// not); submissions with no delivery yet are not counted.
     pub fn len(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len())
-            .sum()
+        self.fold(0, |n, e| n + usize::from(e.posts > 0))
     }
 
     /// Whether no id has been seen.
@@ -206,7 +204,7 @@ pub struct Correlation {
     pub late: u64,
     /// The deadline, ms.
     pub deadline_ms: u64,
-    /// Accepted deliveries of ids loadcheck never submitted.
+    /// Ids delivered (accepted) that loadcheck never submitted.
     pub unsubmitted_deliveries: u64,
     /// Verified POSTs per submitted event (retry amplification).
     pub posts_per_event: Option<f64>,

@@ -96,11 +96,18 @@ pub(in crate::plan) fn signing(
         (None, true) => Some(Template::parse("msg_{uuid}").map_err(|m| ctx.err(at, m))?),
         (None, false) => None,
     };
+    let tolerance = raw.tolerance.map_or(Duration::from_secs(300), |d| d.0);
+    if tolerance < Duration::from_secs(1) || tolerance.subsec_nanos() != 0 {
+        return Err(ctx.err(
+            &at.key("tolerance"),
+            "timestamps are whole seconds: give a tolerance of at least 1s, in whole seconds",
+        ));
+    }
     let signing = Signing {
         scheme,
         secret_env,
         secrets,
-        tolerance: raw.tolerance.map_or(Duration::from_secs(300), |d| d.0),
+        tolerance,
         id,
         custom,
     };
@@ -257,6 +264,9 @@ pub(in crate::plan) fn setups(
             if vars.contains_key(&var) {
                 return Err(ctx.err(&c_at, format!("`{var}` is already a variable")));
             }
+            if super::super::template::BUILTINS.contains(&var.as_str()) {
+                return Err(ctx.err(&c_at, format!("`{var}` is a built-in placeholder; choose another name")));
+            }
             let capture = if let Some(h) = from.strip_prefix("header:") {
                 if http::HeaderName::from_bytes(h.as_bytes()).is_err() {
                     return Err(ctx.err(&c_at, format!("\"{h}\" is not a valid header name")));
@@ -396,8 +406,8 @@ pub(in crate::plan) fn sink_config(
         Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
     };
     let deadline = raw.deadline.map_or(DEFAULT_DEADLINE, |d| d.0);
-    if deadline.is_zero() {
-        return Err(ctx.err(&at.key("deadline"), "the deadline must be above 0"));
+    if deadline.is_zero() || deadline > Duration::from_secs(3600) {
+        return Err(ctx.err(&at.key("deadline"), "the deadline must be above 0 and at most 1h"));
     }
     let mut names: Vec<String> = Vec::new();
     for (i, r) in raw.routes.iter().enumerate() {
