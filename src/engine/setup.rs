@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::plan::template::{Escape, RenderCtx};
 use crate::plan::{Body, Capture, Plan, Scheme, Setup, Target, Var};
+use crate::rollout::probe::chain;
 use crate::signing::{HeaderList, Message};
 
 /// What one setup request did, for `run.json`.
@@ -258,18 +259,4 @@ fn client(plan: &Plan, origin: &Target) -> Result<reqwest::Client, String> {
         }
     }
     builder.build().map_err(|e| format!("client: {}", chain(&e)))
-}
-
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        let t = c.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        src = c.source();
-    }
-    s
 }

@@ -281,32 +281,13 @@ fn endpoint(
     if seen.iter().any(|e| e.name == raw.name) {
         return Err(ctx.err(&at.key("name"), format!("endpoint \"{}\" is defined twice", raw.name)));
     }
-    let method_text = raw.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
-    let method = http::Method::from_bytes(method_text.as_bytes())
-        .map_err(|_| ctx.err(&at.key("method"), format!("\"{method_text}\" is not an HTTP method")))?;
-    let (origin, path_text) = url::endpoint_path(&raw.path).map_err(|m| ctx.err(&at.key("path"), m))?;
-    let path = url::path_template(&path_text).map_err(|m| ctx.err(&at.key("path"), m))?;
-    check_vars(ctx, &at.key("path"), &path, vars)?;
-    let mut headers = Vec::with_capacity(raw.headers.len());
-    for (name, value) in ctx.file_order(&at.key("headers"), raw.headers) {
-        let h_at = at.key("headers").key(&name);
-        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-            return Err(ctx.err(&h_at, format!("\"{name}\" is not a valid header name")));
-        }
-        let t = Template::parse(&value).map_err(|m| ctx.err(&h_at, m))?;
-        if t.parts
-            .iter()
-            .any(|p| matches!(p, template::Part::Lit(s) if s.chars().any(|c| c.is_control() && c != '\t')))
-        {
-            return Err(ctx.err(&h_at, "a header value cannot contain control characters or line breaks"));
-        }
-        check_vars(ctx, &h_at, &t, vars)?;
-        headers.push((name, t));
-    }
-    let body = match raw.body {
-        None => None,
-        Some(b) => Some(body(ctx, &at.key("body"), b, vars)?),
-    };
+    let RequestParts {
+        method,
+        origin,
+        path,
+        headers,
+        body,
+    } = request_parts(ctx, &at, raw.method.as_deref(), &raw.path, raw.headers, raw.body, vars)?;
     for (j, status) in raw.expect.iter().enumerate() {
         if !(100..=599).contains(status) {
             return Err(ctx.err(
@@ -332,6 +313,61 @@ fn endpoint(
         signing,
     };
     Ok((endpoint, raw.weight.unwrap_or(1)))
+}
+
+/// The request of an `[[endpoint]]` or a `[[setup]]`, validated.
+pub(super) struct RequestParts {
+    pub method: http::Method,
+    pub origin: Option<super::Target>,
+    pub path: Template,
+    pub headers: Vec<(String, Template)>,
+    pub body: Option<Body>,
+}
+
+/// Method, path (or absolute URL), headers and body of the request table
+/// at `at`: the checks endpoints and setup requests share.
+pub(super) fn request_parts(
+    ctx: &Ctx,
+    at: &FieldPath,
+    method: Option<&str>,
+    raw_path: &str,
+    raw_headers: BTreeMap<String, String>,
+    raw_body: Option<OneOf<RawBodyTable>>,
+    vars: &BTreeMap<String, Var>,
+) -> Result<RequestParts, PlanError> {
+    let method_text = method.unwrap_or("GET").to_ascii_uppercase();
+    let method = http::Method::from_bytes(method_text.as_bytes())
+        .map_err(|_| ctx.err(&at.key("method"), format!("\"{method_text}\" is not an HTTP method")))?;
+    let (origin, path_text) = url::endpoint_path(raw_path).map_err(|m| ctx.err(&at.key("path"), m))?;
+    let path = url::path_template(&path_text).map_err(|m| ctx.err(&at.key("path"), m))?;
+    check_vars(ctx, &at.key("path"), &path, vars)?;
+    let mut headers = Vec::with_capacity(raw_headers.len());
+    for (name, value) in ctx.file_order(&at.key("headers"), raw_headers) {
+        let h_at = at.key("headers").key(&name);
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            return Err(ctx.err(&h_at, format!("\"{name}\" is not a valid header name")));
+        }
+        let t = Template::parse(&value).map_err(|m| ctx.err(&h_at, m))?;
+        if t.parts
+            .iter()
+            .any(|p| matches!(p, template::Part::Lit(s) if s.chars().any(|c| c.is_control() && c != '\t')))
+        {
+            return Err(ctx.err(&h_at, "a header value cannot contain control characters or line breaks"));
+        }
+        check_vars(ctx, &h_at, &t, vars)?;
+        headers.push((name, t));
+    }
+    let body = match raw_body {
+        None => None,
+        Some(b) => Some(body(ctx, &at.key("body"), b, vars)?),
+    };
+    Ok(RequestParts {
+        method,
+        origin,
+        path,
+        headers,
+        body,
+    })
 }
 
 fn body(ctx: &Ctx, at: &FieldPath, raw: OneOf<RawBodyTable>, vars: &BTreeMap<String, Var>) -> Result<Body, PlanError> {

@@ -280,7 +280,7 @@ fn request_error(e: &reqwest::Error) -> String {
 
 /// An error and its sources, joined with `: `, without reqwest's URL
 /// prefix repeated.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut next = Some(e);
     while let Some(err) = next {

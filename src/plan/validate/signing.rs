@@ -9,7 +9,7 @@ use super::super::raw::{OneOf, RawEndpointSigning, RawSetup, RawSigning, RawSink
 use super::super::signing::{Capture, Correlate, CustomPlan, EndpointSigning, PlanSink, Setup, Signing};
 use super::super::template::Template;
 use super::super::{Endpoint, Var};
-use super::{Ctx, EnvLookup, body, check_name, check_vars, url};
+use super::{Ctx, EnvLookup, RequestParts, check_name, request_parts};
 use crate::signing::{Negative, SchemeKind};
 use crate::sink::{DEFAULT_DEADLINE, DEFAULT_MAX_BODY, IdSource, SinkConfig};
 
@@ -232,26 +232,13 @@ pub(in crate::plan) fn setups(
         if out.iter().any(|o| o.name == s.name) {
             return Err(ctx.err(&at.key("name"), format!("setup \"{}\" is defined twice", s.name)));
         }
-        let method_text = s.method.as_deref().unwrap_or("GET").to_ascii_uppercase();
-        let method = http::Method::from_bytes(method_text.as_bytes())
-            .map_err(|_| ctx.err(&at.key("method"), format!("\"{method_text}\" is not an HTTP method")))?;
-        let (origin, path_text) = url::endpoint_path(&s.path).map_err(|m| ctx.err(&at.key("path"), m))?;
-        let path = url::path_template(&path_text).map_err(|m| ctx.err(&at.key("path"), m))?;
-        check_vars(ctx, &at.key("path"), &path, vars)?;
-        let mut headers = Vec::new();
-        for (name, value) in ctx.file_order(&at.key("headers"), s.headers) {
-            let h_at = at.key("headers").key(&name);
-            if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                return Err(ctx.err(&h_at, format!("\"{name}\" is not a valid header name")));
-            }
-            let t = Template::parse(&value).map_err(|m| ctx.err(&h_at, m))?;
-            check_vars(ctx, &h_at, &t, vars)?;
-            headers.push((name, t));
-        }
-        let body = match s.body {
-            None => None,
-            Some(b) => Some(body(ctx, &at.key("body"), b, vars)?),
-        };
+        let RequestParts {
+            method,
+            origin,
+            path,
+            headers,
+            body,
+        } = request_parts(ctx, &at, s.method.as_deref(), &s.path, s.headers, s.body, vars)?;
         if s.sign == Some(true) && signing.is_none() {
             return Err(ctx.err(&at.key("sign"), "`sign = true` needs a [signing] table in the plan"));
         }
