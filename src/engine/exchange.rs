@@ -6,7 +6,6 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::Request;
-use http_body_util::Full;
 use rand::Rng;
 use rand::rngs::SmallRng;
 
@@ -23,8 +22,8 @@ pub struct Slot(Option<Conn>);
 
 impl Slot {
     /// Whether the slot holds a connection that can take a request.
-    pub fn is_usable(&self) -> bool {
-        self.0.as_ref().is_some_and(Conn::is_usable)
+    pub fn is_usable(&mut self) -> bool {
+        self.0.as_mut().is_some_and(Conn::is_usable)
     }
 }
 
@@ -33,7 +32,7 @@ pub struct Prepared {
     /// The endpoint's index.
     pub endpoint: usize,
     key: usize,
-    request: Request<Full<Bytes>>,
+    request: Request<Bytes>,
     /// The event id of a submission the sink will match deliveries with.
     event: Option<Box<str>>,
 }
@@ -155,9 +154,9 @@ impl Exchange {
             rng,
             now_unix,
         };
-        let (request, body) = self.factory.build(endpoint, &mut ctx, &mut scratch).ok()?;
+        let request = self.factory.build(endpoint, &mut ctx, &mut scratch).ok()?;
         let event = match &self.correlator {
-            Some(c) if c.endpoint == endpoint => event_id(&body, &c.pointer),
+            Some(c) if c.endpoint == endpoint => event_id(request.body(), &c.pointer),
             _ => None,
         };
         let phase = if self.plan.rollout.is_some() {

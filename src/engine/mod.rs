@@ -9,6 +9,7 @@
 
 pub mod client;
 mod exchange;
+pub mod h1;
 pub mod preflight;
 mod request;
 pub mod schedule;

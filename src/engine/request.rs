@@ -9,7 +9,6 @@ use bytes::Bytes;
 use http::header::{HOST, HeaderName, HeaderValue, USER_AGENT};
 use http::uri::PathAndQuery;
 use http::{Method, Request, Uri};
-use http_body_util::Full;
 
 use crate::plan::template::{Escape, RenderCtx};
 use crate::plan::{Body, Plan, Template, Var};
@@ -148,12 +147,7 @@ impl RequestFactory {
     /// sent. `scratch` is reused between calls to avoid allocating. Fails
     /// only if a rendered value is not valid in a URI, which
     /// percent-encoding prevents.
-    pub fn build(
-        &self,
-        i: usize,
-        ctx: &mut RenderCtx,
-        scratch: &mut String,
-    ) -> Result<(Request<Full<Bytes>>, Bytes), http::Error> {
+    pub fn build(&self, i: usize, ctx: &mut RenderCtx, scratch: &mut String) -> Result<Request<Bytes>, http::Error> {
         let ep = &self.endpoints[i];
         let pq = match &ep.fixed_path {
             Some(pq) => pq.clone(),
@@ -179,7 +173,7 @@ impl RequestFactory {
         }
         // Filled in place: cheaper than `Request::builder()`, which
         // re-validates every part on the per-request path.
-        let mut req = Request::new(Full::new(body.clone()));
+        let mut req = Request::new(body);
         *req.method_mut() = ep.method.clone();
         *req.uri_mut() = Uri::from(pq);
         let headers = req.headers_mut();
@@ -200,7 +194,7 @@ impl RequestFactory {
         for (name, value) in signed {
             headers.insert(name, value);
         }
-        Ok((req, body))
+        Ok(req)
     }
 }
 
