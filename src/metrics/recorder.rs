@@ -263,6 +263,6 @@ mod tests {
         let d2 = rx.try_recv().unwrap();
         assert!(d2.done && d2.keys.is_empty());
         let log = d2.outcomes.unwrap();
-        assert_eq!((log.ok[0], log.ok[499], log.ok[1499]), (1, 1, 1));
+        assert_eq!((log.ok_at(0), log.ok_at(499), log.ok_at(1499)), (1, 1, 1));
     }
 }

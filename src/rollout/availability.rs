@@ -200,13 +200,9 @@ fn ms_to_s(ms: u64) -> f64 {
     ms as f64 / 1000.0
 }
 
-/// The log over the horizon, tolerant of `ok` and `failed` of different
-/// lengths (missing entries are zero).
+/// The log over the horizon.
 struct View<'a> {
-    /// Successes per millisecond.
-    ok: &'a [u32],
-    /// Failures per millisecond.
-    failed: &'a [u32],
+    log: &'a OutcomeLog,
     /// One past the last millisecond analyzed.
     horizon: u64,
 }
@@ -214,54 +210,39 @@ struct View<'a> {
 impl<'a> View<'a> {
     /// The log's view up to `max(end, last recorded + 1 ms)`.
     fn new(log: &'a OutcomeLog, end: Duration) -> Self {
-        let last_ok = log.ok.iter().rposition(|&n| n > 0);
-        let last_failed = log.failed.iter().rposition(|&n| n > 0);
-        let recorded = last_ok.max(last_failed).map_or(0, |i| i as u64 + 1);
+        let recorded = log.last_recorded().map_or(0, |ms| ms + 1);
         View {
-            ok: &log.ok,
-            failed: &log.failed,
+            log,
             horizon: duration_ms(end).max(recorded),
         }
     }
 
-    /// Milliseconds the log covers (the longer of its two arrays).
+    /// Milliseconds the log covers.
     fn len(&self) -> u64 {
-        self.ok.len().max(self.failed.len()) as u64
+        self.log.len() as u64
     }
 
     /// Successes at `ms`.
     #[inline]
     fn ok_at(&self, ms: u64) -> u64 {
-        usize::try_from(ms)
-            .ok()
-            .and_then(|i| self.ok.get(i))
-            .map_or(0, |&n| u64::from(n))
+        self.log.ok_at(ms)
     }
 
     /// Failures at `ms`.
     #[inline]
     fn failed_at(&self, ms: u64) -> u64 {
-        usize::try_from(ms)
-            .ok()
-            .and_then(|i| self.failed.get(i))
-            .map_or(0, |&n| u64::from(n))
+        self.log.failed_at(ms)
     }
 
     /// The milliseconds with at least one failure, in order (within the
     /// horizon, which always covers the whole log).
     fn failures(&self) -> impl Iterator<Item = u64> + '_ {
-        self.failed
-            .iter()
-            .enumerate()
-            .filter(|&(_, &n)| n > 0)
-            .map(|(i, _)| i as u64)
+        self.log.failures()
     }
 
     /// The first millisecond at or after `from` with a failure.
     fn first_failure_from(&self, from: u64) -> Option<u64> {
-        let start = usize::try_from(from).ok()?;
-        let rest = self.failed.get(start..)?;
-        rest.iter().position(|&n| n > 0).map(|i| from + i as u64)
+        self.log.first_failure_from(from)
     }
 }
 
@@ -360,20 +341,16 @@ mod tests {
 
     /// A log of `len` ms with one request every `every` ms, all succeeding.
     fn steady(len: usize, every: usize) -> OutcomeLog {
-        let mut log = OutcomeLog {
-            ok: vec![0; len],
-            failed: vec![0; len],
-        };
+        let mut log = OutcomeLog::default();
         for ms in (0..len).step_by(every) {
-            log.ok[ms] = 1;
+            log.record(ms as u64, true);
         }
         log
     }
 
     /// Turns the request at `ms` into a failure.
     fn fail(log: &mut OutcomeLog, ms: usize) {
-        log.ok[ms] = 0;
-        log.failed[ms] = 1;
+        log.set(ms as u64, 0, 1);
     }
 
     fn mark(name: &str, ms: u64) -> EventMark {
@@ -673,7 +650,7 @@ mod tests {
     #[test]
     fn bad_inputs_do_not_panic() {
         let mut log = round_robin_outage();
-        log.failed.truncate(1200); // lengths disagree
+        log.set(60_000, 0, 0); // a block of nothing, past the end
         for slo in [f64::NAN, -1.0, 2.0, 0.0, 1.0] {
             for window in [Duration::ZERO, Duration::from_secs(3600)] {
                 let r = analyze(
@@ -770,10 +747,7 @@ mod tests {
         let mut rng = SmallRng::seed_from_u64(0x10adc4ec);
         for case in 0..300 {
             let len = rng.random_range(0..3000usize);
-            let mut log = OutcomeLog {
-                ok: vec![0; len],
-                failed: vec![0; len],
-            };
+            let mut log = OutcomeLog::default();
             let density = rng.random_range(0.05..1.0);
             // Failure bursts with a per-burst failure probability.
             let mut p_fail = 0.0;
@@ -789,9 +763,9 @@ mod tests {
                     let n = rng.random_range(1..4u32);
                     for _ in 0..n {
                         if rng.random_bool(p_fail) {
-                            log.failed[ms] += 1;
+                            log.record(ms as u64, false);
                         } else {
-                            log.ok[ms] += 1;
+                            log.record(ms as u64, true);
                         }
                     }
                 }
