@@ -177,7 +177,9 @@ impl RequestFactory {
         *req.method_mut() = ep.method.clone();
         *req.uri_mut() = Uri::from(pq);
         let headers = req.headers_mut();
-        headers.reserve(2 + ep.headers.len());
+        // Room for the signature's headers too: growing the map mid-request
+        // reallocates and moves every entry.
+        headers.reserve(2 + ep.headers.len() + signed.len());
         headers.insert(HOST, ep.host.clone());
         headers.insert(USER_AGENT, self.user_agent.clone());
         for (name, value) in &ep.headers {
