@@ -17,6 +17,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderName, HeaderValue, Method, Request};
+use std::future::Future as _;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
@@ -31,6 +32,10 @@ const MAX_BODY_BUF: usize = 64 * 1024;
 const MAX_HEAD: usize = 64 * 1024;
 /// Header lines in one response head.
 const MAX_HEADERS: usize = 100;
+/// A body up to this size is copied after the head, for one plain write.
+const INLINE_BODY: usize = 4 * 1024;
+/// Small responses in a row before a grown read buffer shrinks back.
+const SHRINK_AFTER: u8 = 16;
 
 /// The byte stream under a connection.
 pub enum Io {
@@ -54,6 +59,24 @@ impl AsyncWrite for Io {
         match self.get_mut() {
             Io::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Io::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Io::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Io::Tcp(s) => s.is_write_vectored(),
+            Io::Tls(s) => s.is_write_vectored(),
         }
     }
 
@@ -84,6 +107,8 @@ pub struct H1 {
     out: Vec<u8>,
     /// False once either side has said the connection ends.
     open: bool,
+    /// Small responses in a row since the read buffer last grew.
+    small: u8,
 }
 
 /// What a response head says.
@@ -125,6 +150,7 @@ impl H1 {
             end: 0,
             out: Vec::new(),
             open: true,
+            small: 0,
         }
     }
 
@@ -139,7 +165,12 @@ impl H1 {
         let mut probe = [0u8; 1];
         let mut rb = ReadBuf::new(&mut probe);
         let mut cx = Context::from_waker(std::task::Waker::noop());
-        match Pin::new(&mut self.io).poll_read(&mut cx, &mut rb) {
+        // Outside tokio's cooperative budget: a task that has used its
+        // budget would otherwise get `Pending` here, taken as "still open".
+        let io = &mut self.io;
+        let probe =
+            tokio::task::coop::unconstrained(std::future::poll_fn(|cx| Pin::new(&mut *io).poll_read(cx, &mut rb)));
+        match std::pin::pin!(probe).poll(&mut cx) {
             Poll::Pending => true,
             Poll::Ready(_) => {
                 // End of file, an error, or bytes nobody asked for.
@@ -158,12 +189,17 @@ impl H1 {
             .iter()
             .any(|v| has_token(v.as_bytes(), b"close"));
         self.write_request(&req);
-        let mut written = self.io.write_all(&self.out).await;
+        let body = req.body();
+        let mut written = if body.len() <= INLINE_BODY {
+            self.io.write_all(&self.out).await
+        } else {
+            // A large body is not copied: head and body go out in one
+            // vectored write.
+            let mut both = bytes::Buf::chain(&self.out[..], &body[..]);
+            self.io.write_all_buf(&mut both).await
+        };
         if written.is_ok() {
             written = self.io.flush().await;
-        }
-        if self.out.capacity() > MAX_BODY_BUF {
-            self.out = Vec::new();
         }
         written.map_err(|_| ErrorClass::Reset)?;
         // Informational (1xx) heads come before the final one.
@@ -198,11 +234,20 @@ impl H1 {
             && framing != Framing::UntilClose
             && head.status != 101;
         // A buffer grown for a large body goes back to its first size once
-        // bodies are small again.
-        if self.buf.len() > INIT_BUF && self.start == self.end && body_bytes < (self.buf.len() / 4) as u64 {
-            self.buf = vec![0; INIT_BUF];
-            self.start = 0;
-            self.end = 0;
+        // bodies have been small for a while (not at once: endpoints that
+        // alternate large and small bodies would regrow it every time).
+        if self.buf.len() > INIT_BUF {
+            if body_bytes < (self.buf.len() / 4) as u64 {
+                self.small = self.small.saturating_add(1);
+            } else {
+                self.small = 0;
+            }
+            if self.small >= SHRINK_AFTER && self.start == self.end {
+                self.buf = vec![0; INIT_BUF];
+                self.start = 0;
+                self.end = 0;
+                self.small = 0;
+            }
         }
         Ok(Answer {
             status: head.status,
@@ -211,7 +256,10 @@ impl H1 {
         })
     }
 
-    /// Serializes the request line, the headers and the body into `out`.
+    /// Serializes the request line and the headers into `out`, and the body
+    /// too when it is small. The body's framing is always loadcheck's own:
+    /// a `Content-Length` or `Transfer-Encoding` header from the plan is
+    /// left out, so the length sent is the body's.
     fn write_request(&mut self, req: &Request<Bytes>) {
         let out = &mut self.out;
         out.clear();
@@ -221,20 +269,24 @@ impl H1 {
         out.extend_from_slice(if pq.is_empty() { b"/" } else { pq.as_bytes() });
         out.extend_from_slice(b" HTTP/1.1\r\n");
         for (name, value) in req.headers() {
+            if name == CONTENT_LENGTH || name == TRANSFER_ENCODING {
+                continue;
+            }
             out.extend_from_slice(name.as_str().as_bytes());
             out.extend_from_slice(b": ");
             out.extend_from_slice(value.as_bytes());
             out.extend_from_slice(b"\r\n");
         }
         let body = req.body();
-        let framed = req.headers().contains_key(CONTENT_LENGTH) || req.headers().contains_key(TRANSFER_ENCODING);
-        if !framed && (!body.is_empty() || expects_body(req.method())) {
+        if !body.is_empty() || expects_body(req.method()) {
             out.extend_from_slice(b"content-length: ");
             let _ = write!(out, "{}", body.len());
             out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(body);
+        if body.len() <= INLINE_BODY {
+            out.extend_from_slice(body);
+        }
     }
 
     /// Reads until a whole response head is buffered, and parses it.
@@ -277,11 +329,13 @@ impl H1 {
                 return Err(ErrorClass::Reset);
             }
         }
-        let n = self
-            .io
-            .read(&mut self.buf[self.end..])
-            .await
-            .map_err(|_| ErrorClass::Reset)?;
+        let n = match self.io.read(&mut self.buf[self.end..]).await {
+            Ok(n) => n,
+            // A TLS peer that closes without `close_notify`: an end of file
+            // for a body read to the close, a reset everywhere else.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => 0,
+            Err(_) => return Err(ErrorClass::Reset),
+        };
         if n == 0 {
             self.open = false;
         }
@@ -416,9 +470,13 @@ fn parse_head(bytes: &[u8], want: Option<&HeaderName>) -> Result<Option<Head>, E
             }
             length = Some(n);
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            // Only the last coding decides.
-            let last = h.value.rsplit(|&b| b == b',').next().unwrap_or(b"");
-            chunked = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+            // Only the last coding decides; empty list elements do not count.
+            let last = h
+                .value
+                .rsplit(|&b| b == b',')
+                .map(<[u8]>::trim_ascii)
+                .find(|c| !c.is_empty());
+            chunked = Some(last.is_some_and(|c| c.eq_ignore_ascii_case(b"chunked")));
         } else if name.eq_ignore_ascii_case("connection") {
             close |= has_token(h.value, b"close");
             keep_alive |= has_token(h.value, b"keep-alive");
@@ -438,7 +496,11 @@ fn parse_head(bytes: &[u8], want: Option<&HeaderName>) -> Result<Option<Head>, E
         status,
         len,
         framing,
-        keep_alive: if http10 { keep_alive && !close } else { !close },
+        // Transfer-Encoding with Content-Length, or on HTTP/1.0, leaves the
+        // message's end in doubt: the connection is not reused (RFC 9112,
+        // sections 6.1 and 6.3).
+        keep_alive: !(chunked.is_some() && (length.is_some() || http10))
+            && if http10 { keep_alive && !close } else { !close },
         version,
     }))
 }
@@ -595,6 +657,47 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_plan_cannot_misframe_the_body_and_a_large_body_goes_whole() {
+        let ok: &'static [u8] = b"HTTP/1.1 204 No Content\r\n\r\n";
+        let (addr, server) = serve(vec![ok, ok], false).await;
+        let mut c = connect(addr).await;
+        let mut req = get("/up");
+        *req.method_mut() = Method::PUT;
+        req.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from_static("10"));
+        req.headers_mut()
+            .insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        *req.body_mut() = Bytes::from_static(b"12345678");
+        assert_eq!(c.send(req, None).await.unwrap().status, 204);
+        let mut big = get("/big");
+        *big.method_mut() = Method::POST;
+        *big.body_mut() = Bytes::from(vec![b'b'; 100_000]);
+        assert_eq!(c.send(big, None).await.unwrap().status, 204);
+        let seen = server.await.unwrap();
+        let first = String::from_utf8(seen[0].clone()).unwrap();
+        assert!(first.ends_with("content-length: 8\r\n\r\n12345678"), "{first}");
+        assert!(!first.contains("chunked") && !first.contains(": 10"), "{first}");
+        let second = &seen[1];
+        assert!(second.ends_with(&[b'b'; 100_000]) && second.len() < 100_200);
+        assert!(
+            c.out.capacity() < 1024,
+            "a large body is not copied into the head buffer"
+        );
+    }
+
+    #[test]
+    fn transfer_encoding_edge_cases() {
+        let head = |raw: &[u8]| parse_head(raw, None).unwrap().unwrap();
+        let h = head(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked,\r\n\r\n");
+        assert_eq!((h.framing, h.keep_alive), (Framing::Chunked, true));
+        let h = head(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n");
+        assert_eq!((h.framing, h.keep_alive), (Framing::Chunked, false));
+        let h = head(b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n");
+        assert!(!h.keep_alive);
+        let h = head(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n");
+        assert_eq!(h.framing, Framing::UntilClose);
+    }
+
+    #[tokio::test]
     async fn body_until_close_and_connection_close() {
         let (addr, _s) = serve(vec![b"HTTP/1.1 200 OK\r\n\r\nabcdef"], true).await;
         let mut c = connect(addr).await;
@@ -645,16 +748,16 @@ mod tests {
             v.resize(v.len() + 300_000, b'z');
             v
         });
-        let (addr, _s) = serve(
-            vec![big.as_slice(), b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"],
-            false,
-        )
-        .await;
+        let small = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+        let (addr, _s) = serve(vec![big.as_slice(), small, small], false).await;
         let mut c = connect(addr).await;
         assert_eq!(c.send(get("/"), None).await.unwrap().body_bytes, 300_000);
         assert_eq!(c.buf.len(), MAX_BODY_BUF, "a large body grows the buffer");
         assert_eq!(c.send(get("/"), None).await.unwrap().status, 200);
-        assert_eq!(c.buf.len(), INIT_BUF, "and a small one shrinks it back");
+        assert_eq!(c.buf.len(), MAX_BODY_BUF, "one small body does not shrink it");
+        c.small = SHRINK_AFTER - 1;
+        assert_eq!(c.send(get("/"), None).await.unwrap().status, 200);
+        assert_eq!(c.buf.len(), INIT_BUF, "a run of small ones does");
     }
 
     #[tokio::test]

@@ -191,7 +191,12 @@ impl RequestFactory {
                     HeaderValue::from_str(scratch)?
                 }
             };
-            headers.append(name.clone(), value);
+            if name == HOST {
+                // The plan's Host replaces the target's: two would be a 400.
+                headers.insert(HOST, value);
+            } else {
+                headers.append(name.clone(), value);
+            }
         }
         for (name, value) in signed {
             headers.insert(name, value);
