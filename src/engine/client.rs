@@ -121,14 +121,7 @@ impl Conn {
         version_header: Option<&http::HeaderName>,
     ) -> Result<Response, ErrorClass> {
         let s = match self {
-            Conn::H1(c) => {
-                let a = c.send(req, version_header).await?;
-                return Ok(Response {
-                    status: a.status,
-                    body_bytes: a.body_bytes,
-                    version: a.version,
-                });
-            }
+            Conn::H1(c) => return c.send(req, version_header).await,
             Conn::H2(s) => s,
         };
         *req.uri_mut() = absolute(origin, req.uri());

@@ -22,6 +22,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
+use super::client::Response;
 use crate::metrics::ErrorClass;
 
 /// The read buffer's first size; enough for a typical response's head.
@@ -130,16 +131,6 @@ enum Framing {
     UntilClose,
 }
 
-/// A whole response: its status, body length and version header.
-pub struct Answer {
-    /// The status code.
-    pub status: u16,
-    /// Body bytes received (payload only, without chunk framing).
-    pub body_bytes: u64,
-    /// The value of the header asked for, when the response has it.
-    pub version: Option<HeaderValue>,
-}
-
 impl H1 {
     /// A connection over `io`, with nothing sent yet.
     pub fn new(io: Io) -> Self {
@@ -181,7 +172,7 @@ impl H1 {
     }
 
     /// Sends one request and reads the whole response.
-    pub async fn send(&mut self, req: Request<Bytes>, want: Option<&HeaderName>) -> Result<Answer, ErrorClass> {
+    pub async fn send(&mut self, req: Request<Bytes>, want: Option<&HeaderName>) -> Result<Response, ErrorClass> {
         let head_only = req.method() == Method::HEAD;
         let close_asked = req
             .headers()
@@ -249,7 +240,7 @@ impl H1 {
                 self.small = 0;
             }
         }
-        Ok(Answer {
+        Ok(Response {
             status: head.status,
             body_bytes,
             version: head.version,
@@ -447,9 +438,12 @@ impl H1 {
 
 /// Parses a response head from `bytes`; `None` while it is incomplete.
 fn parse_head(bytes: &[u8], want: Option<&HeaderName>) -> Result<Option<Head>, ErrorClass> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut resp = httparse::Response::new(&mut headers);
-    let len = match resp.parse(bytes) {
+    // Uninitialized: a response is parsed on every request, and zeroing
+    // 100 header slots each time would be work for nothing.
+    let mut headers = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut []);
+    let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut resp, bytes, &mut headers)
+    {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(_) => return Err(ErrorClass::Reset),

@@ -77,7 +77,8 @@ impl OutcomeLog {
     }
 
     /// Adds `ok` successes and `failed` failures at `ms`.
-    pub fn add(&mut self, ms: u64, ok: u64, failed: u64) {
+    #[cfg(test)]
+    pub(crate) fn add(&mut self, ms: u64, ok: u64, failed: u64) {
         if ok > 0 {
             bump(&mut self.ok, ms, ok);
         }
@@ -156,7 +157,8 @@ impl OutcomeLog {
     }
 
     /// Bytes held by the counts (for the memory test).
-    pub fn heap_bytes(&self) -> usize {
+    #[cfg(test)]
+    fn heap_bytes(&self) -> usize {
         let blocks = self.ok.iter().chain(&self.failed).filter(|b| b.is_some()).count();
         blocks * BLOCK * 2 + (self.ok.capacity() + self.failed.capacity()) * std::mem::size_of::<Option<Block>>()
     }

@@ -148,7 +148,7 @@ pub fn analyze(
         .iter()
         .map(|event| {
             let at_ms = duration_ms(event.at);
-            let first_failure = view.first_failure_from(at_ms);
+            let first_failure = view.log.first_failure_from(at_ms);
             let rto = match first_failure {
                 None => Some(0),
                 Some(_) => rto_ms(&view, &outages, at_ms, window_ms, slo),
@@ -216,41 +216,13 @@ impl<'a> View<'a> {
             horizon: duration_ms(end).max(recorded),
         }
     }
-
-    /// Milliseconds the log covers.
-    fn len(&self) -> u64 {
-        self.log.len() as u64
-    }
-
-    /// Successes at `ms`.
-    #[inline]
-    fn ok_at(&self, ms: u64) -> u64 {
-        self.log.ok_at(ms)
-    }
-
-    /// Failures at `ms`.
-    #[inline]
-    fn failed_at(&self, ms: u64) -> u64 {
-        self.log.failed_at(ms)
-    }
-
-    /// The milliseconds with at least one failure, in order (within the
-    /// horizon, which always covers the whole log).
-    fn failures(&self) -> impl Iterator<Item = u64> + '_ {
-        self.log.failures()
-    }
-
-    /// The first millisecond at or after `from` with a failure.
-    fn first_failure_from(&self, from: u64) -> Option<u64> {
-        self.log.first_failure_from(from)
-    }
 }
 
 /// Clusters the failures and keeps the clusters below the SLO.
 fn outages(view: &View<'_>, slo: f64, gap: u64) -> Vec<Outage> {
     let mut out = Vec::new();
     let mut cluster: Option<(u64, u64)> = None;
-    for ms in view.failures() {
+    for ms in view.log.failures() {
         cluster = match cluster {
             Some((first, last)) if ms - last < gap => Some((first, ms)),
             Some((first, last)) => {
@@ -273,16 +245,16 @@ fn outages(view: &View<'_>, slo: f64, gap: u64) -> Vec<Outage> {
 fn push_if_outage(view: &View<'_>, first: u64, last: u64, slo: f64, gap: u64, out: &mut Vec<Outage>) {
     let (mut ok, mut failed) = (0u64, 0u64);
     for ms in first..=last {
-        ok += view.ok_at(ms);
-        failed += view.failed_at(ms);
+        ok += view.log.ok_at(ms);
+        failed += view.log.failed_at(ms);
     }
     let requests = ok + failed;
     let (mut ctx_ok, mut ctx_failed) = (ok, failed);
     let before = first.saturating_sub(gap)..first;
     let after = last.saturating_add(1)..last.saturating_add(1).saturating_add(gap).min(view.horizon);
     for ms in before.chain(after) {
-        ctx_ok += view.ok_at(ms);
-        ctx_failed += view.failed_at(ms);
+        ctx_ok += view.log.ok_at(ms);
+        ctx_failed += view.log.failed_at(ms);
     }
     let total = ctx_ok + ctx_failed;
     // `failed ≥ 1`, so `total > 0`. NaN SLOs compare false: no outage.
@@ -323,9 +295,9 @@ fn rto_ms(view: &View<'_>, outages: &[Outage], at: u64, w: u64, slo: f64) -> Opt
         }
         // Past the log's end every millisecond is empty.
         let (mut ok, mut failed) = (0u64, 0u64);
-        for ms in t..(t + w).min(view.len()) {
-            ok += view.ok_at(ms);
-            failed += view.failed_at(ms);
+        for ms in t..(t + w).min(view.log.len() as u64) {
+            ok += view.log.ok_at(ms);
+            failed += view.log.failed_at(ms);
         }
         at_slo(ok, ok + failed, slo).then_some(t - at)
     })
@@ -723,15 +695,15 @@ mod tests {
     /// every window is summed afresh.
     fn brute_rto(log: &OutcomeLog, outages: &[Outage], at: u64, w: u64, slo: f64, end: u64) -> Option<u64> {
         let view = View::new(log, Duration::from_millis(end));
-        if view.first_failure_from(at).is_none() {
+        if view.log.first_failure_from(at).is_none() {
             return Some(0);
         }
         let is_start = |t: u64| t == at || outages.iter().any(|o| (o.end_s * 1000.0).round() as u64 == t);
         let mut t = at;
         while t + w <= view.horizon {
             if is_start(t) {
-                let ok: u64 = (t..t + w).map(|ms| view.ok_at(ms)).sum();
-                let failed: u64 = (t..t + w).map(|ms| view.failed_at(ms)).sum();
+                let ok: u64 = (t..t + w).map(|ms| view.log.ok_at(ms)).sum();
+                let failed: u64 = (t..t + w).map(|ms| view.log.failed_at(ms)).sum();
                 let total = ok + failed;
                 if total > 0 && ok as f64 / total as f64 >= slo {
                     return Some(t - at);
