@@ -54,6 +54,7 @@ fn recorded_samples_give_nearest_rank_percentiles() {
             outcome: Outcome::Response { status: 200, ok: true },
             duration_us: us,
             service_us: us,
+            http2: false,
         };
         let at = start + Duration::from_millis(i / 10);
         recorders[(i % 3) as usize].record(0, &sample, at, None);

@@ -1,26 +1,26 @@
 //! The per-request HTTP client.
 //!
-//! This is the engine's hot path: one connection per VU (or per in-flight
-//! slot in the open model), no pool lock, no redirect logic. HTTP/1.1 goes
-//! through the lean client in [`super::h1`], driven inside the VU's own task;
-//! HTTP/2 (negotiated by ALPN) through hyper's connection-level API. Every
-//! failure is classified into an [`ErrorClass`] and returned as data.
+//! This is the engine's hot path: no pool lock, no redirect logic.
+//! HTTP/1.1 goes through the lean client in [`super::h1`], one connection
+//! per VU (or per in-flight request in the open model), driven inside the
+//! VU's own task. HTTP/2 (ALPN `h2` over TLS, or h2c by prior knowledge)
+//! goes through [`super::h2`], whose connections requests share as streams.
+//! The plan's `[tls] http` picks which the engine offers. Every failure is
+//! classified into an [`ErrorClass`] and returned as data.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{Request, Uri};
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http2;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use http::Request;
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use super::h1::{H1, Io};
+use super::h2::{self, H2, Lease, SendError};
 use crate::metrics::ErrorClass;
-use crate::plan::Scheme;
+use crate::plan::{HttpVersion, Scheme};
 
 /// Where requests of one origin (scheme, host, port) go.
 #[derive(Debug, Clone)]
@@ -39,14 +39,32 @@ pub struct Origin {
 #[derive(Clone)]
 pub struct Connector {
     tls: Option<TlsConnector>,
+    http: HttpVersion,
 }
 
-/// An open connection.
-pub enum Conn {
-    /// HTTP/1.1: one request at a time.
+/// A connection just made, before it is put to use.
+pub enum Fresh {
+    /// HTTP/1.1.
     H1(H1),
-    /// HTTP/2, negotiated by ALPN.
-    H2(http2::SendRequest<Full<Bytes>>),
+    /// HTTP/2.
+    H2(H2),
+}
+
+/// A connection a request is sent on.
+pub enum Conn {
+    /// HTTP/1.1: one request at a time, owned by its slot.
+    H1(H1),
+    /// A share of a pooled HTTP/2 connection.
+    H2(Lease),
+}
+
+/// The HTTP version a response came over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// HTTP/1.1 (or 1.0).
+    Http1,
+    /// HTTP/2.
+    Http2,
 }
 
 /// A response that arrived whole.
@@ -62,26 +80,37 @@ pub struct Response {
 }
 
 impl Connector {
-    /// A connector; `tls` is needed only for HTTPS origins.
-    pub fn new(tls: Option<Arc<rustls::ClientConfig>>) -> Self {
+    /// A connector; `tls` is needed only for HTTPS origins. `http` says
+    /// which HTTP version to speak; the TLS config's ALPN must agree.
+    pub fn new(tls: Option<Arc<rustls::ClientConfig>>, http: HttpVersion) -> Self {
         Connector {
             tls: tls.map(TlsConnector::from),
+            http,
         }
     }
 
-    /// Connects (TCP, then TLS and ALPN for HTTPS) and hands the connection
-    /// task to the current runtime.
-    pub async fn connect(&self, origin: &Origin) -> Result<Conn, ErrorClass> {
+    /// Whether connections to `origin` are HTTP/2 before any is made
+    /// (`http = "2"`); with `auto`, ALPN decides per connection.
+    pub fn forces_h2(&self) -> bool {
+        self.http == HttpVersion::Http2
+    }
+
+    /// Connects: TCP, then TLS and ALPN for HTTPS, then the HTTP/2
+    /// handshake when HTTP/2 was negotiated (or, on `http://` with
+    /// `http = "2"`, by prior knowledge).
+    pub async fn connect(&self, origin: &Origin) -> Result<Fresh, ErrorClass> {
         let tcp = TcpStream::connect(origin.addr).await.map_err(|_| ErrorClass::Connect)?;
         let _ = tcp.set_nodelay(true);
         match (origin.scheme, &self.tls, &origin.server_name) {
-            (Scheme::Http, _, _) => Ok(Conn::H1(H1::new(Io::Tcp(tcp)))),
+            (Scheme::Http, _, _) if self.http == HttpVersion::Http2 => h2::handshake(tcp).await.map(Fresh::H2),
+            (Scheme::Http, _, _) => Ok(Fresh::H1(H1::new(Io::Tcp(tcp)))),
             (Scheme::Https, Some(tls), Some(name)) => {
                 let stream = tls.connect(name.clone(), tcp).await.map_err(|_| ErrorClass::Tls)?;
-                if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
-                    h2(TokioIo::new(stream)).await
-                } else {
-                    Ok(Conn::H1(H1::new(Io::Tls(Box::new(stream)))))
+                match stream.get_ref().1.alpn_protocol() {
+                    Some(b"h2") => h2::handshake(stream).await.map(Fresh::H2),
+                    // Asked for HTTP/2 only, and the server would not speak it.
+                    _ if self.http == HttpVersion::Http2 => Err(ErrorClass::Tls),
+                    _ => Ok(Fresh::H1(H1::new(Io::Tls(Box::new(stream))))),
                 }
             }
             _ => Err(ErrorClass::Tls),
@@ -89,18 +118,14 @@ impl Connector {
     }
 }
 
-async fn h2<T>(io: TokioIo<T>) -> Result<Conn, ErrorClass>
-where
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (send, conn) = http2::Builder::new(TokioExecutor::new())
-        .handshake(io)
-        .await
-        .map_err(|_| ErrorClass::Reset)?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(Conn::H2(send))
+impl Fresh {
+    /// The protocol the connection speaks.
+    pub fn protocol(&self) -> Protocol {
+        match self {
+            Fresh::H1(_) => Protocol::Http1,
+            Fresh::H2(_) => Protocol::Http2,
+        }
+    }
 }
 
 impl Conn {
@@ -108,7 +133,15 @@ impl Conn {
     pub fn is_usable(&mut self) -> bool {
         match self {
             Conn::H1(c) => c.is_usable(),
-            Conn::H2(s) => !s.is_closed(),
+            Conn::H2(l) => l.is_usable(),
+        }
+    }
+
+    /// The protocol the connection speaks.
+    pub fn protocol(&self) -> Protocol {
+        match self {
+            Conn::H1(_) => Protocol::Http1,
+            Conn::H2(_) => Protocol::Http2,
         }
     }
 
@@ -117,46 +150,12 @@ impl Conn {
     pub async fn send(
         &mut self,
         origin: &Origin,
-        mut req: Request<Bytes>,
+        req: Request<Bytes>,
         version_header: Option<&http::HeaderName>,
-    ) -> Result<Response, ErrorClass> {
-        let s = match self {
-            Conn::H1(c) => return c.send(req, version_header).await,
-            Conn::H2(s) => s,
-        };
-        *req.uri_mut() = absolute(origin, req.uri());
-        s.ready().await.map_err(|_| ErrorClass::Reset)?;
-        let resp = s
-            .send_request(req.map(Full::new))
-            .await
-            .map_err(|_| ErrorClass::Reset)?;
-        let status = resp.status().as_u16();
-        let version = version_header.and_then(|h| resp.headers().get(h).cloned());
-        let mut body = resp.into_body();
-        let mut body_bytes = 0u64;
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|_| ErrorClass::Reset)?;
-            if let Some(data) = frame.data_ref() {
-                body_bytes += data.len() as u64;
-            }
+    ) -> Result<Response, SendError> {
+        match self {
+            Conn::H1(c) => c.send(req, version_header).await.map_err(SendError::Failed),
+            Conn::H2(l) => l.send(origin, req, version_header).await,
         }
-        Ok(Response {
-            status,
-            body_bytes,
-            version,
-        })
     }
-}
-
-/// HTTP/2 needs the scheme and authority in the URI.
-fn absolute(origin: &Origin, uri: &Uri) -> Uri {
-    let scheme = match origin.scheme {
-        Scheme::Http => http::uri::Scheme::HTTP,
-        Scheme::Https => http::uri::Scheme::HTTPS,
-    };
-    let mut parts = http::uri::Parts::default();
-    parts.scheme = Some(scheme);
-    parts.authority = Some(origin.authority.clone());
-    parts.path_and_query = uri.path_and_query().cloned();
-    Uri::from_parts(parts).unwrap_or_else(|_| uri.clone())
 }

@@ -9,7 +9,8 @@ use http::Request;
 use rand::Rng;
 use rand::rngs::SmallRng;
 
-use super::client::{Conn, Connector, Origin};
+use super::client::{Conn, Connector, Fresh, Origin, Protocol};
+use super::h2::{Leased, Pool, SendError};
 use super::request::RequestFactory;
 use crate::metrics::{ErrorClass, Outcome, Sample};
 use crate::plan::Plan;
@@ -25,6 +26,22 @@ impl Slot {
     pub fn is_usable(&mut self) -> bool {
         self.0.as_mut().is_some_and(Conn::is_usable)
     }
+
+    /// Whether the slot holds a share of a pooled HTTP/2 connection, which
+    /// the open model gives back after each request.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.0, Some(Conn::H2(_)))
+    }
+}
+
+/// A worker's connections that requests share: its HTTP/2 pool, and how
+/// many streams one connection may carry for the scenario at hand.
+#[derive(Clone, Copy)]
+pub struct Sharing<'a> {
+    /// The worker's HTTP/2 connections.
+    pub pool: &'a Pool,
+    /// The scenario's `h2_streams`.
+    pub streams: u32,
 }
 
 /// A request ready to send.
@@ -58,6 +75,10 @@ pub struct Measured {
     /// The version header's value, if the response had one.
     pub version: Option<http::HeaderValue>,
 }
+
+/// How many times a request is sent again when a connection turned out to
+/// be going away before anything was written.
+const MAX_NOT_SENT: u32 = 3;
 
 /// Everything needed to send requests of a plan; shared by every worker.
 pub struct Exchange {
@@ -180,24 +201,41 @@ impl Exchange {
     pub async fn send(
         &self,
         slot: &mut Slot,
+        sharing: Sharing<'_>,
         prepared: Prepared,
         intended: Instant,
         cut_at: Option<Instant>,
     ) -> Option<Measured> {
-        let origin = &self.origins[self.endpoint_origin[prepared.endpoint]];
+        let origin_index = self.endpoint_origin[prepared.endpoint];
+        let origin = &self.origins[origin_index];
         let actual = Instant::now();
         let timeout_at = actual + self.plan.timeout;
         let cut = cut_at.filter(|c| *c < timeout_at);
+        let mut protocol = None;
         // One timer per request covers both the request timeout and the cut.
         let result = tokio::time::timeout_at(cut.unwrap_or(timeout_at).into(), async {
-            if !slot.is_usable() {
-                // Boxed: the TLS handshake's future is several KB, and
-                // inline it would sit in every VU's state for the whole run.
-                slot.0 = Some(Box::pin(self.connector.connect(origin)).await?);
+            let mut request = prepared.request;
+            let mut attempts = 0;
+            loop {
+                if !slot.is_usable() {
+                    slot.0 = None;
+                    slot.0 = Some(self.open(origin_index, sharing).await?);
+                }
+                let conn = slot.0.as_mut().ok_or(ErrorClass::Connect)?;
+                protocol = Some(conn.protocol());
+                match conn.send(origin, request, self.live.version_header.as_ref()).await {
+                    Ok(resp) => return Ok(resp),
+                    Err(SendError::Failed(class)) => return Err(class),
+                    Err(SendError::NotSent(back)) if attempts < MAX_NOT_SENT => {
+                        // The connection was going away before the request
+                        // went out: send it on another.
+                        attempts += 1;
+                        request = back;
+                        slot.0 = None;
+                    }
+                    Err(SendError::NotSent(_)) => return Err(ErrorClass::Refused),
+                }
             }
-            let conn = slot.0.as_mut().ok_or(ErrorClass::Connect)?;
-            conn.send(origin, prepared.request, self.live.version_header.as_ref())
-                .await
         })
         .await;
         let end = Instant::now();
@@ -224,12 +262,15 @@ impl Exchange {
         };
         if matches!(outcome, Outcome::Failed(_)) {
             // The connection's state is unknown after a failure: start afresh.
+            // (A share of an HTTP/2 connection is only given back: its other
+            // streams go on, and the pool drops the connection if it broke.)
             slot.0 = None;
         }
         let sample = Sample {
             outcome,
             duration_us: end.saturating_duration_since(intended).as_micros() as u64,
             service_us: end.saturating_duration_since(actual).as_micros() as u64,
+            http2: matches!(outcome, Outcome::Response { .. }) && protocol == Some(Protocol::Http2),
         };
         Some(Measured {
             key: prepared.key,
@@ -237,6 +278,42 @@ impl Exchange {
             end,
             version,
         })
+    }
+
+    /// A connection for a request to origin `o`: a share of a pooled
+    /// HTTP/2 connection when the origin speaks HTTP/2, else a new one.
+    async fn open(&self, o: usize, sharing: Sharing<'_>) -> Result<Conn, ErrorClass> {
+        let origin = &self.origins[o];
+        if sharing.pool.speaks_h2(o) {
+            match sharing.pool.lease(o, sharing.streams).await {
+                Leased::Ready(lease) => return Ok(Conn::H2(lease)),
+                Leased::Failed => return Err(ErrorClass::Connect),
+                // Boxed: the TLS handshake's future is several KB, and
+                // inline it would sit in every VU's state for the whole run.
+                Leased::Connect(pending) => {
+                    return match Box::pin(self.connector.connect(origin)).await? {
+                        Fresh::H2(c) => Ok(Conn::H2(Pool::fulfil(pending, c))),
+                        Fresh::H1(c) => {
+                            // ALPN picked HTTP/1.1 this time (`auto`): the
+                            // origin changed its mind.
+                            sharing.pool.not_h2(o);
+                            drop(pending);
+                            Ok(Conn::H1(c))
+                        }
+                    };
+                }
+            }
+        }
+        match Box::pin(self.connector.connect(origin)).await? {
+            Fresh::H1(c) => Ok(Conn::H1(c)),
+            Fresh::H2(c) => Ok(Conn::H2(sharing.pool.adopt(o, c))),
+        }
+    }
+
+    /// A worker's HTTP/2 pool for this plan's origins.
+    pub fn h2_pool(&self) -> Pool {
+        let forced = self.connector.forces_h2();
+        Pool::new(self.origins.iter().map(|_| forced))
     }
 
     fn expects(&self, endpoint: usize, status: u16) -> bool {

@@ -10,6 +10,7 @@
 pub mod client;
 mod exchange;
 pub mod h1;
+pub mod h2;
 pub mod preflight;
 mod request;
 pub mod schedule;
@@ -145,7 +146,7 @@ pub async fn prepare(plan: &Arc<Plan>, preflight: bool) -> Result<Ready, Prepare
     } else {
         None
     };
-    let connector = client::Connector::new(tls);
+    let connector = client::Connector::new(tls, plan.tls.http);
     let mut origins = Vec::with_capacity(targets.len());
     for t in &targets {
         origins.push(preflight::resolve(plan, t).await.map_err(PrepareError::Unreachable)?);
@@ -175,6 +176,10 @@ pub enum PrepareError {
     Unreachable(anyhow::Error),
 }
 
+/// Requests sharing one HTTP/2 connection in the open model unless the
+/// plan says otherwise; a closed-model VU has a connection of its own.
+const DEFAULT_OPEN_H2_STREAMS: u32 = 10;
+
 fn scenarios_rt(plan: &Plan) -> Vec<ScenarioRt> {
     plan.scenarios
         .iter()
@@ -185,6 +190,11 @@ fn scenarios_rt(plan: &Plan) -> Vec<ScenarioRt> {
             graceful_stop: s.graceful_stop,
             max_in_flight: s.max_in_flight.max(1),
             think_time: s.think_time.map(|t| (t.min, t.max)),
+            h2_streams: plan.tls.h2_streams.unwrap_or(if ArrivalSchedule::of(&s.executor).is_some() {
+                DEFAULT_OPEN_H2_STREAMS
+            } else {
+                1
+            }),
         })
         .collect()
 }

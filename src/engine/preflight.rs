@@ -9,6 +9,7 @@ use anyhow::{Context, Result, anyhow};
 use rustls::pki_types::ServerName;
 
 use super::client::{Connector, Origin};
+use crate::metrics::ErrorClass;
 use crate::plan::{Plan, Scheme, Target};
 
 /// The distinct origins of a plan and, per endpoint, the index of its origin.
@@ -77,8 +78,13 @@ pub async fn check(connector: &Connector, origins: &[Origin], timeout: Duration)
         match attempt {
             Ok(Ok(_)) => {}
             Ok(Err(class)) => {
+                let hint = if class == ErrorClass::Tls && connector.forces_h2() {
+                    " (or it does not offer HTTP/2 by ALPN `h2`, which `[tls] http = \"2\"` requires)"
+                } else {
+                    ""
+                };
                 return Err(anyhow!(
-                    "preflight: cannot reach {} ({}): {} error",
+                    "preflight: cannot reach {} ({}): {} error{hint}",
                     origin.authority,
                     origin.addr,
                     class.name()

@@ -1,6 +1,7 @@
 //! The rustls client configuration for HTTPS targets: the web PKI roots, an
 //! optional extra CA file for staging, or an explicit `insecure = true`.
-//! ALPN offers h2 and http/1.1, so HTTP/2 is used where the server speaks it.
+//! ALPN offers what `[tls] http` asks for: h2 and http/1.1 (`auto`, so
+//! HTTP/2 is used where the server speaks it), only http/1.1, or only h2.
 
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
-use crate::plan::TlsOptions;
+use crate::plan::{HttpVersion, TlsOptions};
 
 /// Builds the client config for the plan's TLS options.
 pub fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>> {
@@ -39,7 +40,11 @@ pub fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>> {
         }
         builder.with_root_certificates(roots).with_no_client_auth()
     };
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.alpn_protocols = match opts.http {
+        HttpVersion::Auto => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+        HttpVersion::Http1 => vec![b"http/1.1".to_vec()],
+        HttpVersion::Http2 => vec![b"h2".to_vec()],
+    };
     Ok(Arc::new(config))
 }
 

@@ -15,7 +15,8 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tokio::time::sleep_until;
 
-use super::exchange::{Exchange, Slot};
+use super::exchange::{Exchange, Sharing, Slot};
+use super::h2::Pool;
 use super::schedule::{ArrivalSchedule, VuSchedule, VuStep};
 use crate::metrics::{Delta, Recorder};
 
@@ -37,6 +38,9 @@ pub struct ScenarioRt {
     pub max_in_flight: usize,
     /// Closed model: the pause between iterations.
     pub think_time: Option<(Duration, Duration)>,
+    /// How many requests (open model) or VUs (closed model) share one
+    /// HTTP/2 connection.
+    pub h2_streams: u32,
 }
 
 /// What every worker shares, read-only.
@@ -96,14 +100,25 @@ async fn run_worker(shared: Arc<Shared>, worker: usize, stop: StopRx, tx: Unboun
         tx,
         shared.live.clone(),
     )));
+    let pool = Rc::new(shared.exchange.h2_pool());
     let mut set = JoinSet::new();
     for (si, sc) in shared.scenarios.iter().enumerate() {
         if sc.arrival.is_some() {
-            set.spawn_local(open_loop(shared.clone(), rec.clone(), stop.clone(), si, worker));
+            let run = LoopCtx {
+                shared: shared.clone(),
+                rec: rec.clone(),
+                pool: pool.clone(),
+            };
+            set.spawn_local(open_loop(run, stop.clone(), si, worker));
         }
         if let Some(vus) = &sc.vus {
             for vu in (worker as u32..vus.max_vus()).step_by(shared.n_workers) {
-                set.spawn_local(vu_loop(shared.clone(), rec.clone(), stop.clone(), si, vu));
+                let run = LoopCtx {
+                    shared: shared.clone(),
+                    rec: rec.clone(),
+                    pool: pool.clone(),
+                };
+                set.spawn_local(vu_loop(run, stop.clone(), si, vu));
             }
         }
     }
@@ -125,6 +140,13 @@ async fn run_worker(shared: Arc<Shared>, worker: usize, stop: StopRx, tx: Unboun
     ticker.abort();
     set.abort_all();
     rec.borrow_mut().finish();
+}
+
+/// What a scenario's loop shares with the rest of its worker.
+struct LoopCtx {
+    shared: Arc<Shared>,
+    rec: Rc<RefCell<Recorder>>,
+    pool: Rc<Pool>,
 }
 
 /// Resolves at the stop deadline, once a stop has been asked for.
@@ -151,7 +173,8 @@ fn stopping(stop: &StopRx) -> bool {
 
 /// The open model: send on schedule, whether or not earlier requests have
 /// answered; a send that finds `max_in_flight` full is dropped and counted.
-async fn open_loop(shared: Arc<Shared>, rec: Rc<RefCell<Recorder>>, mut stop: StopRx, si: usize, worker: usize) {
+async fn open_loop(run: LoopCtx, mut stop: StopRx, si: usize, worker: usize) {
+    let LoopCtx { shared, rec, pool: h2 } = run;
     let sc = &shared.scenarios[si];
     let Some(schedule) = &sc.arrival else { return };
     let start = shared.run_start + sc.start;
@@ -188,20 +211,27 @@ async fn open_loop(shared: Arc<Shared>, rec: Rc<RefCell<Recorder>>, mut stop: St
             continue;
         };
         in_flight.set(in_flight.get() + 1);
-        let (shared, rec, in_flight, idle, pool) = (
+        let (shared, rec, in_flight, idle, pool, h2) = (
             shared.clone(),
             rec.clone(),
             in_flight.clone(),
             idle.clone(),
             pool.clone(),
+            h2.clone(),
         );
         tokio::task::spawn_local(async move {
             let origin = shared.exchange.origin_of(prepared.endpoint);
             let mut slot = pool.borrow_mut()[origin].pop().unwrap_or_default();
-            if let Some(m) = shared.exchange.send(&mut slot, prepared, intended, None).await {
+            let sharing = Sharing {
+                pool: &h2,
+                streams: shared.scenarios[si].h2_streams,
+            };
+            if let Some(m) = shared.exchange.send(&mut slot, sharing, prepared, intended, None).await {
                 rec.borrow_mut().record(m.key, &m.sample, m.end, m.version.as_ref());
             }
-            if slot.is_usable() {
+            // An HTTP/1.1 connection waits in the idle list for the next
+            // request; a share of an HTTP/2 connection is given back.
+            if !slot.is_shared() && slot.is_usable() {
                 pool.borrow_mut()[origin].push(slot);
             }
             in_flight.set(in_flight.get() - 1);
@@ -222,7 +252,8 @@ async fn open_loop(shared: Arc<Shared>, rec: Rc<RefCell<Recorder>>, mut stop: St
 }
 
 /// The closed model: each VU sends, waits for the answer, thinks, repeats.
-async fn vu_loop(shared: Arc<Shared>, rec: Rc<RefCell<Recorder>>, mut stop: StopRx, si: usize, vu: u32) {
+async fn vu_loop(run: LoopCtx, mut stop: StopRx, si: usize, vu: u32) {
+    let LoopCtx { shared, rec, pool: h2 } = run;
     let sc = &shared.scenarios[si];
     let Some(schedule) = &sc.vus else { return };
     let start = shared.run_start + sc.start;
@@ -247,9 +278,13 @@ async fn vu_loop(shared: Arc<Shared>, rec: Rc<RefCell<Recorder>>, mut stop: Stop
         };
         let slot = &mut slots[shared.exchange.origin_of(prepared.endpoint)];
         // An iteration cut off by the scenario's end is interrupted, not measured.
+        let sharing = Sharing {
+            pool: &h2,
+            streams: sc.h2_streams,
+        };
         let Some(m) = shared
             .exchange
-            .send(slot, prepared, Instant::now(), Some(hard_end))
+            .send(slot, sharing, prepared, Instant::now(), Some(hard_end))
             .await
         else {
             break;

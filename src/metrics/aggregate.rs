@@ -11,7 +11,7 @@ use super::hist::Hist;
 use super::outcomes::OutcomeLog;
 use super::recorder::{Delta, GenStats};
 use super::result::TimelineRow;
-use super::stats::Stats;
+use super::stats::{ErrorClass, Stats};
 use crate::rollout::live::MAX_VERSIONS;
 
 /// A timeline row being filled.
@@ -19,7 +19,7 @@ use crate::rollout::live::MAX_VERSIONS;
 struct RowAcc {
     requests: u64,
     ok: u64,
-    errors: [u64; 8],
+    errors: [u64; ErrorClass::COUNT],
     duration: Hist,
     versions: [u64; MAX_VERSIONS],
 }
@@ -173,6 +173,7 @@ mod tests {
                 outcome: Outcome::Response { status: 200, ok: true },
                 duration_us: 1000 + i,
                 service_us: 1000 + i,
+                http2: false,
             });
         }
         s

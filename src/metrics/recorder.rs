@@ -243,6 +243,7 @@ mod tests {
             outcome: Outcome::Response { status: 200, ok: true },
             duration_us: 10,
             service_us: 10,
+            http2: false,
         };
         let v1 = http::HeaderValue::from_static("v1");
         r.record(1, &s, start, Some(&v1));

@@ -209,6 +209,10 @@ pub struct StatsSummary {
     pub errors: BTreeMap<String, u64>,
     /// Responses by status code.
     pub status: BTreeMap<String, u64>,
+    /// Responses by the HTTP version they came over (`HTTP/1.1`,
+    /// `HTTP/2`), only versions seen; absent when no response arrived.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub protocols: BTreeMap<String, u64>,
     /// Requests per second over the run's duration.
     pub rps: f64,
     /// `http_req_duration`, in ms; absent when no response arrived.
@@ -294,6 +298,7 @@ impl StatsSummary {
                 .map(|c| (c.name().to_string(), s.errors_of(*c)))
                 .collect(),
             status: status.into_iter().map(|(c, n)| (c.to_string(), n)).collect(),
+            protocols: protocols(s),
             rps: if duration_s > 0.0 {
                 s.requests as f64 / duration_s
             } else {
@@ -310,6 +315,16 @@ impl StatsSummary {
             },
         }
     }
+}
+
+/// Responses by HTTP version: those not over HTTP/2 came over HTTP/1.1.
+fn protocols(s: &Stats) -> BTreeMap<String, u64> {
+    let responses: u64 = s.statuses.iter().map(|(_, n)| n).sum();
+    [("HTTP/1.1", responses.saturating_sub(s.http2)), ("HTTP/2", s.http2)]
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| (k.to_string(), n))
+        .collect()
 }
 
 /// The per-second timeline.
@@ -357,7 +372,7 @@ pub struct TimelineRow {
 
 impl TimelineRow {
     /// A row from counts and the second's duration histogram.
-    pub fn new(second: u64, requests: u64, ok: u64, errors: [u64; 8], duration: &Hist) -> Self {
+    pub fn new(second: u64, requests: u64, ok: u64, errors: [u64; ErrorClass::COUNT], duration: &Hist) -> Self {
         TimelineRow {
             second,
             requests,

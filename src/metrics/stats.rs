@@ -18,8 +18,13 @@ pub enum ErrorClass {
     Reset,
     /// No whole response within the request timeout.
     Timeout,
-    /// The TLS handshake failed.
+    /// The TLS handshake failed (or, with `http = "2"`, the server would
+    /// not speak HTTP/2).
     Tls,
+    /// The server refused the request without processing it: an HTTP/2
+    /// `RST_STREAM` with `REFUSED_STREAM`, or a stream cut by a graceful
+    /// `GOAWAY` (RFC 9113 §8.7: safe to retry, and counted, not retried).
+    Refused,
     /// A 4xx status the endpoint does not expect (429 has its own class).
     Status4xx,
     /// A 429 the endpoint does not expect.
@@ -32,16 +37,20 @@ pub enum ErrorClass {
 
 impl ErrorClass {
     /// Every class, in `run.json` order.
-    pub const ALL: [ErrorClass; 8] = [
+    pub const ALL: [ErrorClass; ErrorClass::COUNT] = [
         ErrorClass::Connect,
         ErrorClass::Reset,
         ErrorClass::Timeout,
         ErrorClass::Tls,
+        ErrorClass::Refused,
         ErrorClass::Status4xx,
         ErrorClass::Status429,
         ErrorClass::Status5xx,
         ErrorClass::UnexpectedStatus,
     ];
+
+    /// How many classes there are.
+    pub const COUNT: usize = 9;
 
     /// The class's name in `run.json` and in `{class:…}` tags.
     pub fn name(self) -> &'static str {
@@ -50,6 +59,7 @@ impl ErrorClass {
             ErrorClass::Reset => "reset",
             ErrorClass::Timeout => "timeout",
             ErrorClass::Tls => "tls",
+            ErrorClass::Refused => "refused",
             ErrorClass::Status4xx => "status_4xx",
             ErrorClass::Status429 => "status_429",
             ErrorClass::Status5xx => "status_5xx",
@@ -71,7 +81,7 @@ impl ErrorClass {
     pub fn is_transport(self) -> bool {
         matches!(
             self,
-            ErrorClass::Connect | ErrorClass::Reset | ErrorClass::Timeout | ErrorClass::Tls
+            ErrorClass::Connect | ErrorClass::Reset | ErrorClass::Timeout | ErrorClass::Tls | ErrorClass::Refused
         )
     }
 }
@@ -100,6 +110,8 @@ pub struct Sample {
     pub duration_us: u64,
     /// From the actual send, in µs.
     pub service_us: u64,
+    /// The response came over HTTP/2 (false for HTTP/1.1 and for failures).
+    pub http2: bool,
 }
 
 /// Statistics of a set of requests.
@@ -110,7 +122,10 @@ pub struct Stats {
     /// Requests whose status the endpoint expects.
     pub ok: u64,
     /// Failed requests by class, indexed like [`ErrorClass::ALL`].
-    pub errors: [u64; 8],
+    pub errors: [u64; ErrorClass::COUNT],
+    /// Responses that came over HTTP/2; the rest of the responses came
+    /// over HTTP/1.1.
+    pub http2: u64,
     /// `(status, count)`, usually a handful, kept unsorted.
     pub statuses: Vec<(u16, u64)>,
     /// `http_req_duration`.
@@ -134,6 +149,7 @@ impl Stats {
                 } else {
                     self.errors[ErrorClass::of_status(status) as usize] += 1;
                 }
+                self.http2 += u64::from(s.http2);
                 self.duration.record(s.duration_us);
                 self.service.record(s.service_us);
             }
@@ -171,6 +187,7 @@ impl AddAssign<&Stats> for Stats {
     fn add_assign(&mut self, o: &Stats) {
         self.requests += o.requests;
         self.ok += o.ok;
+        self.http2 += o.http2;
         for (a, b) in self.errors.iter_mut().zip(o.errors) {
             *a += b;
         }
@@ -192,6 +209,7 @@ mod tests {
             outcome,
             duration_us: us,
             service_us: us,
+            http2: false,
         }
     }
 

@@ -168,6 +168,38 @@ pub struct TlsOptions {
     /// Like curl's `--resolve`: `(host, port) -> address` to connect to
     /// instead of resolving `host`.
     pub resolve: Vec<Resolve>,
+    /// Which HTTP version to speak.
+    pub http: HttpVersion,
+    /// How many requests may share one HTTP/2 connection at once (h2load's
+    /// `-m`); `None` leaves it to the model: 1 for VUs, 10 in the open model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub h2_streams: Option<u32>,
+}
+
+/// `[tls] http`: which HTTP version the engine speaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub enum HttpVersion {
+    /// Over TLS, HTTP/2 or HTTP/1.1 as ALPN picks; HTTP/1.1 on `http://`.
+    #[default]
+    #[serde(rename = "auto")]
+    Auto,
+    /// HTTP/1.1 only (ALPN offers only `http/1.1`).
+    #[serde(rename = "1.1")]
+    Http1,
+    /// HTTP/2 only: ALPN `h2` over TLS, prior knowledge (h2c) on `http://`.
+    #[serde(rename = "2")]
+    Http2,
+}
+
+impl HttpVersion {
+    /// The value as the plan writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpVersion::Auto => "auto",
+            HttpVersion::Http1 => "1.1",
+            HttpVersion::Http2 => "2",
+        }
+    }
 }
 
 /// One `--resolve`-style override.

@@ -284,6 +284,10 @@ pub(super) struct RawTls {
     /// curl-style `host:port:addr` entries.
     #[serde(default)]
     pub resolve: Vec<String>,
+    /// `"auto"`, `"1.1"` or `"2"`.
+    pub http: Option<String>,
+    /// Requests sharing one HTTP/2 connection at once.
+    pub h2_streams: Option<i64>,
 }
 
 /// A `[vars]` entry written as a table: `{ file = … }` or `{ env = …, secret = … }`.

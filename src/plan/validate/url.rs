@@ -10,7 +10,7 @@ use super::Ctx;
 use crate::plan::error::{FieldPath, PlanError};
 use crate::plan::raw::RawTls;
 use crate::plan::template::{Part, Template};
-use crate::plan::{Resolve, Scheme, Target, TlsOptions};
+use crate::plan::{HttpVersion, Resolve, Scheme, Target, TlsOptions};
 
 /// The plan's target, or the `--target` override.
 pub(super) fn target(ctx: &Ctx, in_plan: Option<&str>, overridden: Option<&str>) -> Result<Target, PlanError> {
@@ -76,6 +76,10 @@ pub(super) fn path_template(path: &str) -> Result<Template, String> {
     Ok(t)
 }
 
+/// The most streams `h2_streams` may ask for on one connection; servers
+/// rarely allow more than 128 (nginx) or 100 (HAProxy) anyway.
+const MAX_H2_STREAMS: i64 = 1000;
+
 /// `[tls]`: the CA file (relative to the plan) and the `--resolve` entries.
 pub(super) fn tls(ctx: &Ctx, raw: Option<RawTls>) -> Result<TlsOptions, PlanError> {
     let Some(raw) = raw else {
@@ -96,10 +100,33 @@ pub(super) fn tls(ctx: &Ctx, raw: Option<RawTls>) -> Result<TlsOptions, PlanErro
     for (i, entry) in raw.resolve.iter().enumerate() {
         resolve.push(resolve_entry(entry).map_err(|m| ctx.err(&at.key("resolve").index(i), m))?);
     }
+    let http = match raw.http.as_deref() {
+        None | Some("auto") => HttpVersion::Auto,
+        Some("1.1") => HttpVersion::Http1,
+        Some("2") => HttpVersion::Http2,
+        Some(other) => {
+            return Err(ctx.err(
+                &at.key("http"),
+                format!("\"{other}\" is not an HTTP version: expected \"auto\", \"1.1\" or \"2\""),
+            ));
+        }
+    };
+    let h2_streams = match raw.h2_streams {
+        None => None,
+        Some(n) if (1..=MAX_H2_STREAMS).contains(&n) => Some(n as u32),
+        Some(n) => {
+            return Err(ctx.err(
+                &at.key("h2_streams"),
+                format!("{n} is not a stream count: expected 1 to {MAX_H2_STREAMS}"),
+            ));
+        }
+    };
     Ok(TlsOptions {
         ca_file,
         insecure: raw.insecure,
         resolve,
+        http,
+        h2_streams,
     })
 }
 
