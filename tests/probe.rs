@@ -405,6 +405,7 @@ async fn https_probes_use_the_ca_file_resolve_and_insecure() {
         ca_file: Some(ca_file),
         insecure: false,
         resolve: resolve.clone(),
+        ..TlsOptions::default()
     };
     let r = run_for(p.clone(), tls, Instant::now(), run).await;
     assert!(r.checks >= 2 && r.failed_checks == 0, "{r:?}");
@@ -414,6 +415,7 @@ async fn https_probes_use_the_ca_file_resolve_and_insecure() {
         ca_file: None,
         insecure: false,
         resolve: resolve.clone(),
+        ..TlsOptions::default()
     };
     let r = run_for(p.clone(), tls, Instant::now(), run).await;
     assert!(r.checks >= 2 && r.checks == r.failed_checks, "{r:?}");
@@ -425,6 +427,7 @@ async fn https_probes_use_the_ca_file_resolve_and_insecure() {
         ca_file: None,
         insecure: true,
         resolve,
+        ..TlsOptions::default()
     };
     let r = run_for(p, tls, Instant::now(), run).await;
     assert!(r.checks >= 2 && r.failed_checks == 0, "{r:?}");

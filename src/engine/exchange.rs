@@ -2,6 +2,8 @@
 //! render it, send it on a connection slot within the timeout, and turn
 //! what happened into a [`Sample`].
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -49,7 +51,10 @@ pub struct Prepared {
     /// The endpoint's index.
     pub endpoint: usize,
     key: usize,
-    request: Request<Bytes>,
+    /// Boxed: it moves from the pacer to the send and on to the
+    /// connection, and each future it passes through would keep its own
+    /// 256 bytes for it.
+    request: Box<Request<Bytes>>,
     /// The event id of a submission the sink will match deliveries with.
     event: Option<Box<str>>,
 }
@@ -188,7 +193,7 @@ impl Exchange {
         Some(Prepared {
             endpoint,
             key: (phase * self.plan.scenarios.len() + si) * self.n_endpoints() + endpoint,
-            request,
+            request: Box::new(request),
             event,
         })
     }
@@ -219,7 +224,7 @@ impl Exchange {
             loop {
                 if !slot.is_usable() {
                     slot.0 = None;
-                    slot.0 = Some(self.open(origin_index, sharing).await?);
+                    slot.0 = Some(self.open_boxed(origin_index, sharing).await?);
                 }
                 let conn = slot.0.as_mut().ok_or(ErrorClass::Connect)?;
                 protocol = Some(conn.protocol());
@@ -280,6 +285,27 @@ impl Exchange {
         })
     }
 
+    /// [`Self::open`], boxed. Made in a plain function, so that the future
+    /// that awaits it holds only the box: a future built inside an `async`
+    /// block keeps its own space there even after it is moved into a box,
+    /// and this one would otherwise sit in every VU's state for the whole
+    /// run although it is used only while connecting.
+    fn open_boxed<'a>(
+        &'a self,
+        o: usize,
+        sharing: Sharing<'a>,
+    ) -> Pin<Box<dyn Future<Output = Result<Conn, ErrorClass>> + 'a>> {
+        Box::pin(self.open(o, sharing))
+    }
+
+    /// The connector's `connect`, boxed, for the same reason.
+    fn connect_boxed<'a>(
+        &'a self,
+        origin: &'a Origin,
+    ) -> Pin<Box<dyn Future<Output = Result<Fresh, ErrorClass>> + 'a>> {
+        Box::pin(self.connector.connect(origin))
+    }
+
     /// A connection for a request to origin `o`: a share of a pooled
     /// HTTP/2 connection when the origin speaks HTTP/2, else a new one.
     async fn open(&self, o: usize, sharing: Sharing<'_>) -> Result<Conn, ErrorClass> {
@@ -288,10 +314,8 @@ impl Exchange {
             match sharing.pool.lease(o, sharing.streams).await {
                 Leased::Ready(lease) => return Ok(Conn::H2(lease)),
                 Leased::Failed => return Err(ErrorClass::Connect),
-                // Boxed: the TLS handshake's future is several KB, and
-                // inline it would sit in every VU's state for the whole run.
                 Leased::Connect(pending) => {
-                    return match Box::pin(self.connector.connect(origin)).await? {
+                    return match self.connect_boxed(origin).await? {
                         Fresh::H2(c) => Ok(Conn::H2(Pool::fulfil(pending, c))),
                         Fresh::H1(c) => {
                             // ALPN picked HTTP/1.1 this time (`auto`): the
@@ -304,7 +328,7 @@ impl Exchange {
                 }
             }
         }
-        match Box::pin(self.connector.connect(origin)).await? {
+        match self.connect_boxed(origin).await? {
             Fresh::H1(c) => Ok(Conn::H1(c)),
             Fresh::H2(c) => Ok(Conn::H2(sharing.pool.adopt(o, c))),
         }

@@ -35,8 +35,38 @@ const MAX_HEAD: usize = 64 * 1024;
 const MAX_HEADERS: usize = 100;
 /// A body up to this size is copied after the head, for one plain write.
 const INLINE_BODY: usize = 4 * 1024;
+/// First-size read buffers a worker keeps for reuse.
+const MAX_SPARE: usize = 256;
+/// A request buffer grown past this (a large inline body) is not kept.
+const MAX_SPARE_OUT: usize = 2 * INLINE_BODY;
 /// Small responses in a row before a grown read buffer shrinks back.
 const SHRINK_AFTER: u8 = 16;
+
+thread_local! {
+    /// First-size read buffers not held by any connection. A connection
+    /// takes one only once its response has begun to arrive, and gives it
+    /// back when the response is read, so a connection waiting for its
+    /// answer, or idle between requests, holds no read buffer: at 10,000
+    /// connections that is 40 MB not spent. Each worker thread has its own,
+    /// so nothing is shared on the per-request path.
+    static SPARE: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Buffers a request is serialized into, likewise.
+    static SPARE_OUT: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A first-size read buffer: a spare one, or a new one.
+fn take_buffer() -> Vec<u8> {
+    SPARE.with_borrow_mut(Vec::pop).unwrap_or_else(|| vec![0; INIT_BUF])
+}
+
+/// Gives a first-size read buffer back for another connection.
+fn give_buffer(buf: Vec<u8>) {
+    SPARE.with_borrow_mut(|spare| {
+        if spare.len() < MAX_SPARE {
+            spare.push(buf);
+        }
+    });
+}
 
 /// The byte stream under a connection.
 pub enum Io {
@@ -44,6 +74,20 @@ pub enum Io {
     Tcp(TcpStream),
     /// TLS (boxed: rustls' state is several KB, and most runs are plain).
     Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl Io {
+    /// Waits until the socket has something to read (or has closed),
+    /// without reading it.
+    async fn readable(&self) -> std::io::Result<()> {
+        match self {
+            Io::Tcp(s) => s.readable().await,
+            // rustls holds no plaintext here: a response is read only after
+            // its request went out, and `is_usable` has checked that the
+            // server sent nothing before it.
+            Io::Tls(s) => s.get_ref().0.readable().await,
+        }
+    }
 }
 
 impl AsyncRead for Io {
@@ -104,8 +148,6 @@ pub struct H1 {
     buf: Vec<u8>,
     start: usize,
     end: usize,
-    /// The request being written; kept to reuse its allocation.
-    out: Vec<u8>,
     /// False once either side has said the connection ends.
     open: bool,
     /// Small responses in a row since the read buffer last grew.
@@ -139,7 +181,6 @@ impl H1 {
             buf: Vec::new(),
             start: 0,
             end: 0,
-            out: Vec::new(),
             open: true,
             small: 0,
         }
@@ -172,25 +213,35 @@ impl H1 {
     }
 
     /// Sends one request and reads the whole response.
-    pub async fn send(&mut self, req: Request<Bytes>, want: Option<&HeaderName>) -> Result<Response, ErrorClass> {
+    pub async fn send(&mut self, req: &Request<Bytes>, want: Option<&HeaderName>) -> Result<Response, ErrorClass> {
         let head_only = req.method() == Method::HEAD;
         let close_asked = req
             .headers()
             .get_all(http::header::CONNECTION)
             .iter()
             .any(|v| has_token(v.as_bytes(), b"close"));
-        self.write_request(&req);
+        // The request's bytes go in a worker's spare buffer, given back once
+        // written: a connection keeps none between requests.
+        let mut out = SPARE_OUT.with_borrow_mut(Vec::pop).unwrap_or_default();
+        Self::write_request(&mut out, req);
         let body = req.body();
         let mut written = if body.len() <= INLINE_BODY {
-            self.io.write_all(&self.out).await
+            self.io.write_all(&out).await
         } else {
             // A large body is not copied: head and body go out in one
             // vectored write.
-            let mut both = bytes::Buf::chain(&self.out[..], &body[..]);
+            let mut both = bytes::Buf::chain(&out[..], &body[..]);
             self.io.write_all_buf(&mut both).await
         };
         if written.is_ok() {
             written = self.io.flush().await;
+        }
+        if out.capacity() <= MAX_SPARE_OUT {
+            SPARE_OUT.with_borrow_mut(|spare| {
+                if spare.len() < MAX_SPARE {
+                    spare.push(out);
+                }
+            });
         }
         written.map_err(|_| ErrorClass::Reset)?;
         // Informational (1xx) heads come before the final one.
@@ -234,11 +285,16 @@ impl H1 {
                 self.small = 0;
             }
             if self.small >= SHRINK_AFTER && self.start == self.end {
-                self.buf = vec![0; INIT_BUF];
+                self.buf = Vec::new();
                 self.start = 0;
                 self.end = 0;
                 self.small = 0;
             }
+        }
+        if self.buf.len() == INIT_BUF && self.start == self.end {
+            give_buffer(std::mem::take(&mut self.buf));
+            self.start = 0;
+            self.end = 0;
         }
         Ok(Response {
             status: head.status,
@@ -251,8 +307,7 @@ impl H1 {
     /// too when it is small. The body's framing is always loadcheck's own:
     /// a `Content-Length` or `Transfer-Encoding` header from the plan is
     /// left out, so the length sent is the body's.
-    fn write_request(&mut self, req: &Request<Bytes>) {
-        let out = &mut self.out;
+    fn write_request(out: &mut Vec<u8>, req: &Request<Bytes>) {
         out.clear();
         out.extend_from_slice(req.method().as_str().as_bytes());
         out.push(b' ');
@@ -306,7 +361,9 @@ impl H1 {
             self.end = 0;
         }
         if self.buf.is_empty() {
-            self.buf = vec![0; INIT_BUF];
+            // Only now, with bytes to read, take a buffer.
+            self.io.readable().await.map_err(|_| ErrorClass::Reset)?;
+            self.buf = take_buffer();
         }
         if self.end == self.buf.len() {
             if self.start > 0 {
@@ -603,11 +660,11 @@ mod tests {
         .await;
         let mut c = connect(addr).await;
         let want = HeaderName::from_static("x-app-version");
-        let a = c.send(get("/a?q=1"), Some(&want)).await.unwrap();
+        let a = c.send(&get("/a?q=1"), Some(&want)).await.unwrap();
         assert_eq!((a.status, a.body_bytes), (200, 5));
         assert_eq!(a.version.unwrap(), "v2");
         assert!(c.is_usable());
-        let a = c.send(get("/b"), Some(&want)).await.unwrap();
+        let a = c.send(&get("/b"), Some(&want)).await.unwrap();
         assert_eq!((a.status, a.body_bytes), (404, 0));
         assert!(a.version.is_none());
         let seen = server.await.unwrap();
@@ -631,7 +688,7 @@ mod tests {
         )
         .await;
         let mut c = connect(addr).await;
-        let a = c.send(get("/"), None).await.unwrap();
+        let a = c.send(&get("/"), None).await.unwrap();
         assert_eq!((a.status, a.body_bytes), (200, 10));
         assert!(c.is_usable());
     }
@@ -643,7 +700,7 @@ mod tests {
         let mut req = get("/api");
         *req.method_mut() = Method::POST;
         *req.body_mut() = Bytes::from_static(b"{\"id\":1}");
-        let a = c.send(req, None).await.unwrap();
+        let a = c.send(&req, None).await.unwrap();
         assert_eq!((a.status, a.body_bytes), (202, 2));
         let seen = String::from_utf8(server.await.unwrap().remove(0)).unwrap();
         assert!(seen.starts_with("POST /api HTTP/1.1\r\n"), "{seen}");
@@ -661,11 +718,11 @@ mod tests {
         req.headers_mut()
             .insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
         *req.body_mut() = Bytes::from_static(b"12345678");
-        assert_eq!(c.send(req, None).await.unwrap().status, 204);
+        assert_eq!(c.send(&req, None).await.unwrap().status, 204);
         let mut big = get("/big");
         *big.method_mut() = Method::POST;
         *big.body_mut() = Bytes::from(vec![b'b'; 100_000]);
-        assert_eq!(c.send(big, None).await.unwrap().status, 204);
+        assert_eq!(c.send(&big, None).await.unwrap().status, 204);
         let seen = server.await.unwrap();
         let first = String::from_utf8(seen[0].clone()).unwrap();
         assert!(first.ends_with("content-length: 8\r\n\r\n12345678"), "{first}");
@@ -673,7 +730,7 @@ mod tests {
         let second = &seen[1];
         assert!(second.ends_with(&[b'b'; 100_000]) && second.len() < 100_200);
         assert!(
-            c.out.capacity() < 1024,
+            SPARE_OUT.with_borrow(|s| s.iter().all(|b| b.capacity() < 1024)),
             "a large body is not copied into the head buffer"
         );
     }
@@ -695,7 +752,7 @@ mod tests {
     async fn body_until_close_and_connection_close() {
         let (addr, _s) = serve(vec![b"HTTP/1.1 200 OK\r\n\r\nabcdef"], true).await;
         let mut c = connect(addr).await;
-        let a = c.send(get("/"), None).await.unwrap();
+        let a = c.send(&get("/"), None).await.unwrap();
         assert_eq!((a.status, a.body_bytes), (200, 6));
         assert!(!c.is_usable(), "a body read to the close ends the connection");
 
@@ -705,12 +762,12 @@ mod tests {
         )
         .await;
         let mut c = connect(addr).await;
-        c.send(get("/"), None).await.unwrap();
+        c.send(&get("/"), None).await.unwrap();
         assert!(!c.is_usable(), "`Connection: close` ends the connection");
 
         let (addr, _s) = serve(vec![b"HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx"], false).await;
         let mut c = connect(addr).await;
-        c.send(get("/"), None).await.unwrap();
+        c.send(&get("/"), None).await.unwrap();
         assert!(!c.is_usable(), "HTTP/1.0 without keep-alive ends the connection");
     }
 
@@ -728,9 +785,9 @@ mod tests {
         let mut c = connect(addr).await;
         let mut head = get("/");
         *head.method_mut() = Method::HEAD;
-        assert_eq!(c.send(head, None).await.unwrap().body_bytes, 0);
-        assert_eq!(c.send(get("/"), None).await.unwrap().status, 204);
-        assert_eq!(c.send(get("/"), None).await.unwrap().status, 304);
+        assert_eq!(c.send(&head, None).await.unwrap().body_bytes, 0);
+        assert_eq!(c.send(&get("/"), None).await.unwrap().status, 204);
+        assert_eq!(c.send(&get("/"), None).await.unwrap().status, 304);
         assert!(c.is_usable());
     }
 
@@ -745,13 +802,30 @@ mod tests {
         let small = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
         let (addr, _s) = serve(vec![big.as_slice(), small, small], false).await;
         let mut c = connect(addr).await;
-        assert_eq!(c.send(get("/"), None).await.unwrap().body_bytes, 300_000);
+        assert_eq!(c.send(&get("/"), None).await.unwrap().body_bytes, 300_000);
         assert_eq!(c.buf.len(), MAX_BODY_BUF, "a large body grows the buffer");
-        assert_eq!(c.send(get("/"), None).await.unwrap().status, 200);
+        assert_eq!(c.send(&get("/"), None).await.unwrap().status, 200);
         assert_eq!(c.buf.len(), MAX_BODY_BUF, "one small body does not shrink it");
         c.small = SHRINK_AFTER - 1;
-        assert_eq!(c.send(get("/"), None).await.unwrap().status, 200);
-        assert_eq!(c.buf.len(), INIT_BUF, "a run of small ones does");
+        assert_eq!(c.send(&get("/"), None).await.unwrap().status, 200);
+        assert_eq!(c.buf.len(), 0, "a run of small ones does, and gives the buffer back");
+    }
+
+    #[tokio::test]
+    async fn a_connection_holds_no_read_buffer_between_responses() {
+        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+        let (addr, _s) = serve(vec![ok, ok, ok], false).await;
+        let mut c = connect(addr).await;
+        assert_eq!(c.buf.len(), 0, "none before the first response");
+        for _ in 0..3 {
+            assert_eq!(c.send(&get("/"), None).await.unwrap().body_bytes, 2);
+            assert_eq!(c.buf.len(), 0, "none once the response is read");
+            assert!(c.is_usable());
+        }
+        assert!(
+            SPARE.with_borrow(|s| !s.is_empty()),
+            "the buffer went back to the worker's spares"
+        );
     }
 
     #[tokio::test]
@@ -765,7 +839,7 @@ mod tests {
         ] {
             let (addr, _s) = serve(vec![bad], true).await;
             let mut c = connect(addr).await;
-            let got = c.send(get("/"), None).await;
+            let got = c.send(&get("/"), None).await;
             assert_eq!(got.err(), Some(ErrorClass::Reset), "{}", String::from_utf8_lossy(bad));
         }
     }
@@ -774,7 +848,7 @@ mod tests {
     async fn an_idle_connection_the_server_closed_is_not_usable() {
         let (addr, server) = serve(vec![b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"], true).await;
         let mut c = connect(addr).await;
-        c.send(get("/"), None).await.unwrap();
+        c.send(&get("/"), None).await.unwrap();
         server.await.unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         assert!(!c.is_usable());

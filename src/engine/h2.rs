@@ -26,9 +26,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use bytes::Bytes;
 use ::h2::Reason;
 use ::h2::client::SendRequest;
+use bytes::Bytes;
 use http::header::{HOST, HeaderName, TE};
 use http::uri::{Authority, Parts, PathAndQuery};
 use http::{Request, Uri};
@@ -42,7 +42,13 @@ use crate::plan::Scheme;
 /// Headers that are connection-specific in HTTP/1.1 and forbidden in an h2
 /// request (RFC 9113 §8.2.2), besides `host` and `te`, which are handled
 /// on their own.
-const CONNECTION_SPECIFIC: [&str; 5] = ["connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"];
+const CONNECTION_SPECIFIC: [&str; 5] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+];
 
 /// An HTTP/2 connection's sending half, and whether its connection task
 /// has ended.
@@ -52,8 +58,9 @@ pub struct H2 {
 }
 
 /// Performs the HTTP/2 handshake on `io` (TLS after ALPN `h2`, or plain TCP
-/// for h2c by prior knowledge) and spawns the connection's task.
-pub async fn handshake<T>(io: T) -> Result<H2, ErrorClass>
+/// for h2c by prior knowledge) and spawns the connection's task: with
+/// `local`, on the worker's own `LocalSet`, beside the VUs that use it.
+pub async fn handshake<T>(io: T, local: bool) -> Result<H2, ErrorClass>
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -67,10 +74,15 @@ where
         .map_err(|e| classify(&e))?;
     let closed = Arc::new(AtomicBool::new(false));
     let flag = closed.clone();
-    tokio::spawn(async move {
+    let drive = async move {
         let _ = conn.await;
         flag.store(true, Ordering::Release);
-    });
+    };
+    if local {
+        tokio::task::spawn_local(drive);
+    } else {
+        tokio::spawn(drive);
+    }
     Ok(H2 { send, closed })
 }
 
@@ -79,7 +91,7 @@ pub enum SendError {
     /// Nothing went on the wire: the connection is going away (a GOAWAY
     /// arrived) or closed. Here is the request back, to send again on
     /// another connection.
-    NotSent(Request<Bytes>),
+    NotSent(Box<Request<Bytes>>),
     /// The request was sent and failed.
     Failed(ErrorClass),
 }
@@ -282,7 +294,7 @@ impl Lease {
     pub async fn send(
         &mut self,
         origin: &Origin,
-        req: Request<Bytes>,
+        req: Box<Request<Bytes>>,
         version_header: Option<&HeaderName>,
     ) -> Result<Response, SendError> {
         if poll_fn(|cx| self.send.poll_ready(cx)).await.is_err() {
@@ -290,7 +302,7 @@ impl Lease {
             self.share.0.going_away.set(true);
             return Err(SendError::NotSent(req));
         }
-        let (head, body) = h2_request(origin, req);
+        let (head, body) = h2_request(origin, *req);
         let end_of_stream = body.is_empty();
         let (response, mut stream) = self
             .send
@@ -354,7 +366,10 @@ fn h2_request(origin: &Origin, req: Request<Bytes>) -> (Request<()>, Bytes) {
         for name in CONNECTION_SPECIFIC {
             headers.remove(name);
         }
-        if headers.get(TE).is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"trailers")) {
+        if headers
+            .get(TE)
+            .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"trailers"))
+        {
             headers.remove(TE);
         }
     }

@@ -160,8 +160,14 @@ pub async fn prepare(plan: &Arc<Plan>, preflight: bool) -> Result<Ready, Prepare
     let live = Arc::new(Live::new(
         plan.rollout.as_ref().and_then(|r| r.version_header.as_deref()),
     ));
-    let exchange =
-        Exchange::new(plan.clone(), live.clone(), connector, origins, endpoint_origin).map_err(PrepareError::Input)?;
+    let exchange = Exchange::new(
+        plan.clone(),
+        live.clone(),
+        connector.for_workers(),
+        origins,
+        endpoint_origin,
+    )
+    .map_err(PrepareError::Input)?;
     Ok(Ready { exchange, live })
 }
 
@@ -190,11 +196,14 @@ fn scenarios_rt(plan: &Plan) -> Vec<ScenarioRt> {
             graceful_stop: s.graceful_stop,
             max_in_flight: s.max_in_flight.max(1),
             think_time: s.think_time.map(|t| (t.min, t.max)),
-            h2_streams: plan.tls.h2_streams.unwrap_or(if ArrivalSchedule::of(&s.executor).is_some() {
-                DEFAULT_OPEN_H2_STREAMS
-            } else {
-                1
-            }),
+            h2_streams: plan
+                .tls
+                .h2_streams
+                .unwrap_or(if ArrivalSchedule::of(&s.executor).is_some() {
+                    DEFAULT_OPEN_H2_STREAMS
+                } else {
+                    1
+                }),
         })
         .collect()
 }
