@@ -19,6 +19,7 @@ set -euo pipefail
 DURATION=${DURATION:-30s}
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+NGINX_MODE=plain   # its own server, not nginx: plain HTTP/1.1 whatever the environment says
 
 RATE=${RATE:-1000}
 STALL_EVERY=${STALL_EVERY:-10s}

@@ -17,6 +17,11 @@ SERVER_CPU=${SERVER_CPU:-0}
 GEN_CPU=${GEN_CPU:-1}
 LC_THREADS=${LC_THREADS:-1}      # loadcheck --threads
 RSS_LIMIT_MB=${RSS_LIMIT_MB:-12288}  # a generator above this is killed (24 GiB box)
+# What nginx speaks (nginx_start): plain (HTTP/1.1), tls (HTTPS, HTTP/1.1
+# only), tls-h2 (HTTPS, ALPN h2 and http/1.1) or h2c (HTTP/2 in clear text,
+# prior knowledge). The runners below pick their URL and flags from it.
+NGINX_MODE=${NGINX_MODE:-plain}
+H2_STREAMS=${H2_STREAMS:-1}      # closed model over HTTP/2: streams per connection
 
 WORK=""            # this run's folder: configs, logs, results.tsv
 NGINX_PID=""
@@ -27,10 +32,12 @@ CURRENT_PID=""     # the `timeout` wrapping the generator that runs now
 EXTRA_PIDS=()      # other background processes to stop on exit
 HAVE_LOADCHECK=0
 RSS_KB=""
+GEN_CPU_SECS=""    # the generator's user + system CPU seconds (last run)
 GEN_CPU_PCT=""
 OTHER_CPU_PCT=""
 SERVER_CPU_PCT=""
 SERVER_ROOT_PID="" # the server process whose CPU use is not noise
+TLS_DIR=""         # the run's self-signed certificate and key (tls_cert)
 
 log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "error: $*"; exit 2; }
@@ -44,6 +51,12 @@ bench_init() {
     command -v taskset >/dev/null || die "taskset not found (util-linux)"
     [[ -x /usr/bin/time ]] || die "/usr/bin/time not found (apt-get install -y time)"
     command -v python3 >/dev/null || die "python3 not found"
+    case $NGINX_MODE in
+        plain | h2c) ;;
+        tls | tls-h2) command -v openssl >/dev/null || die "openssl not found (apt-get install -y openssl)" ;;
+        *) die "NGINX_MODE must be plain, tls, tls-h2 or h2c, got '$NGINX_MODE'" ;;
+    esac
+    [[ $H2_STREAMS =~ ^[1-9][0-9]*$ ]] || die "H2_STREAMS (STREAMS) must be a positive integer, got '$H2_STREAMS'"
     if [[ -n ${BENCH_OUT:-} ]]; then
         WORK=$BENCH_OUT
         mkdir -p "$WORK"
@@ -160,11 +173,13 @@ raise_nofile() {
     fi
 }
 
-# wait_http URL [TRIES]: wait until URL answers (any HTTP status), 0.1 s apart.
+# wait_http URL [TRIES] [CURL_ARGS...]: wait until URL answers (any HTTP
+# status), 0.1 s apart.
 wait_http() {
     local url=$1 tries=${2:-100} i
+    shift $(($# < 2 ? $# : 2))
     for ((i = 0; i < tries; i++)); do
-        if curl -s -o /dev/null --max-time 1 "$url"; then
+        if curl -s -o /dev/null --max-time 1 "$@" "$url"; then
             return 0
         fi
         sleep 0.1
@@ -172,13 +187,106 @@ wait_http() {
     return 1
 }
 
-# nginx_start PORT [WORKER_CONNECTIONS]: one worker on $SERVER_CPU serving "hello\n".
+# ---- what the server speaks (NGINX_MODE) ----------------------------------
+
+# bench_url PORT: the base URL (no trailing slash) for NGINX_MODE.
+bench_url() {
+    case $NGINX_MODE in
+        tls | tls-h2) echo "https://127.0.0.1:$1" ;;
+        *) echo "http://127.0.0.1:$1" ;;
+    esac
+}
+
+is_h2() { [[ $NGINX_MODE == tls-h2 || $NGINX_MODE == h2c ]]; }
+is_tls() { [[ $NGINX_MODE == tls || $NGINX_MODE == tls-h2 ]]; }
+
+# mode_desc: NGINX_MODE in words, for titles.
+mode_desc() {
+    case $NGINX_MODE in
+        plain) echo "HTTP/1.1" ;;
+        tls) echo "HTTPS (TLS 1.3), HTTP/1.1" ;;
+        tls-h2) echo "HTTPS (TLS 1.3), HTTP/2" ;;
+        h2c) echo "HTTP/2 in clear text (h2c)" ;;
+    esac
+}
+
+# run_tag: a label part that keeps the logs of different modes apart.
+run_tag() {
+    case $NGINX_MODE in
+        plain) echo "" ;;
+        tls) echo "tls-" ;;
+        *) echo "$NGINX_MODE-m$H2_STREAMS-" ;;
+    esac
+}
+
+# mode_supports TOOL: can TOOL speak NGINX_MODE the way the benchmark means?
+# Logs a skip when it cannot.
+mode_supports() {
+    local tool=$1 why=""
+    case $tool:$NGINX_MODE in
+        wrk:tls-h2 | wrk:h2c) why="wrk speaks HTTP/1.1 only" ;;
+        hey:tls-h2 | hey:h2c) why="hey -h2 puts all its workers on one shared connection" ;;
+        k6:h2c) why="k6 does not speak h2c" ;;
+        k6:tls-h2) ((H2_STREAMS == 1)) || why="k6 opens one connection per VU, it cannot put $H2_STREAMS streams on one" ;;
+    esac
+    [[ -z $why ]] && return 0
+    log "skip $tool: $why ($NGINX_MODE)"
+    return 1
+}
+
+# tls_cert: a fresh self-signed EC P-256 certificate for localhost and
+# 127.0.0.1, valid 2 days, into $WORK/tls.
+tls_cert() {
+    TLS_DIR=$WORK/tls
+    mkdir -p "$TLS_DIR"
+    if ! openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+        -keyout "$TLS_DIR/key.pem" -out "$TLS_DIR/cert.pem" >"$TLS_DIR/openssl.log" 2>&1; then
+        cat "$TLS_DIR/openssl.log" >&2
+        die "openssl could not make the test certificate"
+    fi
+}
+
+# curl_mode_args: curl flags that speak NGINX_MODE.
+curl_mode_args() {
+    case $NGINX_MODE in
+        tls) echo "-k" ;;
+        tls-h2) echo "-k --http2" ;;
+        h2c) echo "--http2-prior-knowledge" ;;
+    esac
+}
+
+# nginx_start PORT [WORKER_CONNECTIONS] [MODE]: one worker on $SERVER_CPU
+# serving "hello\n", speaking MODE (default $NGINX_MODE, which it then sets).
 nginx_start() {
-    local port=$1 wc=${2:-4096} nofile
+    local port=$1 wc=${2:-4096} nofile listen="" tls="" h2="" want got curl_args
+    NGINX_MODE=${3:-$NGINX_MODE}
     NGINX_DIR=$WORK/nginx-$port
     mkdir -p "$NGINX_DIR/logs" "$NGINX_DIR/tmp"
     nofile=$(ulimit -n)
     [[ $nofile == unlimited ]] && nofile=1048576
+    case $NGINX_MODE in
+        plain) ;;
+        tls) listen=" ssl" ;;
+        tls-h2) listen=" ssl http2" ;;
+        h2c) listen=" http2" ;;
+        *) die "nginx_start: unknown mode '$NGINX_MODE' (plain, tls, tls-h2, h2c)" ;;
+    esac
+    if is_tls; then
+        tls_cert
+        # One protocol, cipher and group for every client, whatever each
+        # prefers: TLS 1.3, AES-128-GCM, X25519.
+        tls="
+        ssl_certificate $TLS_DIR/cert.pem;
+        ssl_certificate_key $TLS_DIR/key.pem;
+        ssl_protocols TLSv1.3;
+        ssl_ecdh_curve X25519;
+        ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256;"
+    fi
+    if is_h2; then
+        h2="
+        http2_max_concurrent_streams 128;"
+    fi
     cat >"$NGINX_DIR/nginx.conf" <<EOF
 worker_processes 1;
 worker_rlimit_nofile $nofile;
@@ -198,7 +306,7 @@ http {
     uwsgi_temp_path $NGINX_DIR/tmp/uwsgi;
     scgi_temp_path $NGINX_DIR/tmp/scgi;
     server {
-        listen 127.0.0.1:$port backlog=65535 reuseport;
+        listen 127.0.0.1:$port$listen backlog=65535 reuseport;$tls$h2
         location / {
             default_type text/plain;
             return 200 "hello\n";
@@ -211,12 +319,30 @@ EOF
         >"$NGINX_DIR/logs/stdout.log" 2>&1 &
     NGINX_PID=$!
     SERVER_ROOT_PID=$NGINX_PID
-    if ! wait_http "http://127.0.0.1:$port/" 100; then
-        cat "$NGINX_DIR/logs/error.log" >&2 || true
-        die "nginx did not come up on 127.0.0.1:$port"
+    read -r -a curl_args <<<"$(curl_mode_args)"
+    if ! wait_http "$(bench_url "$port")/" 100 "${curl_args[@]}"; then
+        cat "$NGINX_DIR/logs/error.log" "$NGINX_DIR/logs/stdout.log" >&2 || true
+        die "nginx did not come up on 127.0.0.1:$port ($NGINX_MODE)"
     fi
+    # Check that the listener speaks what was asked: curl offers h2 on TLS.
+    case $NGINX_MODE in
+        plain | tls) want=1.1 ;;
+        *) want=2 ;;
+    esac
+    if [[ $NGINX_MODE == tls ]]; then
+        curl_args+=(--http2)
+    fi
+    got=$(curl -s -o /dev/null --max-time 2 -w '%{http_version}' "${curl_args[@]}" \
+        "$(bench_url "$port")/" || true)
+    [[ $got == "$want" ]] || die "nginx on 127.0.0.1:$port ($NGINX_MODE) answered HTTP/$got, not HTTP/$want"
     SERVER_DESC="nginx $(nginx -v 2>&1 | sed 's/.*nginx\///'), 1 worker, on CPU $SERVER_CPU"
-    log "nginx $NGINX_PID on 127.0.0.1:$port (cpu $SERVER_CPU, worker_connections $wc)"
+    case $NGINX_MODE in
+        tls) SERVER_DESC+=", listen ssl (ALPN http/1.1 only)" ;;
+        tls-h2) SERVER_DESC+=", listen ssl http2 (ALPN h2, http/1.1), http2_max_concurrent_streams 128" ;;
+        h2c) SERVER_DESC+=", listen http2 (h2c by prior knowledge), http2_max_concurrent_streams 128" ;;
+    esac
+    is_tls && SERVER_DESC+="; TLS 1.3 only, TLS_AES_128_GCM_SHA256, X25519, self-signed EC P-256 certificate"
+    log "nginx $NGINX_PID on 127.0.0.1:$port (cpu $SERVER_CPU, worker_connections $wc, $NGINX_MODE, curl got HTTP/$got)"
 }
 
 nginx_stop() {
@@ -260,7 +386,8 @@ tree_ticks() {
 }
 
 # run_measured LABEL TIMEOUT_SECS CMD...: run CMD on $GEN_CPU under /usr/bin/time,
-# stdout/stderr to $WORK/LABEL.out/.err. Sets RSS_KB (peak RSS, kB), GEN_CPU_PCT
+# stdout/stderr to $WORK/LABEL.out/.err. Sets RSS_KB (peak RSS, kB), GEN_CPU_SECS
+# (its user + system CPU seconds), GEN_CPU_PCT
 # (the generator's CPU use, % of one core), SERVER_CPU_PCT (the server's) and
 # OTHER_CPU_PCT (CPU used meanwhile by anything but the generator and the
 # server: noise from other work on the machine, % of one core). Returns CMD's exit code (124 on timeout, 137 when
@@ -269,7 +396,7 @@ run_measured() {
     local label=$1 limit=$2 rc=0 i rss killed=0 b0 s0 b1 s1 usage hz
     shift 2
     local base=$WORK/$label
-    RSS_KB="" GEN_CPU_PCT="" OTHER_CPU_PCT="" SERVER_CPU_PCT=""
+    RSS_KB="" GEN_CPU_SECS="" GEN_CPU_PCT="" OTHER_CPU_PCT="" SERVER_CPU_PCT=""
     b0=$(busy_ticks)
     s0=$(tree_ticks "$SERVER_ROOT_PID")
     timeout -k 10 "$limit" /usr/bin/time -f '%M %e %U %S' -o "$base.rss" \
@@ -295,6 +422,7 @@ run_measured() {
     usage=$(tail -n 1 "$base.rss" 2>/dev/null || true)
     if [[ $usage =~ ^([0-9]+)\ ([0-9.]+)\ ([0-9.]+)\ ([0-9.]+)$ ]]; then
         RSS_KB=${BASH_REMATCH[1]}
+        GEN_CPU_SECS=$(awk -v u="${BASH_REMATCH[3]}" -v s="${BASH_REMATCH[4]}" 'BEGIN {printf "%.2f", u + s}')
         hz=$(getconf CLK_TCK)
         read -r GEN_CPU_PCT OTHER_CPU_PCT SERVER_CPU_PCT < <(awk -v e="${BASH_REMATCH[2]}" \
             -v u="${BASH_REMATCH[3]}" -v s="${BASH_REMATCH[4]}" -v hz="$hz" \
@@ -446,34 +574,63 @@ PY
 
 # print_env TOOLS...: what the numbers were measured with, as a Markdown list.
 print_env() {
-    local v tool
+    local v tool f
     echo "- machine: $(nproc) CPUs, $(uname -r), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
     echo "- server: $SERVER_DESC; generators on CPU $GEN_CPU"
     echo "- load average when the script started: $LOADAVG"
     echo "- duration $DURATION, $ROUNDS round(s), ${COOLDOWN}s idle between runs"
     for tool in "$@"; do
+        mode_supports "$tool" 2>/dev/null || continue
         case $tool in
             loadcheck)
                 [[ $HAVE_LOADCHECK == 1 ]] || continue
                 v=$("$LOADCHECK" --version 2>/dev/null | head -n 1 || true)
                 echo "- loadcheck: $LOADCHECK ${v:-(no --version)}, --threads $LC_THREADS" ;;
             wrk) command -v wrk >/dev/null && echo "- wrk: $(wrk -v 2>&1 | head -n 1 | awk '{print $2}'), -t1" ;;
-            oha) command -v oha >/dev/null && echo "- oha: $(oha --version 2>/dev/null | head -n 1), --worker-threads 1" ;;
+            oha)
+                f=$(oha_mode_flags | tr '\n' ' ')
+                command -v oha >/dev/null && echo "- oha: $(oha --version 2>/dev/null | head -n 1), --worker-threads 1${f:+ ${f% }}" ;;
             hey) command -v hey >/dev/null && echo "- hey: $(dpkg-query -W -f '${Version}' hey 2>/dev/null || echo '?'), -cpus 1" ;;
+            h2load)
+                f=$(h2load_mode_flags | tr '\n' ' ')
+                command -v h2load >/dev/null && echo "- h2load: $(h2load --version 2>/dev/null | head -n 1), -t 1 ${f% }" ;;
             k6) [[ -n $K6 ]] && echo "- k6: $("$K6" version 2>/dev/null | head -n 1) ($K6)" ;;
         esac
     done
     return 0
 }
 
-# write_lc_plan FILE PORT LOAD_TOML [EXTRA_TOML] [PATH]: a one-endpoint plan.
+# lc_tls_toml [H2_STREAMS]: the plan's [tls] table for NGINX_MODE (nothing
+# for plain): certificate checks off and the HTTP version pinned; with an
+# argument, h2_streams (streams one HTTP/2 connection carries) too.
+lc_tls_toml() {
+    local streams=${1:-}
+    case $NGINX_MODE in
+        plain) return 0 ;;
+        tls) printf '[tls]\ninsecure = true\nhttp = "1.1"\n' ;;
+        tls-h2) printf '[tls]\ninsecure = true\nhttp = "2"\n' ;;
+        h2c) printf '[tls]\nhttp = "2"\n' ;;
+    esac
+    if is_h2 && [[ -n $streams ]]; then
+        printf 'h2_streams = %s\n' "$streams"
+    fi
+    return 0
+}
+
+# write_lc_plan FILE PORT LOAD_TOML [EXTRA_TOML] [PATH] [H2_STREAMS]: a
+# one-endpoint plan against $(bench_url PORT), with lc_tls_toml's [tls].
 write_lc_plan() {
-    local file=$1 port=$2 load=$3 extra=${4:-} path=${5:-/}
+    local file=$1 port=$2 load=$3 extra=${4:-} path=${5:-/} streams=${6:-} tls
+    tls=$(lc_tls_toml "$streams")
     {
-        echo "target = \"http://127.0.0.1:$port\""
+        echo "target = \"$(bench_url "$port")\""
         echo
         echo "[load]"
         echo "$load"
+        if [[ -n $tls ]]; then
+            echo
+            echo "$tls"
+        fi
         if [[ -n $extra ]]; then
             echo
             echo "$extra"
@@ -485,14 +642,20 @@ write_lc_plan() {
     } >"$file"
 }
 
-# ---- closed-model runners (closed.sh, conns10k.sh) -------------------------
+# ---- closed-model runners (closed.sh, conns10k.sh, tls.sh, h2.sh) ---------
 # Each: TOOL PORT CONNS ROUND. Records rps, rss_mb and errors, or a failure.
+# They speak NGINX_MODE: https for tls and tls-h2, HTTP/2 for tls-h2 and h2c
+# with H2_STREAMS streams on each of the CONNS connections.
 # RUN_GRACE: seconds allowed beyond DURATION before a run is killed.
+RSS_CONNS=""       # when set, _record_rss also records peak RSS ÷ RSS_CONNS (KiB)
 
 # _record_rss TOOL ROUND: peak RSS, and the CPU figures of the last run.
 _record_rss() {
     if [[ -n $RSS_KB ]]; then
         record "$1" "$2" rss_mb "$(awk -v k="$RSS_KB" 'BEGIN {printf "%.1f", k / 1024}')"
+        if [[ -n $RSS_CONNS ]]; then
+            record "$1" "$2" rss_kib_conn "$(awk -v k="$RSS_KB" -v c="$RSS_CONNS" 'BEGIN {printf "%.2f", k / c}')"
+        fi
     fi
     [[ -n $GEN_CPU_PCT ]] && record "$1" "$2" gen_cpu "$GEN_CPU_PCT"
     [[ -n $SERVER_CPU_PCT ]] && record "$1" "$2" server_cpu "$SERVER_CPU_PCT"
@@ -502,11 +665,22 @@ _record_rss() {
 
 _limit() { echo $(($(dur_secs "$DURATION" | cut -d. -f1) + ${RUN_GRACE:-60})); }
 
+# oha_mode_flags [STREAMS]: oha's flags for NGINX_MODE, one a line (-p STREAMS
+# on HTTP/2, default H2_STREAMS).
+oha_mode_flags() {
+    local streams=${1:-$H2_STREAMS}
+    is_tls && echo --insecure
+    if is_h2; then
+        printf '%s\n' --http2 -p "$streams"
+    fi
+    return 0
+}
+
 closed_wrk() {
     local port=$1 conns=$2 round=$3 label rc=0 out
-    label=wrk-c$conns-r$round
+    label=wrk-$(run_tag)c$conns-r$round
     run_measured "$label" "$(_limit)" wrk -t1 -c"$conns" -d"$DURATION" \
-        "http://127.0.0.1:$port/" || rc=$?
+        "$(bench_url "$port")/" || rc=$?
     out=$WORK/$label.out
     if ((rc != 0)) || ! grep -q '^Requests/sec:' "$out"; then
         fail wrk "$round" "$rc" "$label"
@@ -533,12 +707,13 @@ PY
 }
 
 closed_oha() {
-    local port=$1 conns=$2 round=$3 label rc=0 json
-    label=oha-c$conns-r$round
+    local port=$1 conns=$2 round=$3 label rc=0 json flags
+    label=oha-$(run_tag)c$conns-r$round
     json=$WORK/$label.json
+    mapfile -t flags < <(oha_mode_flags)
     run_measured "$label" "$(_limit)" oha -c "$conns" -z "$DURATION" --no-tui \
-        --worker-threads 1 --output-format json -o "$json" \
-        "http://127.0.0.1:$port/" || rc=$?
+        --worker-threads 1 "${flags[@]}" --output-format json -o "$json" \
+        "$(bench_url "$port")/" || rc=$?
     if ((rc != 0)) || [[ -z $(json_get "$json" summary.requestsPerSec) ]]; then
         fail oha "$round" "$rc" "$label"
         return 0
@@ -550,9 +725,10 @@ closed_oha() {
 
 closed_hey() {
     local port=$1 conns=$2 round=$3 label rc=0 out
-    label=hey-c$conns-r$round
+    label=hey-$(run_tag)c$conns-r$round
+    # hey does not check certificates.
     run_measured "$label" "$(_limit)" hey -c "$conns" -z "$DURATION" -cpus 1 \
-        "http://127.0.0.1:$port/" || rc=$?
+        "$(bench_url "$port")/" || rc=$?
     out=$WORK/$label.out
     if ((rc != 0)) || ! grep -q 'Requests/sec:' "$out"; then
         fail hey "$round" "$rc" "$label"
@@ -568,16 +744,24 @@ closed_hey() {
     _record_rss hey "$round"
 }
 
+# k6_tls_option: the options line that turns certificate checks off on TLS.
+k6_tls_option() {
+    is_tls && echo "  insecureSkipTLSVerify: true,"
+    return 0
+}
+
 closed_k6() {
     local port=$1 conns=$2 round=$3 label rc=0 script json
-    label=k6-c$conns-r$round
-    script=$WORK/k6-closed-$conns.js
+    label=k6-$(run_tag)c$conns-r$round
+    script=$WORK/k6-closed-$(run_tag)$conns.js
     json=$WORK/$label.summary.json
+    # Over TLS k6 (Go) takes h2 when the server offers it, one connection per VU.
     cat >"$script" <<JS
 import http from 'k6/http';
 
 export const options = {
   discardResponseBodies: true,
+$(k6_tls_option)
   summaryTrendStats: ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)', 'p(99)'],
   scenarios: {
     closed: { executor: 'constant-vus', vus: $conns, duration: '$DURATION', gracefulStop: '5s' },
@@ -585,7 +769,7 @@ export const options = {
 };
 
 export default function () {
-  http.get('http://127.0.0.1:$port/');
+  http.get('$(bench_url "$port")/');
 }
 JS
     K6_NO_USAGE_REPORT=true run_measured "$label" "$(_limit)" "$K6" run --quiet --no-color \
@@ -599,6 +783,49 @@ JS
     _record_rss k6 "$round"
 }
 
+# h2load_mode_flags: --h1 for HTTP/1.1 (plain, tls), -m H2_STREAMS for HTTP/2.
+# (On HTTP/1.1, -m above 1 would pipeline.)
+h2load_mode_flags() {
+    if is_h2; then
+        printf '%s\n' -m "$H2_STREAMS"
+    else
+        echo --h1
+    fi
+}
+
+# _h2load_parse OUT: "rps done errors" from h2load's summary, or nothing.
+# errors: failed requests (errored and timed out included) and non-2xx.
+_h2load_parse() {
+    awk '
+        /^finished in / {rps = $4; have = 1}
+        /^requests: / {
+            for (i = 2; i < NF; i++) {
+                if ($(i + 1) ~ /^done/) done = $i
+                if ($(i + 1) ~ /^failed/) failed = $i
+            }
+        }
+        /^status codes: / {for (i = 3; i < NF; i++) if ($(i + 1) ~ /^[345]xx/) non2xx += $i}
+        END {if (have) print rps, done + 0, failed + non2xx}' "$1"
+}
+
+closed_h2load() {
+    local port=$1 conns=$2 round=$3 label rc=0 out flags parsed
+    label=h2load-$(run_tag)c$conns-r$round
+    mapfile -t flags < <(h2load_mode_flags)
+    # h2load does not check certificates.
+    run_measured "$label" "$(_limit)" h2load -c "$conns" -t 1 "${flags[@]}" \
+        -D "$(dur_secs "$DURATION")" "$(bench_url "$port")/" || rc=$?
+    out=$WORK/$label.out
+    parsed=$(_h2load_parse "$out")
+    if ((rc != 0)) || [[ -z $parsed ]]; then
+        fail h2load "$round" "$rc" "$label"
+        return 0
+    fi
+    record h2load "$round" rps "$(cut -d' ' -f1 <<<"$parsed")"
+    record h2load "$round" errors "$(cut -d' ' -f3 <<<"$parsed")"
+    _record_rss h2load "$round"
+}
+
 _lc_errors() {
     python3 - "$1" <<'PY'
 import json, sys
@@ -607,14 +834,20 @@ print(t["requests"] - t["ok"] if "requests" in t and "ok" in t else "")
 PY
 }
 
+# On HTTP/2, H2_STREAMS VUs share a connection: CONNS × H2_STREAMS VUs make
+# CONNS connections, like h2load -c CONNS -m H2_STREAMS.
 closed_loadcheck() {
-    local port=$1 conns=$2 round=$3 label rc=0 plan outdir
-    label=loadcheck-c$conns-r$round
-    plan=$WORK/loadcheck-closed-$conns.toml
+    local port=$1 conns=$2 round=$3 label rc=0 plan outdir vus=$2 streams=""
+    label=loadcheck-$(run_tag)c$conns-r$round
+    plan=$WORK/loadcheck-closed-$(run_tag)$conns.toml
     outdir=$WORK/$label
+    if is_h2; then
+        vus=$((conns * H2_STREAMS))
+        streams=$H2_STREAMS
+    fi
     write_lc_plan "$plan" "$port" "executor = \"constant-vus\"
-vus = $conns
-duration = \"$DURATION\""
+vus = $vus
+duration = \"$DURATION\"" "" / "$streams"
     run_measured "$label" "$(_limit)" "$LOADCHECK" run "$plan" --out "$outdir" \
         --threads "$LC_THREADS" || rc=$?
     # Exit 1 means a verdict failed; the measurement itself is still good.
@@ -628,27 +861,38 @@ duration = \"$DURATION\""
 }
 
 # closed_bench CONNS TOOLS...: ROUNDS rounds, tools alternating, then the table.
+# RSS_PER_CONN=1 adds a column: peak RSS (KiB) ÷ CONNS.
 closed_bench() {
-    local conns=$1 port round tool
+    local conns=$1 port round tool what extra=()
     shift
     port=${PORT:-$(free_port)}
+    [[ ${RSS_PER_CONN:-0} == 1 ]] && RSS_CONNS=$conns
     nginx_start "$port" "${NGINX_WORKER_CONNECTIONS:-4096}"
     for ((round = 1; round <= ROUNDS; round++)); do
         for tool in "$@"; do
             have "$tool" || continue
-            log "round $round/$ROUNDS: $tool, $conns connections, $DURATION"
+            mode_supports "$tool" || continue
+            log "round $round/$ROUNDS: $tool, $conns connections, $NGINX_MODE, $DURATION"
             "closed_$tool" "$port" "$conns" "$round"
             retry_if_noisy "$tool" "$round" "closed_$tool" "$port" "$conns" "$round"
             cooldown
         done
     done
     nginx_stop
+    what="$conns connections"
+    if is_h2; then
+        what="$conns connections × $H2_STREAMS stream(s) each"
+    fi
+    [[ $NGINX_MODE == plain ]] || what+=", $(mode_desc)"
     echo
-    echo "### Closed model, $conns connections, GET / on nginx (body \"hello\")"
+    echo "### Closed model, $what, GET / on nginx (body \"hello\")"
     echo
     print_env "$@"
     echo
-    print_table loadcheck rps:req/s:high rss_mb:"peak RSS (MiB)":low \
+    if [[ -n $RSS_CONNS ]]; then
+        extra=(rss_kib_conn:"peak RSS per connection (KiB)":low:noratio)
+    fi
+    print_table loadcheck rps:req/s:high rss_mb:"peak RSS (MiB)":low "${extra[@]}" \
         gen_cpu:"generator CPU %":low:noratio server_cpu:"server CPU %":low:noratio \
         other_cpu:"other CPU %":low:noratio
     echo
