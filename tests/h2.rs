@@ -103,11 +103,23 @@ async fn no_connection_specific_header_goes_out_on_h2_and_host_becomes_the_autho
     let (code, result, _) = common::run(&plan).await;
     let total = &result.stats.total;
     assert!(total.requests > 100, "only {} requests", total.requests);
-    assert_eq!(total.ok, total.requests, "every request answered 200: {:?}", total.errors);
+    assert_eq!(
+        total.ok, total.requests,
+        "every request answered 200: {:?}",
+        total.errors
+    );
     assert_eq!(code, Exit::Pass);
     assert_eq!(total.protocols.get("HTTP/2"), Some(&total.ok));
     let names = seen.header_names.lock().unwrap().clone();
-    for forbidden in ["host", "connection", "keep-alive", "upgrade", "proxy-connection", "transfer-encoding", "te"] {
+    for forbidden in [
+        "host",
+        "connection",
+        "keep-alive",
+        "upgrade",
+        "proxy-connection",
+        "transfer-encoding",
+        "te",
+    ] {
         assert!(!names.contains(forbidden), "`{forbidden}` was sent on h2: {names:?}");
     }
     assert!(names.contains("x-kept"), "{names:?}");

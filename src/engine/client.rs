@@ -20,7 +20,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use super::h1::{H1, Io};
-use super::h2::{self, H2, Lease, SendError};
+use super::h2::{self, H2, Lease, Owned, SendError};
 use crate::metrics::ErrorClass;
 use crate::plan::{HttpVersion, Scheme};
 
@@ -60,6 +60,8 @@ pub enum Conn {
     H1(H1),
     /// A share of a pooled HTTP/2 connection.
     H2(Lease),
+    /// An HTTP/2 connection of its own (`h2_streams = 1`).
+    H2Own(Owned),
 }
 
 /// The HTTP version a response came over.
@@ -101,6 +103,11 @@ impl Connector {
         self
     }
 
+    /// Whether connections are made on a worker thread.
+    pub fn is_local(&self) -> bool {
+        self.local
+    }
+
     /// Whether connections to `origin` are HTTP/2 before any is made
     /// (`http = "2"`); with `auto`, ALPN decides per connection.
     pub fn forces_h2(&self) -> bool {
@@ -117,16 +124,14 @@ impl Connector {
             // The TLS and HTTP/2 handshakes are boxed, so that the future
             // of a plain TCP connect stays small: 10,000 VUs connecting at
             // once each hold one.
-            (Scheme::Http, _, _) if self.http == HttpVersion::Http2 => {
-                h2_handshake(tcp, self.local).await.map(Fresh::H2)
-            }
+            (Scheme::Http, _, _) if self.http == HttpVersion::Http2 => h2_handshake(tcp).await.map(Fresh::H2),
             (Scheme::Http, _, _) => Ok(Fresh::H1(H1::new(Io::Tcp(tcp)))),
             (Scheme::Https, Some(tls), Some(name)) => {
                 let stream = tls_handshake(tls, name.clone(), tcp)
                     .await
                     .map_err(|_| ErrorClass::Tls)?;
                 match stream.get_ref().1.alpn_protocol() {
-                    Some(b"h2") => h2_handshake(stream, self.local).await.map(Fresh::H2),
+                    Some(b"h2") => h2_handshake(stream).await.map(Fresh::H2),
                     // Asked for HTTP/2 only, and the server would not speak it.
                     _ if self.http == HttpVersion::Http2 => Err(ErrorClass::Tls),
                     _ => Ok(Fresh::H1(H1::new(Io::Tls(Box::new(stream))))),
@@ -140,11 +145,11 @@ impl Connector {
 /// The HTTP/2 handshake, boxed. Boxed in a plain function: a future built
 /// inside an `async fn` keeps its space in that function's state even once
 /// moved into a box.
-fn h2_handshake<T>(io: T, local: bool) -> Pin<Box<dyn Future<Output = Result<H2, ErrorClass>> + Send>>
+fn h2_handshake<T>(io: T) -> Pin<Box<dyn Future<Output = Result<H2, ErrorClass>> + Send>>
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    Box::pin(h2::handshake(io, local))
+    Box::pin(h2::handshake(io))
 }
 
 /// The TLS handshake, boxed (rustls' handshake state is several KB).
@@ -172,6 +177,7 @@ impl Conn {
         match self {
             Conn::H1(c) => c.is_usable(),
             Conn::H2(l) => l.is_usable(),
+            Conn::H2Own(o) => o.is_usable(),
         }
     }
 
@@ -179,7 +185,7 @@ impl Conn {
     pub fn protocol(&self) -> Protocol {
         match self {
             Conn::H1(_) => Protocol::Http1,
-            Conn::H2(_) => Protocol::Http2,
+            Conn::H2(_) | Conn::H2Own(_) => Protocol::Http2,
         }
     }
 
@@ -194,6 +200,7 @@ impl Conn {
         match self {
             Conn::H1(c) => c.send(&req, version_header).await.map_err(SendError::Failed),
             Conn::H2(l) => l.send(origin, req, version_header).await,
+            Conn::H2Own(o) => o.send(origin, req, version_header).await,
         }
     }
 }

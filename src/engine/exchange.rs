@@ -97,6 +97,8 @@ pub struct Exchange {
     weights: Vec<(Vec<(usize, u32)>, u32)>,
     /// Set when the plan's `[sink]` matches deliveries with submissions.
     pub(super) correlator: Option<Correlator>,
+    /// Per origin: the preflight's connection spoke HTTP/2.
+    pub(super) speaks_h2: Vec<bool>,
 }
 
 impl Exchange {
@@ -136,6 +138,7 @@ impl Exchange {
             endpoint_origin,
             weights,
             correlator: None,
+            speaks_h2: Vec::new(),
         })
     }
 
@@ -265,6 +268,9 @@ impl Exchange {
             Ok(Err(class)) => Outcome::Failed(class),
             Err(_) => Outcome::Failed(ErrorClass::Timeout),
         };
+        if let (Outcome::Failed(ErrorClass::Timeout), Some(Conn::H2(lease))) = (outcome, &slot.0) {
+            lease.retire();
+        }
         if matches!(outcome, Outcome::Failed(_)) {
             // The connection's state is unknown after a failure: start afresh.
             // (A share of an HTTP/2 connection is only given back: its other
@@ -310,13 +316,13 @@ impl Exchange {
     /// HTTP/2 connection when the origin speaks HTTP/2, else a new one.
     async fn open(&self, o: usize, sharing: Sharing<'_>) -> Result<Conn, ErrorClass> {
         let origin = &self.origins[o];
-        if sharing.pool.speaks_h2(o) {
+        if sharing.streams > 1 && sharing.pool.speaks_h2(o) {
             match sharing.pool.lease(o, sharing.streams).await {
                 Leased::Ready(lease) => return Ok(Conn::H2(lease)),
                 Leased::Failed => return Err(ErrorClass::Connect),
                 Leased::Connect(pending) => {
                     return match self.connect_boxed(origin).await? {
-                        Fresh::H2(c) => Ok(Conn::H2(Pool::fulfil(pending, c))),
+                        Fresh::H2(c) => Ok(Conn::H2(sharing.pool.fulfil(pending, c))),
                         Fresh::H1(c) => {
                             // ALPN picked HTTP/1.1 this time (`auto`): the
                             // origin changed its mind.
@@ -330,6 +336,8 @@ impl Exchange {
         }
         match self.connect_boxed(origin).await? {
             Fresh::H1(c) => Ok(Conn::H1(c)),
+            // One stream per connection: the slot owns it and drives it.
+            Fresh::H2(c) if sharing.streams <= 1 => Ok(Conn::H2Own(c.own())),
             Fresh::H2(c) => Ok(Conn::H2(sharing.pool.adopt(o, c))),
         }
     }
@@ -337,7 +345,8 @@ impl Exchange {
     /// A worker's HTTP/2 pool for this plan's origins.
     pub fn h2_pool(&self) -> Pool {
         let forced = self.connector.forces_h2();
-        Pool::new(self.origins.iter().map(|_| forced))
+        let known = |o: usize| forced || self.speaks_h2.get(o).copied().unwrap_or(false);
+        Pool::new((0..self.origins.len()).map(known), self.connector.is_local())
     }
 
     fn expects(&self, endpoint: usize, status: u16) -> bool {

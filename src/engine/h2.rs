@@ -21,15 +21,17 @@
 //! plan's own) becomes its `:authority`.
 
 use std::cell::{Cell, RefCell};
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 
 use ::h2::Reason;
 use ::h2::client::SendRequest;
 use bytes::Bytes;
-use http::header::{HOST, HeaderName, TE};
+use http::header::{CONTENT_LENGTH, HOST, HeaderName, HeaderValue, TE};
 use http::uri::{Authority, Parts, PathAndQuery};
 use http::{Request, Uri};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -50,17 +52,21 @@ const CONNECTION_SPECIFIC: [&str; 5] = [
     "upgrade",
 ];
 
-/// An HTTP/2 connection's sending half, and whether its connection task
-/// has ended.
+/// The future that drives an HTTP/2 connection (reads frames, writes what
+/// the streams queued); it sets the connection's `closed` flag when it ends.
+type DriveFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A connection just made: its sending half, and its driver, not yet
+/// running.
 pub struct H2 {
     send: SendRequest<Bytes>,
     closed: Arc<AtomicBool>,
+    drive: DriveFuture,
 }
 
 /// Performs the HTTP/2 handshake on `io` (TLS after ALPN `h2`, or plain TCP
-/// for h2c by prior knowledge) and spawns the connection's task: with
-/// `local`, on the worker's own `LocalSet`, beside the VUs that use it.
-pub async fn handshake<T>(io: T, local: bool) -> Result<H2, ErrorClass>
+/// for h2c by prior knowledge).
+pub async fn handshake<T>(io: T) -> Result<H2, ErrorClass>
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -69,21 +75,187 @@ where
         // WINDOW_UPDATE round trip.
         .initial_window_size(1 << 20)
         .initial_connection_window_size(1 << 22)
+        // Until the server's SETTINGS arrive, open no more streams than
+        // servers commonly allow (HAProxy 100, nginx 128): the rest wait
+        // in h2 instead of being refused.
+        .initial_max_send_streams(100)
         .handshake::<_, Bytes>(io)
         .await
         .map_err(|e| classify(&e))?;
     let closed = Arc::new(AtomicBool::new(false));
     let flag = closed.clone();
-    let drive = async move {
+    let drive = Box::pin(async move {
         let _ = conn.await;
         flag.store(true, Ordering::Release);
-    };
-    if local {
-        tokio::task::spawn_local(drive);
-    } else {
-        tokio::spawn(drive);
+    });
+    Ok(H2 { send, closed, drive })
+}
+
+impl H2 {
+    /// Runs the connection in a task of its own, so that the requests of
+    /// several VUs can share it: on the worker's `LocalSet` when `local`.
+    fn spawn(self, local: bool) -> Shared {
+        if local {
+            tokio::task::spawn_local(self.drive);
+        } else {
+            tokio::spawn(self.drive);
+        }
+        Shared {
+            send: self.send,
+            closed: self.closed,
+        }
     }
-    Ok(H2 { send, closed })
+
+    /// Keeps the connection for one user, who drives it inline while a
+    /// request is out: no task of its own, and no hop between tasks for
+    /// each request.
+    pub fn own(self) -> Owned {
+        Owned {
+            send: self.send,
+            drive: Drive {
+                fut: self.drive,
+                done: false,
+            },
+            going_away: false,
+        }
+    }
+}
+
+/// A shared connection: its task runs on its own.
+struct Shared {
+    send: SendRequest<Bytes>,
+    closed: Arc<AtomicBool>,
+}
+
+/// A connection's driver, polled inline.
+struct Drive {
+    fut: DriveFuture,
+    done: bool,
+}
+
+impl Drive {
+    fn poll(&mut self, cx: &mut Context<'_>) {
+        if !self.done && self.fut.as_mut().poll(cx).is_ready() {
+            self.done = true;
+        }
+    }
+}
+
+/// Awaits `fut` while driving the connection, if it is owned.
+async fn driving<F: Future>(drive: &mut Option<&mut Drive>, fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    poll_fn(|cx| {
+        if let Some(d) = drive.as_deref_mut() {
+            d.poll(cx);
+        }
+        fut.as_mut().poll(cx)
+    })
+    .await
+}
+
+/// An HTTP/2 connection owned by one slot (`h2_streams = 1`), driven by
+/// the task that sends on it.
+pub struct Owned {
+    send: SendRequest<Bytes>,
+    drive: Drive,
+    going_away: bool,
+}
+
+impl Owned {
+    /// Whether the connection can take another request. Nobody polls it
+    /// between requests, so first let it handle whatever the server sent
+    /// meanwhile (a GOAWAY, a close), without waiting and outside tokio's
+    /// cooperative budget.
+    pub fn is_usable(&mut self) -> bool {
+        if self.going_away || self.drive.done {
+            return false;
+        }
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let drive = &mut self.drive;
+        let probe = tokio::task::coop::unconstrained(poll_fn(|cx| {
+            drive.poll(cx);
+            Poll::Ready(())
+        }));
+        let _ = std::pin::pin!(probe).poll(&mut cx);
+        !self.drive.done
+    }
+
+    /// Sends one request as a stream and reads the whole response body.
+    pub async fn send(
+        &mut self,
+        origin: &Origin,
+        req: Box<Request<Bytes>>,
+        version_header: Option<&HeaderName>,
+    ) -> Result<Response, SendError> {
+        let result = exchange(&mut self.send, Some(&mut self.drive), origin, req, version_header).await;
+        if matches!(
+            result,
+            Err(StreamError::NotSent(_)) | Err(StreamError::Failed { gone: true, .. })
+        ) {
+            self.going_away = true;
+        }
+        result.map_err(StreamError::into_send_error)
+    }
+}
+
+/// Why one stream's exchange failed, and whether the connection is gone.
+enum StreamError {
+    NotSent(Box<Request<Bytes>>),
+    Failed { class: ErrorClass, gone: bool },
+}
+
+impl StreamError {
+    fn of(e: &::h2::Error) -> StreamError {
+        StreamError::Failed {
+            class: classify(e),
+            gone: e.is_go_away() || e.is_io(),
+        }
+    }
+
+    fn into_send_error(self) -> SendError {
+        match self {
+            StreamError::NotSent(req) => SendError::NotSent(req),
+            StreamError::Failed { class, .. } => SendError::Failed(class),
+        }
+    }
+}
+
+/// Sends one request as a stream on `send` and reads the whole response
+/// body, driving the connection inline when it is owned (`drive`).
+async fn exchange(
+    send: &mut SendRequest<Bytes>,
+    mut drive: Option<&mut Drive>,
+    origin: &Origin,
+    req: Box<Request<Bytes>>,
+    version_header: Option<&HeaderName>,
+) -> Result<Response, StreamError> {
+    if driving(&mut drive, poll_fn(|cx| send.poll_ready(cx))).await.is_err() {
+        // A GOAWAY arrived, or the connection broke: nothing was sent.
+        return Err(StreamError::NotSent(req));
+    }
+    let (head, body) = h2_request(origin, *req);
+    let end_of_stream = body.is_empty();
+    let (response, mut stream) = send
+        .send_request(head, end_of_stream)
+        .map_err(|e| StreamError::of(&e))?;
+    if !end_of_stream {
+        stream.send_data(body, true).map_err(|e| StreamError::of(&e))?;
+    }
+    let response = driving(&mut drive, response).await.map_err(|e| StreamError::of(&e))?;
+    let status = response.status().as_u16();
+    let version = version_header.and_then(|h| response.headers().get(h).cloned());
+    let mut body = response.into_body();
+    let mut body_bytes = 0u64;
+    while let Some(chunk) = driving(&mut drive, body.data()).await {
+        let chunk = chunk.map_err(|e| StreamError::of(&e))?;
+        body_bytes += chunk.len() as u64;
+        let _ = body.flow_control().release_capacity(chunk.len());
+    }
+    Ok(Response {
+        status,
+        body_bytes,
+        version,
+    })
 }
 
 /// Why an h2 send failed.
@@ -99,7 +271,7 @@ pub enum SendError {
 /// One pooled connection.
 struct Entry {
     /// `None` while connecting.
-    conn: RefCell<Option<H2>>,
+    conn: RefCell<Option<Shared>>,
     /// Set when connecting failed, or the connection turned out not to be
     /// HTTP/2: waiters stop waiting.
     failed: Cell<bool>,
@@ -116,10 +288,19 @@ impl Entry {
         if self.going_away.get() || self.failed.get() {
             return false;
         }
-        match &*self.conn.borrow() {
-            Some(c) => !c.closed.load(Ordering::Acquire),
+        let usable = match &mut *self.conn.borrow_mut() {
+            // `poll_ready` with nothing pending never parks: it only says
+            // whether a GOAWAY or an error has ended the connection.
+            Some(c) => {
+                let mut cx = Context::from_waker(std::task::Waker::noop());
+                !c.closed.load(Ordering::Acquire) && !matches!(c.send.poll_ready(&mut cx), Poll::Ready(Err(_)))
+            }
             None => true,
+        };
+        if !usable {
+            self.going_away.set(true);
         }
+        usable
     }
 
     /// How many leases it may carry: the scenario's limit and the server's.
@@ -135,6 +316,8 @@ impl Entry {
 /// A worker's HTTP/2 connections, per origin.
 pub struct Pool {
     origins: Vec<OriginPool>,
+    /// Connection tasks go on the worker's `LocalSet`.
+    local: bool,
 }
 
 struct OriginPool {
@@ -194,7 +377,7 @@ impl Drop for Pending {
     }
 }
 
-fn entry(conn: Option<H2>) -> Rc<Entry> {
+fn entry(conn: Option<Shared>) -> Rc<Entry> {
     Rc::new(Entry {
         conn: RefCell::new(conn),
         failed: Cell::new(false),
@@ -207,8 +390,9 @@ fn entry(conn: Option<H2>) -> Rc<Entry> {
 impl Pool {
     /// A pool for `n_origins` origins; those with `h2[i]` set are known to
     /// speak HTTP/2 from the start (`http = "2"`).
-    pub fn new(h2: impl Iterator<Item = bool>) -> Self {
+    pub fn new(h2: impl Iterator<Item = bool>, local: bool) -> Self {
         Pool {
+            local,
             origins: h2
                 .map(|known| OriginPool {
                     speaks_h2: Cell::new(known),
@@ -264,6 +448,7 @@ impl Pool {
     pub fn adopt(&self, o: usize, conn: H2) -> Lease {
         let pool = &self.origins[o];
         pool.speaks_h2.set(true);
+        let conn = conn.spawn(self.local);
         let send = conn.send.clone();
         let new = entry(Some(conn));
         pool.conns.borrow_mut().push(new.clone());
@@ -275,8 +460,9 @@ impl Pool {
 
     /// Completes a [`Pending`] connection; the requests waiting for it get
     /// their shares.
-    pub fn fulfil(mut pending: Pending, conn: H2) -> Lease {
+    pub fn fulfil(&self, mut pending: Pending, conn: H2) -> Lease {
         let share = pending.0.take().expect("a pending connection is fulfilled once");
+        let conn = conn.spawn(self.local);
         let send = conn.send.clone();
         *share.0.conn.borrow_mut() = Some(conn);
         share.0.ready.notify_waiters();
@@ -285,6 +471,13 @@ impl Pool {
 }
 
 impl Lease {
+    /// Takes the connection out of the pool: a request on it timed out, so
+    /// it may be dead (a silent peer is noticed by TCP only after minutes).
+    /// Its other streams go on; it closes when the last share is dropped.
+    pub fn retire(&self) {
+        self.share.0.going_away.set(true);
+    }
+
     /// Whether the connection can take another request.
     pub fn is_usable(&self) -> bool {
         self.share.0.is_usable()
@@ -297,53 +490,28 @@ impl Lease {
         req: Box<Request<Bytes>>,
         version_header: Option<&HeaderName>,
     ) -> Result<Response, SendError> {
-        if poll_fn(|cx| self.send.poll_ready(cx)).await.is_err() {
-            // A GOAWAY arrived, or the connection broke: nothing was sent.
-            self.share.0.going_away.set(true);
-            return Err(SendError::NotSent(req));
-        }
-        let (head, body) = h2_request(origin, *req);
-        let end_of_stream = body.is_empty();
-        let (response, mut stream) = self
-            .send
-            .send_request(head, end_of_stream)
-            .map_err(|e| self.failed(&e))?;
-        if !end_of_stream {
-            stream.send_data(body, true).map_err(|e| self.failed(&e))?;
-        }
-        let response = response.await.map_err(|e| self.failed(&e))?;
-        let status = response.status().as_u16();
-        let version = version_header.and_then(|h| response.headers().get(h).cloned());
-        let mut body = response.into_body();
-        let mut body_bytes = 0u64;
-        while let Some(chunk) = body.data().await {
-            let chunk = chunk.map_err(|e| self.failed(&e))?;
-            body_bytes += chunk.len() as u64;
-            let _ = body.flow_control().release_capacity(chunk.len());
-        }
-        Ok(Response {
-            status,
-            body_bytes,
-            version,
-        })
-    }
-
-    fn failed(&self, e: &::h2::Error) -> SendError {
-        if e.is_go_away() || e.is_io() {
+        let result = exchange(&mut self.send, None, origin, req, version_header).await;
+        if matches!(
+            result,
+            Err(StreamError::NotSent(_)) | Err(StreamError::Failed { gone: true, .. })
+        ) {
             self.share.0.going_away.set(true);
         }
-        SendError::Failed(classify(e))
+        result.map_err(StreamError::into_send_error)
     }
 }
 
 /// The error class of a failed stream:
 /// - `refused`: the server did not process it: `RST_STREAM(REFUSED_STREAM)`,
-///   or a graceful `GOAWAY` (`NO_ERROR`) whose last stream id is below it;
-/// - `reset`: any other `RST_STREAM` or `GOAWAY`, or the connection broke.
+///   or a `GOAWAY` whose last stream id is below it (RFC 9113 §6.8);
+/// - `reset`: any other `RST_STREAM`, or the connection broke.
 pub fn classify(e: &::h2::Error) -> ErrorClass {
     match e.reason() {
         Some(Reason::REFUSED_STREAM) if e.is_reset() => ErrorClass::Refused,
-        Some(Reason::NO_ERROR) if e.is_go_away() && e.is_remote() => ErrorClass::Refused,
+        // h2 gives a remote GOAWAY's error only to the streams above its
+        // last stream id, which the server did not process, whatever its
+        // code; streams it cut after processing end as I/O errors.
+        _ if e.is_go_away() && e.is_remote() => ErrorClass::Refused,
         _ => ErrorClass::Reset,
     }
 }
@@ -366,11 +534,17 @@ fn h2_request(origin: &Origin, req: Request<Bytes>) -> (Request<()>, Bytes) {
         for name in CONNECTION_SPECIFIC {
             headers.remove(name);
         }
-        if headers
-            .get(TE)
-            .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"trailers"))
-        {
+        // The body's length is the one h2 frames, as on HTTP/1.1.
+        headers.remove(CONTENT_LENGTH);
+        if headers.contains_key(TE) {
+            let trailers = headers
+                .get_all(TE)
+                .iter()
+                .all(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
             headers.remove(TE);
+            if trailers {
+                headers.insert(TE, HeaderValue::from_static("trailers"));
+            }
         }
     }
     let mut uri = Parts::default();
@@ -413,6 +587,7 @@ mod tests {
             h.insert(name, "x".parse().unwrap());
         }
         h.insert(TE, "gzip".parse().unwrap());
+        h.insert(http::header::CONTENT_LENGTH, "99".parse().unwrap());
         h.insert("x-keep", "1".parse().unwrap());
         let (head, body) = h2_request(&origin(), req);
         assert_eq!(head.uri().to_string(), "https://staging.example.test/a?b=1");
@@ -426,7 +601,8 @@ mod tests {
         let mut req = Request::new(Bytes::new());
         *req.uri_mut() = "/".parse().unwrap();
         req.headers_mut().insert(HOST, "127.0.0.1:8443".parse().unwrap());
-        req.headers_mut().insert(TE, "trailers".parse().unwrap());
+        req.headers_mut().insert(TE, "Trailers".parse().unwrap());
+        req.headers_mut().insert("x-other", "1".parse().unwrap());
         let (head, _) = h2_request(&origin(), req);
         assert_eq!(head.uri().authority().unwrap().as_str(), "127.0.0.1:8443");
         assert!(head.headers().get(HOST).is_none());

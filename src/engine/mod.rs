@@ -151,16 +151,17 @@ pub async fn prepare(plan: &Arc<Plan>, preflight: bool) -> Result<Ready, Prepare
     for t in &targets {
         origins.push(preflight::resolve(plan, t).await.map_err(PrepareError::Unreachable)?);
     }
+    let mut speaks_h2 = vec![false; origins.len()];
     if preflight {
         let timeout = plan.timeout.min(Duration::from_secs(5));
-        preflight::check(&connector, &origins, timeout)
+        speaks_h2 = preflight::check(&connector, &origins, timeout)
             .await
             .map_err(PrepareError::Unreachable)?;
     }
     let live = Arc::new(Live::new(
         plan.rollout.as_ref().and_then(|r| r.version_header.as_deref()),
     ));
-    let exchange = Exchange::new(
+    let mut exchange = Exchange::new(
         plan.clone(),
         live.clone(),
         connector.for_workers(),
@@ -168,6 +169,7 @@ pub async fn prepare(plan: &Arc<Plan>, preflight: bool) -> Result<Ready, Prepare
         endpoint_origin,
     )
     .map_err(PrepareError::Input)?;
+    exchange.speaks_h2 = speaks_h2;
     Ok(Ready { exchange, live })
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 use rustls::pki_types::ServerName;
 
-use super::client::{Connector, Origin};
+use super::client::{Connector, Origin, Protocol};
 use crate::metrics::ErrorClass;
 use crate::plan::{Plan, Scheme, Target};
 
@@ -71,12 +71,15 @@ pub async fn resolve(plan: &Plan, t: &Target) -> Result<Origin> {
 }
 
 /// Connects once to each origin (TCP, and TLS for HTTPS). Any failure means
-/// the target is unreachable and nothing is sent.
-pub async fn check(connector: &Connector, origins: &[Origin], timeout: Duration) -> Result<()> {
+/// the target is unreachable and nothing is sent. Returns, per origin,
+/// whether it spoke HTTP/2, so that the first requests share connections
+/// instead of each opening one while nobody knows yet.
+pub async fn check(connector: &Connector, origins: &[Origin], timeout: Duration) -> Result<Vec<bool>> {
+    let mut h2 = Vec::with_capacity(origins.len());
     for origin in origins {
         let attempt = tokio::time::timeout(timeout, connector.connect(origin)).await;
         match attempt {
-            Ok(Ok(_)) => {}
+            Ok(Ok(fresh)) => h2.push(fresh.protocol() == Protocol::Http2),
             Ok(Err(class)) => {
                 let hint = if class == ErrorClass::Tls && connector.forces_h2() {
                     " (or it does not offer HTTP/2 by ALPN `h2`, which `[tls] http = \"2\"` requires)"
@@ -99,5 +102,5 @@ pub async fn check(connector: &Connector, origins: &[Origin], timeout: Duration)
             }
         }
     }
-    Ok(())
+    Ok(h2)
 }
