@@ -2,6 +2,7 @@
 //! render it, send it on a connection slot within the timeout, and turn
 //! what happened into a [`Sample`].
 
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -10,6 +11,7 @@ use bytes::Bytes;
 use http::Request;
 use rand::Rng;
 use rand::rngs::SmallRng;
+use tokio::sync::Notify;
 
 use super::client::{Conn, Connector, Fresh, Origin, Protocol};
 use super::h2::{Leased, Pool, SendError};
@@ -36,14 +38,92 @@ impl Slot {
     }
 }
 
-/// A worker's connections that requests share: its HTTP/2 pool, and how
-/// many streams one connection may carry for the scenario at hand.
+/// A worker's connections that requests share: its HTTP/2 pool, how many
+/// streams one connection may carry for the scenario at hand, and, in the
+/// open model, its idle connections.
 #[derive(Clone, Copy)]
 pub struct Sharing<'a> {
     /// The worker's HTTP/2 connections.
     pub pool: &'a Pool,
     /// The scenario's `h2_streams`.
     pub streams: u32,
+    /// The open model's idle connections, per origin.
+    pub idle: Option<&'a Idle>,
+}
+
+/// Connections being made at once per origin by one worker in the open
+/// model. A TLS handshake costs about 100 µs of CPU: without a bound, at
+/// 20,000 req/s every request that arrives while the first connections
+/// are being made opens one more, and the generator spirals into
+/// handshakes. With it, such a request waits for whichever comes first: a
+/// connection that becomes idle, or a turn to connect. 64 keeps the ramp
+/// fast for slow servers (64 connections per round trip per worker).
+const MAX_CONNECTING: u32 = 64;
+
+/// The open model's idle connections (one request at a time each), per
+/// origin, and the connections being made.
+pub struct Idle {
+    slots: RefCell<Vec<Vec<Slot>>>,
+    connecting: Vec<Cell<u32>>,
+    /// A connection went idle, or a turn to connect came free.
+    freed: Notify,
+}
+
+/// A turn to make a connection; given back when dropped.
+struct ConnectTurn<'a>(&'a Idle, usize);
+
+impl Drop for ConnectTurn<'_> {
+    fn drop(&mut self) {
+        let c = &self.0.connecting[self.1];
+        c.set(c.get().saturating_sub(1));
+        self.0.freed.notify_one();
+    }
+}
+
+/// What a request without a connection gets.
+enum Turn<'a> {
+    Idle(Slot),
+    Connect(ConnectTurn<'a>),
+}
+
+impl Idle {
+    /// No idle connections yet, for `n_origins` origins.
+    pub fn new(n_origins: usize) -> Self {
+        Idle {
+            slots: RefCell::new((0..n_origins).map(|_| Vec::new()).collect()),
+            connecting: (0..n_origins).map(|_| Cell::new(0)).collect(),
+            freed: Notify::new(),
+        }
+    }
+
+    /// An idle connection to origin `o`, if one is at hand.
+    pub fn take(&self, o: usize) -> Slot {
+        self.slots.borrow_mut()[o].pop().unwrap_or_default()
+    }
+
+    /// Keeps a connection that finished its request, for the next one.
+    pub fn give(&self, o: usize, slot: Slot) {
+        self.slots.borrow_mut()[o].push(slot);
+        self.freed.notify_one();
+    }
+
+    /// Waits for an idle connection or a turn to connect.
+    async fn turn(&self, o: usize) -> Turn<'_> {
+        loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            if let Some(slot) = self.slots.borrow_mut()[o].pop() {
+                return Turn::Idle(slot);
+            }
+            let c = &self.connecting[o];
+            if c.get() < MAX_CONNECTING {
+                c.set(c.get() + 1);
+                return Turn::Connect(ConnectTurn(self, o));
+            }
+            freed.await;
+        }
+    }
 }
 
 /// A request ready to send.
@@ -227,7 +307,18 @@ impl Exchange {
             loop {
                 if !slot.is_usable() {
                     slot.0 = None;
+                    let mut turn = None;
+                    if let (Some(idle), false) = (sharing.idle, sharing.pool.speaks_h2(origin_index)) {
+                        match idle.turn(origin_index).await {
+                            Turn::Idle(other) => {
+                                *slot = other;
+                                continue;
+                            }
+                            Turn::Connect(t) => turn = Some(t),
+                        }
+                    }
                     slot.0 = Some(self.open_boxed(origin_index, sharing).await?);
+                    drop(turn);
                 }
                 let conn = slot.0.as_mut().ok_or(ErrorClass::Connect)?;
                 protocol = Some(conn.protocol());

@@ -141,14 +141,23 @@ impl Drive {
     }
 }
 
-/// Awaits `fut` while driving the connection, if it is owned.
+/// Awaits `fut` while driving the connection, if it is owned. The driver
+/// runs only when `fut` cannot finish on what has already arrived: a body
+/// that came with its headers is read without another pass over the
+/// socket.
 async fn driving<F: Future>(drive: &mut Option<&mut Drive>, fut: F) -> F::Output {
     let mut fut = std::pin::pin!(fut);
     poll_fn(|cx| {
-        if let Some(d) = drive.as_deref_mut() {
-            d.poll(cx);
+        if let Poll::Ready(out) = fut.as_mut().poll(cx) {
+            return Poll::Ready(out);
         }
-        fut.as_mut().poll(cx)
+        match drive.as_deref_mut() {
+            Some(d) => {
+                d.poll(cx);
+                fut.as_mut().poll(cx)
+            }
+            None => Poll::Pending,
+        }
     })
     .await
 }

@@ -15,7 +15,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tokio::time::sleep_until;
 
-use super::exchange::{Exchange, Sharing, Slot};
+use super::exchange::{Exchange, Idle, Sharing, Slot};
 use super::h2::Pool;
 use super::schedule::{ArrivalSchedule, VuSchedule, VuStep};
 use crate::metrics::{Delta, Recorder};
@@ -182,9 +182,7 @@ async fn open_loop(run: LoopCtx, mut stop: StopRx, si: usize, worker: usize) {
     let cap = sc.max_in_flight.div_ceil(shared.n_workers).max(1);
     let in_flight = Rc::new(Cell::new(0usize));
     let idle = Rc::new(Notify::new());
-    let pool: Rc<RefCell<Vec<Vec<Slot>>>> = Rc::new(RefCell::new(
-        (0..shared.exchange.n_origins()).map(|_| Vec::new()).collect(),
-    ));
+    let pool = Rc::new(Idle::new(shared.exchange.n_origins()));
     let mut rng = SmallRng::seed_from_u64(seed_for(shared.seed, si as u64, worker as u64));
     let mut k = worker as u64;
     while let Some(offset) = schedule.time_of(k) {
@@ -221,10 +219,11 @@ async fn open_loop(run: LoopCtx, mut stop: StopRx, si: usize, worker: usize) {
         );
         tokio::task::spawn_local(async move {
             let origin = shared.exchange.origin_of(prepared.endpoint);
-            let mut slot = pool.borrow_mut()[origin].pop().unwrap_or_default();
+            let mut slot = pool.take(origin);
             let sharing = Sharing {
                 pool: &h2,
                 streams: shared.scenarios[si].h2_streams,
+                idle: Some(&pool),
             };
             if let Some(m) = shared.exchange.send(&mut slot, sharing, prepared, intended, None).await {
                 rec.borrow_mut().record(m.key, &m.sample, m.end, m.version.as_ref());
@@ -232,7 +231,7 @@ async fn open_loop(run: LoopCtx, mut stop: StopRx, si: usize, worker: usize) {
             // An HTTP/1.1 connection waits in the idle list for the next
             // request; a share of an HTTP/2 connection is given back.
             if !slot.is_shared() && slot.is_usable() {
-                pool.borrow_mut()[origin].push(slot);
+                pool.give(origin, slot);
             }
             in_flight.set(in_flight.get() - 1);
             if in_flight.get() == 0 {
@@ -281,6 +280,7 @@ async fn vu_loop(run: LoopCtx, mut stop: StopRx, si: usize, vu: u32) {
         let sharing = Sharing {
             pool: &h2,
             streams: sc.h2_streams,
+            idle: None,
         };
         let Some(m) = shared
             .exchange
