@@ -459,3 +459,35 @@ fn event_id(body: &[u8], pointer: &str) -> Option<Box<str>> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 10: the open model over TLS spiralled into one handshake per
+    /// request at 20,000 req/s.
+    #[tokio::test]
+    async fn past_the_bound_a_request_waits_for_an_idle_connection_or_a_turn() {
+        let idle = Idle::new(1);
+        let mut turns = Vec::new();
+        for _ in 0..MAX_CONNECTING {
+            match idle.turn(0).await {
+                Turn::Connect(t) => turns.push(t),
+                Turn::Idle(_) => panic!("no connection is idle yet"),
+            }
+        }
+        // The next request waits…
+        let waiting = idle.turn(0);
+        tokio::pin!(waiting);
+        let early = tokio::time::timeout(std::time::Duration::from_millis(20), &mut waiting).await;
+        assert!(early.is_err(), "it waited while {MAX_CONNECTING} were being made");
+        // …and takes the first connection that goes idle instead of making one.
+        idle.give(0, Slot::default());
+        assert!(matches!(waiting.await, Turn::Idle(_)));
+        // A connection made frees a turn.
+        drop(turns.pop());
+        let again = idle.turn(0).await;
+        assert!(matches!(again, Turn::Connect(_)));
+        assert_eq!(idle.connecting[0].get(), MAX_CONNECTING);
+    }
+}
