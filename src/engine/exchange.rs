@@ -47,21 +47,17 @@ pub struct Sharing<'a> {
     pub pool: &'a Pool,
     /// The scenario's `h2_streams`.
     pub streams: u32,
-    /// Idle connections and turns to connect, per origin: the open
-    /// model's, or in the closed model only the turns.
+    /// The open model's idle connections, per origin.
     pub idle: Option<&'a Idle>,
 }
 
-/// Connections being made at once per origin by one worker. A TLS
-/// handshake costs about 100 µs of CPU: without a bound, at 20,000 req/s
-/// in the open model every request that arrives while the first
-/// connections are being made opens one more, and the generator spirals
-/// into handshakes. With it, such a request waits for whichever comes
-/// first: a connection that becomes idle, or a turn to connect. In the
-/// closed model it keeps 10,000 VUs from all holding a handshake's state at
-/// once (10,000 TLS connections: 12.3 KiB each before, 7.1 after). 64 keeps
-/// the ramp fast for slow servers (64 connections per round trip per
-/// worker).
+/// Connections being made at once per origin by one worker in the open
+/// model. A TLS handshake costs about 100 µs of CPU: without a bound, at
+/// 20,000 req/s every request that arrives while the first connections
+/// are being made opens one more, and the generator spirals into
+/// handshakes. With it, such a request waits for whichever comes first: a
+/// connection that becomes idle, or a turn to connect. 64 keeps the ramp
+/// fast for slow servers (64 connections per round trip per worker).
 const MAX_CONNECTING: u32 = 64;
 
 /// The open model's idle connections (one request at a time each), per

@@ -101,10 +101,6 @@ async fn run_worker(shared: Arc<Shared>, worker: usize, stop: StopRx, tx: Unboun
         shared.live.clone(),
     )));
     let pool = Rc::new(shared.exchange.h2_pool());
-    // The worker's VUs take turns to connect, like the open model's
-    // requests: 10,000 VUs starting at once would otherwise all be in a
-    // handshake together, each holding its handshake state.
-    let gate = Rc::new(Idle::new(shared.exchange.n_origins()));
     let mut set = JoinSet::new();
     for (si, sc) in shared.scenarios.iter().enumerate() {
         if sc.arrival.is_some() {
@@ -112,7 +108,6 @@ async fn run_worker(shared: Arc<Shared>, worker: usize, stop: StopRx, tx: Unboun
                 shared: shared.clone(),
                 rec: rec.clone(),
                 pool: pool.clone(),
-                gate: gate.clone(),
             };
             set.spawn_local(open_loop(run, stop.clone(), si, worker));
         }
@@ -122,7 +117,6 @@ async fn run_worker(shared: Arc<Shared>, worker: usize, stop: StopRx, tx: Unboun
                     shared: shared.clone(),
                     rec: rec.clone(),
                     pool: pool.clone(),
-                    gate: gate.clone(),
                 };
                 set.spawn_local(vu_loop(run, stop.clone(), si, vu));
             }
@@ -153,8 +147,6 @@ struct LoopCtx {
     shared: Arc<Shared>,
     rec: Rc<RefCell<Recorder>>,
     pool: Rc<Pool>,
-    /// Closed model: turns to connect (no connection is ever given to it).
-    gate: Rc<Idle>,
 }
 
 /// Resolves at the stop deadline, once a stop has been asked for.
@@ -182,9 +174,7 @@ fn stopping(stop: &StopRx) -> bool {
 /// The open model: send on schedule, whether or not earlier requests have
 /// answered; a send that finds `max_in_flight` full is dropped and counted.
 async fn open_loop(run: LoopCtx, mut stop: StopRx, si: usize, worker: usize) {
-    let LoopCtx {
-        shared, rec, pool: h2, ..
-    } = run;
+    let LoopCtx { shared, rec, pool: h2 } = run;
     let sc = &shared.scenarios[si];
     let Some(schedule) = &sc.arrival else { return };
     let start = shared.run_start + sc.start;
@@ -262,12 +252,7 @@ async fn open_loop(run: LoopCtx, mut stop: StopRx, si: usize, worker: usize) {
 
 /// The closed model: each VU sends, waits for the answer, thinks, repeats.
 async fn vu_loop(run: LoopCtx, mut stop: StopRx, si: usize, vu: u32) {
-    let LoopCtx {
-        shared,
-        rec,
-        pool: h2,
-        gate,
-    } = run;
+    let LoopCtx { shared, rec, pool: h2 } = run;
     let sc = &shared.scenarios[si];
     let Some(schedule) = &sc.vus else { return };
     let start = shared.run_start + sc.start;
@@ -295,7 +280,7 @@ async fn vu_loop(run: LoopCtx, mut stop: StopRx, si: usize, vu: u32) {
         let sharing = Sharing {
             pool: &h2,
             streams: sc.h2_streams,
-            idle: Some(&gate),
+            idle: None,
         };
         let Some(m) = shared
             .exchange
