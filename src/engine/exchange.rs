@@ -407,10 +407,15 @@ impl Exchange {
     /// HTTP/2 connection when the origin speaks HTTP/2, else a new one.
     async fn open(&self, o: usize, sharing: Sharing<'_>) -> Result<Conn, ErrorClass> {
         let origin = &self.origins[o];
-        if sharing.streams > 1 && sharing.pool.speaks_h2(o) {
+        // A connection this request waited for was not made (its maker
+        // timed out, failed, or got HTTP/1.1): try again, as its maker this
+        // time if need be, so that a failure is this request's own. Each
+        // pass either returns or makes a connection; the request's timeout
+        // bounds them all.
+        while sharing.streams > 1 && sharing.pool.speaks_h2(o) {
             match sharing.pool.lease(o, sharing.streams).await {
                 Leased::Ready(lease) => return Ok(Conn::H2(lease)),
-                Leased::Failed => return Err(ErrorClass::Connect),
+                Leased::Failed => continue,
                 Leased::Connect(pending) => {
                     return match self.connect_boxed(origin).await? {
                         Fresh::H2(c) => Ok(Conn::H2(sharing.pool.fulfil(pending, c))),
