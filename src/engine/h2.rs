@@ -196,14 +196,12 @@ impl Owned {
         req: Box<Request<Bytes>>,
         version_header: Option<&HeaderName>,
     ) -> Result<Response, SendError> {
-        let result = exchange(&mut self.send, Some(&mut self.drive), origin, req, version_header).await;
-        if matches!(
-            result,
-            Err(StreamError::NotSent(_)) | Err(StreamError::Failed { gone: true, .. })
-        ) {
-            self.going_away = true;
-        }
-        result.map_err(StreamError::into_send_error)
+        exchange(&mut self.send, Some(&mut self.drive), origin, req, version_header)
+            .await
+            .map_err(|e| {
+                self.going_away |= e.ends_connection();
+                e.into_send_error()
+            })
     }
 }
 
@@ -219,6 +217,11 @@ impl StreamError {
             class: classify(e),
             gone: e.is_go_away() || e.is_io(),
         }
+    }
+
+    /// The connection is going away or broken: it takes no more requests.
+    fn ends_connection(&self) -> bool {
+        matches!(self, StreamError::NotSent(_) | StreamError::Failed { gone: true, .. })
     }
 
     fn into_send_error(self) -> SendError {
@@ -499,14 +502,14 @@ impl Lease {
         req: Box<Request<Bytes>>,
         version_header: Option<&HeaderName>,
     ) -> Result<Response, SendError> {
-        let result = exchange(&mut self.send, None, origin, req, version_header).await;
-        if matches!(
-            result,
-            Err(StreamError::NotSent(_)) | Err(StreamError::Failed { gone: true, .. })
-        ) {
-            self.share.0.going_away.set(true);
-        }
-        result.map_err(StreamError::into_send_error)
+        exchange(&mut self.send, None, origin, req, version_header)
+            .await
+            .map_err(|e| {
+                if e.ends_connection() {
+                    self.share.0.going_away.set(true);
+                }
+                e.into_send_error()
+            })
     }
 }
 

@@ -191,17 +191,6 @@ pub enum HttpVersion {
     Http2,
 }
 
-impl HttpVersion {
-    /// The value as the plan writes it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HttpVersion::Auto => "auto",
-            HttpVersion::Http1 => "1.1",
-            HttpVersion::Http2 => "2",
-        }
-    }
-}
-
 /// One `--resolve`-style override.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Resolve {
