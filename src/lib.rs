@@ -1,360 +1,47 @@
 //! loadcheck: is this deploy safe under load?
 //!
-//! [`run`] reads as the pipeline: plan → preflight → engine → `RunResult`
-//! (`run.json`) → verdict → exit code. Each stage lives in its own module and
-//! takes only what the stage before it produced.
+//! [`run`] dispatches a command line to its subcommand in [`cmd`]; `loadcheck
+//! run` reads as the pipeline: plan → preflight → engine → `RunResult`
+//! (`run.json`) → verdict → exit code. Each stage lives in its own module,
+//! takes only what the stage before it produced, and imports only from the
+//! layers below it (`docs/architecture.md`).
 
 pub mod cli;
+pub mod cmd;
 pub mod demo;
 pub mod engine;
+pub mod errors;
 pub mod exit;
 pub mod github;
 pub mod metrics;
+pub mod net;
 pub mod outcome;
 pub mod plan;
 pub mod progress;
+pub mod prometheus;
 pub mod redact;
+pub mod report;
 pub mod rollout;
 pub mod signing;
 pub mod sink;
-pub mod summary;
 
-use std::path::Path;
-use std::sync::Arc;
+pub use cmd::run::{run_plan, verdict, write_run_json};
 
-use anyhow::{Context, Result};
-
-use cli::{Cli, Command, DemoCommand, EngineArgs, PlanArgs};
-use engine::{Abort, EngineOptions, PrepareError};
+use cli::{Cli, Command, DemoCommand};
 use exit::Exit;
-use metrics::RunResult;
-use plan::{Overrides, Plan};
-use redact::Redactor;
-use rollout::controller::RolloutStatus;
 
 /// Runs a parsed command line and returns the exit code.
 pub async fn run(cli: Cli) -> Exit {
     match cli.command {
-        Command::Run(args) => match load_plan(&args.plan) {
-            Ok(plan) => run_plan(plan, &args.engine).await,
+        Command::Run(args) => match cmd::validate::load_plan(&args.plan) {
+            Ok(plan) => cmd::run::run_plan(plan, &args.engine).await,
             Err(code) => code,
         },
-        Command::Validate(args) => match load_plan(&args) {
-            Ok(plan) => {
-                println!(
-                    "{}: ok ({} scenarios, {} endpoints)",
-                    args.plan.display(),
-                    plan.scenarios.len(),
-                    plan.endpoints.len()
-                );
-                Exit::Pass
-            }
-            Err(code) => code,
-        },
-        Command::Sink(args) => sink_cli(args).await,
+        Command::Validate(args) => cmd::validate::validate(&args),
+        Command::Sink(args) => cmd::sink::sink(args).await,
         Command::Demo(args) => match args.command {
-            Some(DemoCommand::Serve(s)) => demo::serve_cli(*s).await,
-            None => demo::run_demo(&args.engine).await,
+            Some(DemoCommand::Serve(s)) => cmd::demo::serve(*s).await,
+            None => cmd::demo::demo(&args.engine).await,
         },
     }
-}
-
-/// `loadcheck sink`: serves until a signal or `--max-duration`, then
-/// prints (and optionally writes) the final counters.
-async fn sink_cli(args: cli::SinkArgs) -> Exit {
-    let config = match &args.config {
-        Some(path) => plan::load_sink(path, args.listen),
-        None => match args.listen {
-            Some(listen) => plan::parse_sink(Path::new("(no --config)"), "", Some(listen)),
-            None => {
-                eprintln!("error: give --listen ADDR or --config sink.toml with `listen`");
-                return Exit::BadInput;
-            }
-        },
-    };
-    let config = match config {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Exit::BadInput;
-        }
-    };
-    let redactor = Redactor::new(config.signing.iter().flat_map(|s| s.secrets.clone()).collect());
-    let running = match sink::start(&config, std::time::Instant::now()).await {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {}", redactor.redact(&format!("{e:#}")));
-            return Exit::Operational;
-        }
-    };
-    eprintln!(
-        "sink listening on http://{} (stats at /_sink/stats, Prometheus at /_sink/metrics)",
-        running.addr
-    );
-    let limit = async {
-        match args.max_duration {
-            Some(d) => tokio::time::sleep(d).await,
-            None => std::future::pending().await,
-        }
-    };
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: cannot watch SIGTERM: {e}");
-            return Exit::Operational;
-        }
-    };
-    tokio::select! {
-        () = limit => {}
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    let stats = running.sink.stats();
-    running.stop().await;
-    let text = serde_json::to_string_pretty(&stats).unwrap_or_default();
-    println!("{}", redactor.redact(&text));
-    if let Some(path) = &args.stats_out
-        && let Err(e) = std::fs::write(path, redactor.redact(&text))
-    {
-        eprintln!("error: writing {}: {e}", path.display());
-        return Exit::Operational;
-    }
-    Exit::Pass
-}
-
-fn overrides(args: &PlanArgs) -> Overrides {
-    Overrides {
-        target: args.target.clone(),
-        duration: args.duration,
-        rate: args.rate,
-        vus: args.vus,
-    }
-}
-
-/// Loads and validates a plan; a bad plan is reported and exits 2.
-fn load_plan(args: &PlanArgs) -> Result<Plan, Exit> {
-    plan::load(&args.plan, &overrides(args)).map_err(|e| {
-        eprintln!("error: {e}");
-        Exit::BadInput
-    })
-}
-
-/// The pipeline for a validated plan: setup, preflight, load (with the
-/// rollout controller and the sink beside it), result, verdict.
-pub async fn run_plan(mut plan: Plan, args: &EngineArgs) -> Exit {
-    let github = match github_client(&plan) {
-        Ok(gh) => gh,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            return Exit::BadInput;
-        }
-    };
-    let mut secrets = plan.secrets();
-    secrets.extend(github.as_ref().map(|g| g.token().to_string()));
-    let seed = args.seed.unwrap_or_else(outcome::clock_seed);
-    // The sink listens before anything is sent: setup, preflight or load
-    // may already cause deliveries.
-    let sink = match &plan.sink {
-        None => None,
-        Some(ps) => match sink::start(&ps.config, std::time::Instant::now()).await {
-            Ok(running) => {
-                if !args.quiet {
-                    eprintln!("sink listening on http://{}", running.addr);
-                }
-                Some(running)
-            }
-            Err(e) => {
-                eprintln!("error: {}", Redactor::new(secrets).redact(&format!("{e:#}")));
-                return Exit::Operational;
-            }
-        },
-    };
-    let setup = if plan.setups.is_empty() {
-        Vec::new()
-    } else {
-        match engine::setup::run(&mut plan, seed, &mut |s| secrets.push(s.to_string())).await {
-            Ok(records) => records,
-            Err(e) => {
-                let redactor = Redactor::new(secrets);
-                eprintln!("error: {}", redactor.redact(&e.to_string()));
-                eprintln!("nothing was sent to the endpoints: a failed setup stops the run before any load");
-                return Exit::Operational;
-            }
-        }
-    };
-    let redactor = Redactor::new(secrets);
-    let plan = Arc::new(plan);
-    let mut ready = match engine::prepare(&plan, true).await {
-        Ok(ready) => ready,
-        Err(e) => {
-            eprintln!("error: {}", redactor.redact(&e.to_string()));
-            return match e {
-                PrepareError::Input(_) => Exit::BadInput,
-                PrepareError::Unreachable(_) => Exit::Operational,
-            };
-        }
-    };
-    raise_fd_limit(&plan);
-    if let (Some(running), Some(c)) = (&sink, plan.sink.as_ref().and_then(|s| s.correlate.as_ref())) {
-        ready.correlate_with(c.index, c.pointer.clone(), running.sink.clone());
-    }
-    let workers = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let opts = EngineOptions {
-        workers,
-        seed,
-        max_duration: args.max_duration,
-        grace: args.grace,
-    };
-    let planned = args
-        .max_duration
-        .map_or(plan.planned_duration(), |cap| cap.min(plan.planned_duration()));
-    let mut progress = progress::Progress::start(planned, args.quiet);
-    let (control, finish) = engine::Control::standalone();
-    let (ended_tx, ended) = tokio::sync::watch::channel(false);
-    let controller = tokio::spawn(rollout::controller::run(rollout::controller::Setup {
-        plan: plan.clone(),
-        live: ready.live(),
-        run_start: control.run_start,
-        started_at: control.started_at,
-        finish,
-        ended,
-        redactor: redactor.clone(),
-        quiet: args.quiet,
-        github,
-    }));
-    let executed = engine::execute(plan.clone(), ready, &opts, &mut progress, control).await;
-    let _ = ended_tx.send(true);
-    let output = match executed {
-        Ok(output) => output,
-        Err(e) => {
-            eprintln!("error: {}", redactor.redact(&format!("{e:#}")));
-            return Exit::Operational;
-        }
-    };
-    let report = controller.await.unwrap_or_default();
-    let delivery = match sink {
-        Some(running) => Some(finish_sink(&plan, running, args.quiet, output.abort.is_some()).await),
-        None => None,
-    };
-    let extra = outcome::Extra { delivery, setup };
-    let result = outcome::assemble(&plan, &output, &report, &extra, outcome::metadata(workers, seed));
-    let written = write_run_json(&args.out, &result, &redactor);
-    print!("{}", redactor.redact(&summary::render(&result)));
-    if let Err(e) = written {
-        eprintln!("error: {}", redactor.redact(&format!("{e:#}")));
-        return Exit::Operational;
-    }
-    verdict(&result, output.abort.as_ref())
-}
-
-/// Waits for outstanding deliveries (at most the sink's deadline, and not
-/// at all after an abort; a signal ends the wait), then stops the sink and
-/// returns its figures.
-async fn finish_sink(plan: &Plan, running: sink::RunningSink, quiet: bool, aborted: bool) -> sink::DeliveryReport {
-    let correlate = plan.sink.as_ref().is_some_and(|s| s.correlate.is_some());
-    if correlate && !aborted {
-        let deadline = running.sink.deadline();
-        let until = std::time::Instant::now() + deadline;
-        let outstanding = running.sink.ledger.outstanding();
-        if outstanding > 0 && !quiet {
-            eprintln!(
-                "waiting up to {} for {outstanding} outstanding deliveries",
-                plan::duration::format_duration(deadline)
-            );
-        }
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        let drained = async {
-            while running.sink.ledger.outstanding() > 0 && std::time::Instant::now() < until {
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            }
-        };
-        tokio::select! {
-            () = drained => {}
-            _ = tokio::signal::ctrl_c() => eprintln!("signal: the wait for deliveries stops here"),
-            Some(()) = async { match term.as_mut() { Some(t) => t.recv().await, None => std::future::pending().await } } => {
-                eprintln!("signal: the wait for deliveries stops here");
-            }
-        }
-    }
-    let report = running.sink.report(correlate);
-    running.stop().await;
-    report
-}
-
-/// The GitHub client, when a GitHub trigger needs one; `GITHUB_TOKEN` unset
-/// is bad input (exit 2), found before anything is sent.
-fn github_client(plan: &Plan) -> Result<Option<github::GitHub>> {
-    let needs = plan
-        .rollout
-        .as_ref()
-        .and_then(|r| r.trigger.as_ref())
-        .is_some_and(|t| !matches!(t, plan::Trigger::Command(_)));
-    if !needs {
-        return Ok(None);
-    }
-    github::GitHub::from_env()
-        .map(Some)
-        .context("the plan's rollout trigger needs the GitHub API")
-}
-
-/// Lifts the soft open-files limit to the hard one, as Go programs do, so
-/// that a plan with thousands of VUs does not fail its connects on a
-/// default soft limit of 1,024. Says so when even the hard limit is below
-/// what the closed-model VUs need (one connection each).
-fn raise_fd_limit(plan: &Plan) {
-    let want: u64 = plan
-        .scenarios
-        .iter()
-        .filter(|s| !s.executor.is_open())
-        .map(|s| s.max_in_flight as u64)
-        .sum::<u64>()
-        + 64;
-    match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(limit) if limit < want => {
-            eprintln!(
-                "warning: the open-files limit is {limit}, below the {want} this plan may need; connects beyond it will fail"
-            );
-        }
-        Ok(_) => {}
-        Err(e) => eprintln!("warning: cannot raise the open-files limit: {e}"),
-    }
-}
-
-/// The exit code of a finished run.
-pub fn verdict(result: &RunResult, abort: Option<&Abort>) -> Exit {
-    let zero_downtime_failed = result
-        .rollout
-        .as_ref()
-        .is_some_and(|r| r.zero_downtime.as_ref().is_some_and(|z| !z.ok));
-    let failed =
-        result.thresholds.iter().any(|t| !t.ok) || result.requirements.iter().any(|r| !r.ok) || zero_downtime_failed;
-    let mut code = if failed { Exit::Fail } else { Exit::Pass };
-    if result
-        .rollout
-        .as_ref()
-        .is_some_and(|r| r.trigger.status != RolloutStatus::Succeeded)
-    {
-        // The rollout failed, timed out or did not finish: operational.
-        code = code.combine(Exit::Operational);
-    }
-    match abort {
-        Some(Abort::Signal(_)) => code = code.combine(Exit::Operational),
-        Some(Abort::Threshold(_)) => code = code.combine(Exit::Fail),
-        _ => {}
-    }
-    code
-}
-
-/// Writes `DIR/run.json`, with every secret redacted.
-pub fn write_run_json(dir: &Path, result: &RunResult, redactor: &Redactor) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let text = serde_json::to_string_pretty(result).context("serializing run.json")?;
-    let path = dir.join("run.json");
-    let tmp = dir.join(".run.json.tmp");
-    std::fs::write(&tmp, redactor.redact(&text)).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
-    eprintln!("wrote {}", path.display());
-    Ok(())
 }

@@ -7,30 +7,38 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sha2::{Digest, Sha256};
 
 use crate::engine::{Abort, EngineOutput};
+use crate::metrics::availability::{AvailabilityResult, EventMark, analyze};
+use crate::metrics::deploy::PhaseSpan;
 use crate::metrics::eval::{View, evaluate};
+use crate::metrics::hist::Latency;
+use crate::metrics::live::{Phase, overlap_ms};
 use crate::metrics::recorder::{GenStats, LATE_AFTER};
-use crate::metrics::registry::Tag;
 use crate::metrics::result::{
-    CheckResult, Generator, Latency, Metadata, RequirementResult, RunStatus, StatsSet, StatsSummary, Timeline,
+    CheckResult, Generator, Metadata, RequirementResult, RunStatus, StatsSet, StatsSummary, Timeline,
 };
-use crate::metrics::result::{CommandOutput, PhaseSpan, RolloutResult, VersionSeen, Versions, ZeroDowntime};
-use crate::metrics::{ErrorClass, RunResult, Stats};
+use crate::metrics::result::{CommandOutput, RolloutResult, VersionSeen, Versions, ZeroDowntime};
+use crate::metrics::{Aggregator, ErrorClass, RunResult, Stats};
+use crate::plan::registry::Tag;
 use crate::plan::{Executor, MetricSelector, Plan};
-use crate::rollout::availability::{AvailabilityResult, EventMark, analyze};
-use crate::rollout::controller::Report;
-use crate::rollout::live::{Phase, overlap_ms};
+use crate::rollout::controller::RolloutReport;
 
 /// Builds the run's result.
 /// What a run measured besides the engine and the rollout controller.
 #[derive(Debug, Default)]
 pub struct Extra {
     /// The sink's figures, when the plan has `[sink]`.
-    pub delivery: Option<crate::sink::DeliveryReport>,
+    pub delivery: Option<crate::metrics::delivery::DeliveryReport>,
     /// The `[[setup]]` requests.
-    pub setup: Vec<crate::engine::setup::SetupRecord>,
+    pub setup: Vec<crate::metrics::setup::SetupRecord>,
 }
 
-pub fn assemble(plan: &Plan, out: &EngineOutput, report: &Report, extra: &Extra, metadata: Metadata) -> RunResult {
+pub fn assemble(
+    plan: &Plan,
+    out: &EngineOutput,
+    report: &RolloutReport,
+    extra: &Extra,
+    metadata: Metadata,
+) -> RunResult {
     let duration_s = out.elapsed.as_secs_f64();
     let agg = &out.agg;
     let n = plan.endpoints.len().max(1);
@@ -61,87 +69,8 @@ pub fn assemble(plan: &Plan, out: &EngineOutput, report: &Report, extra: &Extra,
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_millis() as i64;
-    let by = |pick: &dyn Fn(usize) -> bool| {
-        let mut s = Stats::default();
-        for (k, st) in agg.keys.iter().enumerate() {
-            if pick(k) {
-                s += st;
-            }
-        }
-        StatsSummary::of(&s, duration_s)
-    };
-    let stats = StatsSet {
-        total: StatsSummary::of(&agg.total(), duration_s),
-        endpoints: plan
-            .endpoints
-            .iter()
-            .enumerate()
-            .map(|(e, ep)| (ep.name.clone(), by(&|k| k % n == e)))
-            .collect(),
-        scenarios: plan
-            .scenarios
-            .iter()
-            .enumerate()
-            .map(|(s, sc)| (sc.name.clone(), by(&|k| (k / n) % n_sc == s)))
-            .collect(),
-        phases: BTreeMap::new(),
-        endpoint_phases: BTreeMap::new(),
-    };
-    let mut stats = stats;
-    if plan.rollout.is_some() {
-        for (pi, phase) in Phase::ALL.iter().enumerate() {
-            let length = phases
-                .iter()
-                .find(|p| p.name == phase.name())
-                .map_or(0.0, |p| p.end_s.unwrap_or(duration_s) - p.start_s);
-            let of = |pick: &dyn Fn(usize) -> bool| {
-                let mut s = Stats::default();
-                for (k, st) in agg.keys.iter().enumerate() {
-                    if k / (n * n_sc) == pi && pick(k) {
-                        s += st;
-                    }
-                }
-                StatsSummary::of(&s, length)
-            };
-            stats.phases.insert(phase.name().to_string(), of(&|_| true));
-            for (e, ep) in plan.endpoints.iter().enumerate() {
-                stats
-                    .endpoint_phases
-                    .entry(ep.name.clone())
-                    .or_default()
-                    .insert(phase.name().to_string(), of(&|k| k % n == e));
-            }
-        }
-    }
-    let mut total_rows = agg.total_rows.clone();
-    for (row, counts) in total_rows.iter_mut().zip(&agg.version_rows) {
-        for (id, &count) in counts.iter().enumerate() {
-            if count > 0
-                && let Some((_, name)) = out.version_names.iter().find(|v| v.0 == id)
-            {
-                row.versions.insert(name.clone(), count);
-            }
-        }
-    }
-    for probe in &report.probes {
-        for &(ms, value) in &probe.values {
-            if let Some(row) = total_rows.get_mut((ms / 1000) as usize) {
-                // The last reading in the second wins.
-                row.probes.insert(probe.name.clone(), value);
-            }
-        }
-    }
-    let timeline = Timeline {
-        resolution_s: 1,
-        approximate_percentiles: false,
-        total: total_rows,
-        endpoints: plan
-            .endpoints
-            .iter()
-            .zip(&agg.endpoint_rows)
-            .map(|(ep, rows)| (ep.name.clone(), rows.clone()))
-            .collect(),
-    };
+    let stats = stats_set(plan, agg, &phases, duration_s);
+    let timeline = timeline(plan, out, report);
     let thresholds = plan
         .thresholds
         .iter()
@@ -216,8 +145,103 @@ pub fn assemble(plan: &Plan, out: &EngineOutput, report: &Report, extra: &Extra,
     }
 }
 
+/// The statistics: in total, per endpoint, per scenario, and (with a
+/// rollout) per deployment window and per endpoint in each window. The
+/// aggregator's keys are (phase, scenario, endpoint), endpoint fastest.
+fn stats_set(plan: &Plan, agg: &Aggregator, phases: &[PhaseSpan], duration_s: f64) -> StatsSet {
+    let n = plan.endpoints.len().max(1);
+    let n_sc = plan.scenarios.len().max(1);
+    let by = |pick: &dyn Fn(usize) -> bool| {
+        let mut s = Stats::default();
+        for (k, st) in agg.keys.iter().enumerate() {
+            if pick(k) {
+                s += st;
+            }
+        }
+        StatsSummary::of(&s, duration_s)
+    };
+    let mut stats = StatsSet {
+        total: StatsSummary::of(&agg.total(), duration_s),
+        endpoints: plan
+            .endpoints
+            .iter()
+            .enumerate()
+            .map(|(e, ep)| (ep.name.clone(), by(&|k| k % n == e)))
+            .collect(),
+        scenarios: plan
+            .scenarios
+            .iter()
+            .enumerate()
+            .map(|(s, sc)| (sc.name.clone(), by(&|k| (k / n) % n_sc == s)))
+            .collect(),
+        phases: BTreeMap::new(),
+        endpoint_phases: BTreeMap::new(),
+    };
+    if plan.rollout.is_some() {
+        for (pi, phase) in Phase::ALL.iter().enumerate() {
+            let length = phases
+                .iter()
+                .find(|p| p.name == phase.name())
+                .map_or(0.0, |p| p.end_s.unwrap_or(duration_s) - p.start_s);
+            let of = |pick: &dyn Fn(usize) -> bool| {
+                let mut s = Stats::default();
+                for (k, st) in agg.keys.iter().enumerate() {
+                    if k / (n * n_sc) == pi && pick(k) {
+                        s += st;
+                    }
+                }
+                StatsSummary::of(&s, length)
+            };
+            stats.phases.insert(phase.name().to_string(), of(&|_| true));
+            for (e, ep) in plan.endpoints.iter().enumerate() {
+                stats
+                    .endpoint_phases
+                    .entry(ep.name.clone())
+                    .or_default()
+                    .insert(phase.name().to_string(), of(&|k| k % n == e));
+            }
+        }
+    }
+    stats
+}
+
+/// The per-second timeline: the aggregator's rows, with each second's
+/// versions by name and each metric probe's last reading in the second.
+fn timeline(plan: &Plan, out: &EngineOutput, report: &RolloutReport) -> Timeline {
+    let agg = &out.agg;
+    let mut total_rows = agg.total_rows.clone();
+    for (row, counts) in total_rows.iter_mut().zip(&agg.version_rows) {
+        for (id, &count) in counts.iter().enumerate() {
+            if count > 0
+                && let Some((_, name)) = out.version_names.iter().find(|v| v.0 == id)
+            {
+                row.versions.insert(name.clone(), count);
+            }
+        }
+    }
+    for probe in &report.probes {
+        for &(ms, value) in &probe.values {
+            if let Some(row) = total_rows.get_mut((ms / 1000) as usize) {
+                // The last reading in the second wins.
+                row.probes.insert(probe.name.clone(), value);
+            }
+        }
+    }
+    Timeline {
+        resolution_s: 1,
+        approximate_percentiles: false,
+        total: total_rows,
+        endpoints: plan
+            .endpoints
+            .iter()
+            .zip(&agg.endpoint_rows)
+            .map(|(ep, rows)| (ep.name.clone(), rows.clone()))
+            .collect(),
+    }
+}
+
 /// The phases, with the last one closed at the end of the run.
-fn phase_spans(report: &Report, duration_s: f64) -> Vec<PhaseSpan> {
+fn phase_spans(report: &RolloutReport, duration_s: f64) -> Vec<PhaseSpan> {
     let mut phases = report.phases.clone();
     for p in &mut phases {
         if p.end_s.is_none_or(|e| e > duration_s) {
@@ -267,7 +291,7 @@ fn resolution(plan: &Plan, out: &EngineOutput) -> Duration {
     Duration::from_secs_f64(ms.max(1.0) / 1000.0)
 }
 
-fn availability(plan: &Plan, out: &EngineOutput, report: &Report) -> Option<AvailabilityResult> {
+fn availability(plan: &Plan, out: &EngineOutput, report: &RolloutReport) -> Option<AvailabilityResult> {
     if out.agg.outcomes.is_empty() {
         return None;
     }

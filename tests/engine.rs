@@ -152,7 +152,7 @@ path = "/delay/100"
     assert_eq!(r.generator.dropped_sends + r.stats.total.requests, 200);
     let json = std::fs::read_to_string(dir.join("run.json")).unwrap();
     assert!(json.contains("\"dropped_sends\""));
-    let text = loadcheck::summary::render(&r);
+    let text = loadcheck::report::summary::render(&r);
     assert!(
         text.contains(&format!("{} dropped", r.generator.dropped_sends)),
         "{text}"

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::routing::get;
-use loadcheck::metrics::result::{Latency, StatsSummary};
+use loadcheck::metrics::hist::Latency;
+use loadcheck::metrics::result::StatsSummary;
 use loadcheck::metrics::{Aggregator, Outcome, Recorder, Sample};
 use rand::{Rng, SeedableRng};
 
@@ -37,7 +38,7 @@ fn recorded_samples_give_nearest_rank_percentiles() {
     let mut rng = rand::rngs::SmallRng::seed_from_u64(42);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let start = Instant::now();
-    let live = std::sync::Arc::new(loadcheck::rollout::live::Live::new(None));
+    let live = std::sync::Arc::new(loadcheck::metrics::live::Live::new(None));
     let mut recorders: Vec<_> = (0..3)
         .map(|w| Recorder::new(w, start, 1, 1, tx.clone(), live.clone()))
         .collect();

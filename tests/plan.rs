@@ -439,3 +439,21 @@ fn garbage_never_panics() {
         }
     }
 }
+
+#[test]
+fn a_probe_metric_is_a_selector_checked_once_in_the_plan() {
+    let probe = |metric: &str| {
+        format!(
+            "{BASE}\n[[probe]]\nname = \"breaker\"\nurl = \"http://127.0.0.1:9/metrics\"\nmetric = '{metric}'\n\n[load]\nexecutor = \"constant-vus\"\nvus = 1\nduration = \"1s\"\n"
+        )
+    };
+    let e = err(&probe("breaker_state{name="));
+    assert_at(&e, 19, "probe[0].metric");
+    assert!(e.contains("expected"), "{e}");
+    // A good one is kept parsed, and written back as it was given.
+    let plan = ok(&probe(r#"breaker_state{name="redis"}"#));
+    let metric = plan.probes[0].metric.as_ref().expect("the selector");
+    assert_eq!(metric.to_string(), r#"breaker_state{name="redis"}"#);
+    let json = serde_json::to_value(&plan.probes[0]).unwrap();
+    assert_eq!(json["metric"], r#"breaker_state{name="redis"}"#);
+}

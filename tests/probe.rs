@@ -18,9 +18,11 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use loadcheck::metrics::deploy::ProbeResult;
 use loadcheck::plan::rollout::Probe;
 use loadcheck::plan::{Resolve, Scheme, Target, TlsOptions};
-use loadcheck::rollout::probe::{self, ProbeResult};
+use loadcheck::prometheus::parse_selector;
+use loadcheck::rollout::probe;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::sync::watch;
@@ -196,7 +198,7 @@ async fn a_metric_probe_records_the_series_over_time() {
     let start = Instant::now();
     let server = serve(start).await;
     let mut p = http_probe(server.addr, "/metrics");
-    p.metric = Some(r#"breaker_state{name="redis"}"#.to_string());
+    p.metric = Some(parse_selector(r#"breaker_state{name="redis"}"#).unwrap());
     let r = run_for(p, TlsOptions::default(), start, Duration::from_secs(3)).await;
     assert_eq!(r.failed_checks, 0, "{r:?}");
     assert!(r.intervals.is_empty());
@@ -221,7 +223,7 @@ async fn a_metric_probe_records_the_series_over_time() {
     assert!(r.values.windows(2).all(|w| w[0].0 < w[1].0));
     // Escaped label values and timestamps parse.
     let mut p = http_probe(server.addr, "/metrics");
-    p.metric = Some(r#"http_requests_total{path="/a\\b\"c"}"#.to_string());
+    p.metric = Some(parse_selector(r#"http_requests_total{path="/a\\b\"c"}"#).unwrap());
     let r = run_for(p, TlsOptions::default(), Instant::now(), Duration::from_millis(250)).await;
     assert!(r.checks >= 2 && r.failed_checks == 0, "{r:?}");
     assert!(r.values.iter().all(|&(_, v)| v == 1000.0));
@@ -232,7 +234,7 @@ async fn a_missing_series_or_a_body_not_in_the_format_is_down() {
     let start = Instant::now();
     let server = serve(start).await;
     let mut p = http_probe(server.addr, "/metrics");
-    p.metric = Some(r#"breaker_state{name="kafka"}"#.to_string());
+    p.metric = Some(parse_selector(r#"breaker_state{name="kafka"}"#).unwrap());
     let r = run_for(p, TlsOptions::default(), Instant::now(), Duration::from_millis(350)).await;
     assert!(r.checks >= 3 && r.checks == r.failed_checks, "{r:?}");
     assert_eq!(
@@ -242,7 +244,7 @@ async fn a_missing_series_or_a_body_not_in_the_format_is_down() {
     assert!(r.values.is_empty());
 
     let mut p = http_probe(server.addr, "/html");
-    p.metric = Some("up".to_string());
+    p.metric = Some(parse_selector("up").unwrap());
     let r = run_for(p, TlsOptions::default(), Instant::now(), Duration::from_millis(250)).await;
     assert!(r.checks >= 2 && r.checks == r.failed_checks, "{r:?}");
     let err = r.last_error.unwrap_or_default();
@@ -321,7 +323,7 @@ async fn a_late_start_keeps_the_schedule_from_run_start() {
     let start = Instant::now() - Duration::from_secs(1);
     let server = serve(start).await;
     let mut p = http_probe(server.addr, "/metrics");
-    p.metric = Some("breaker_state".to_string());
+    p.metric = Some(parse_selector("breaker_state").unwrap());
     let r = run_for(p, TlsOptions::default(), start, Duration::from_millis(1500)).await;
     assert!((5..=7).contains(&r.checks), "{r:?}");
     let first = r.values.first().map_or(0, |v| v.0);

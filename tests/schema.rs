@@ -10,7 +10,7 @@ use std::time::Duration;
 use assert_cmd::Command;
 use jsonschema::Validator;
 use loadcheck::demo::{DemoConfig, serve};
-use loadcheck::metrics::registry::METRICS;
+use loadcheck::plan::registry::METRICS;
 use serde_json::{Value, json};
 
 /// The binary under test.
@@ -319,7 +319,7 @@ fn metric_sections(doc: &str) -> Vec<(String, String)> {
 }
 
 /// The `Kind: …` line `docs/metrics.md` must have under a metric's heading.
-fn kind_line(m: &loadcheck::metrics::registry::MetricDef) -> String {
+fn kind_line(m: &loadcheck::plan::registry::MetricDef) -> String {
     let kind = serde_json::to_value(m.kind).expect("kind as JSON");
     let kind = kind.as_str().expect("kind is a string");
     let unit = if m.unit.is_empty() {

@@ -3,9 +3,10 @@
 
 use std::time::{Duration, Instant};
 
+use loadcheck::plan::SinkConfig;
 use loadcheck::plan::parse_sink;
 use loadcheck::signing::{self, HeaderList, Message, Negative, SchemeConfig, SchemeKind};
-use loadcheck::sink::{RunningSink, SinkConfig, start};
+use loadcheck::sink::{RunningSink, start};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 

@@ -9,7 +9,6 @@
 //! classified into an [`ErrorClass`] and returned as data.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -21,21 +20,9 @@ use tokio_rustls::TlsConnector;
 
 use super::h1::{H1, Io};
 use super::h2::{self, H2, Lease, Owned, SendError};
+use super::wire::{Origin, Protocol, Response};
 use crate::metrics::ErrorClass;
 use crate::plan::{HttpVersion, Scheme};
-
-/// Where requests of one origin (scheme, host, port) go.
-#[derive(Debug, Clone)]
-pub struct Origin {
-    /// `http` or `https`.
-    pub scheme: Scheme,
-    /// The resolved address (after any `resolve` override).
-    pub addr: SocketAddr,
-    /// `host[:port]` for the Host header and HTTP/2's `:authority`.
-    pub authority: http::uri::Authority,
-    /// The TLS server name (SNI).
-    pub server_name: Option<ServerName<'static>>,
-}
 
 /// Opens connections to origins.
 #[derive(Clone)]
@@ -62,27 +49,6 @@ pub enum Conn {
     H2(Lease),
     /// An HTTP/2 connection of its own (`h2_streams = 1`).
     H2Own(Owned),
-}
-
-/// The HTTP version a response came over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
-    /// HTTP/1.1 (or 1.0).
-    Http1,
-    /// HTTP/2.
-    Http2,
-}
-
-/// A response that arrived whole.
-#[derive(Debug, Clone)]
-pub struct Response {
-    /// The status code.
-    pub status: u16,
-    /// Body bytes received.
-    pub body_bytes: u64,
-    /// The version header's value, when the plan names one and the response
-    /// has it.
-    pub version: Option<http::HeaderValue>,
 }
 
 impl Connector {

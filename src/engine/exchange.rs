@@ -13,13 +13,14 @@ use rand::Rng;
 use rand::rngs::SmallRng;
 use tokio::sync::Notify;
 
-use super::client::{Conn, Connector, Fresh, Origin, Protocol};
+use super::client::{Conn, Connector, Fresh};
 use super::h2::{Leased, Pool, SendError};
 use super::request::RequestFactory;
+use super::wire::{Origin, Protocol};
+use crate::metrics::live::Live;
 use crate::metrics::{ErrorClass, Outcome, Sample};
 use crate::plan::Plan;
 use crate::plan::template::RenderCtx;
-use crate::rollout::live::Live;
 
 /// A connection slot: a connection kept between requests, or none yet.
 #[derive(Default)]

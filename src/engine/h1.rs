@@ -22,7 +22,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-use super::client::Response;
+use super::wire::Response;
 use crate::metrics::ErrorClass;
 
 /// The read buffer's first size; enough for a typical response's head.

@@ -37,7 +37,7 @@ use http::{Request, Uri};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Notify;
 
-use super::client::{Origin, Response};
+use super::wire::{Origin, Response};
 use crate::metrics::ErrorClass;
 use crate::plan::Scheme;
 

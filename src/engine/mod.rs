@@ -15,7 +15,7 @@ pub mod preflight;
 mod request;
 pub mod schedule;
 pub mod setup;
-pub mod tls;
+mod wire;
 mod worker;
 
 use std::sync::Arc;
@@ -26,9 +26,9 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::metrics::Aggregator;
 use crate::metrics::eval::{View, evaluate};
+use crate::metrics::live::Live;
 use crate::plan::{Plan, Scheme};
 use crate::progress::Progress;
-use crate::rollout::live::Live;
 use exchange::Exchange;
 use schedule::{ArrivalSchedule, VuSchedule};
 use worker::{ScenarioRt, Shared};
@@ -80,7 +80,7 @@ pub struct EngineOutput {
     /// Version ids and their header values.
     pub version_names: Vec<(usize, String)>,
     /// When each version was first and last seen.
-    pub seen_versions: Vec<crate::rollout::live::Seen>,
+    pub seen_versions: Vec<crate::metrics::live::VersionSpan>,
     /// When the load started.
     pub started_at: SystemTime,
     /// How long it ran.
@@ -142,7 +142,7 @@ pub async fn prepare(plan: &Arc<Plan>, preflight: bool) -> Result<Ready, Prepare
     let (targets, endpoint_origin) = preflight::origins_of(plan);
     let needs_tls = targets.iter().any(|t| t.scheme == Scheme::Https);
     let tls = if needs_tls {
-        Some(tls::client_config(&plan.tls).map_err(PrepareError::Input)?)
+        Some(crate::net::tls::client_config(&plan.tls).map_err(PrepareError::Input)?)
     } else {
         None
     };
@@ -300,7 +300,7 @@ pub async fn execute(
     }
     agg.finish(elapsed.as_secs_f64().ceil() as u64);
     progress.finish(&agg, elapsed);
-    let version_names = (0..crate::rollout::live::MAX_VERSIONS)
+    let version_names = (0..crate::metrics::live::MAX_VERSIONS)
         .filter_map(|id| live.versions().name(id).map(|n| (id, n)))
         .collect();
     Ok(EngineOutput {

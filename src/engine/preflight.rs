@@ -8,7 +8,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 use rustls::pki_types::ServerName;
 
-use super::client::{Connector, Origin, Protocol};
+use super::client::Connector;
+use super::wire::{Origin, Protocol};
 use crate::metrics::ErrorClass;
 use crate::plan::{Plan, Scheme, Target};
 
@@ -41,20 +42,7 @@ pub async fn resolve(plan: &Plan, t: &Target) -> Result<Origin> {
             .next()
             .ok_or_else(|| anyhow!("{} has no address", t.host))?,
     };
-    let default_port = match t.scheme {
-        Scheme::Http => 80,
-        Scheme::Https => 443,
-    };
-    let host = if t.host.contains(':') {
-        format!("[{}]", t.host)
-    } else {
-        t.host.clone()
-    };
-    let authority = if t.port == default_port {
-        host
-    } else {
-        format!("{host}:{}", t.port)
-    };
+    let authority = t.authority();
     let server_name = match t.scheme {
         Scheme::Https => Some(
             ServerName::try_from(t.host.clone())

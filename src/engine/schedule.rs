@@ -108,11 +108,6 @@ impl ArrivalSchedule {
         let seg = self.segments.get(i).or(self.segments.last())?;
         Some(Duration::from_secs_f64(seg.start + seg.time_of(x - seg.n0)))
     }
-
-    /// The highest rate anywhere in the schedule.
-    pub fn peak_rate(&self) -> f64 {
-        self.segments.iter().map(|s| s.r0.max(s.r1)).fold(0.0, f64::max)
-    }
 }
 
 /// The closed model's schedule: which VUs run, and for how long.

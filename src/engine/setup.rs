@@ -6,30 +6,16 @@
 //! Setup is not the measured load: it goes through reqwest, with the
 //! plan's TLS options, no redirects and the plan's timeout.
 
-use std::net::SocketAddr;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
-use serde::{Deserialize, Serialize};
 
+use crate::errors::chain;
+use crate::metrics::setup::SetupRecord;
 use crate::plan::template::{Escape, RenderCtx};
 use crate::plan::{Body, Capture, Plan, Scheme, Setup, Target, Var};
-use crate::rollout::probe::chain;
 use crate::signing::{HeaderList, Message};
-
-/// What one setup request did, for `run.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SetupRecord {
-    /// The setup's name.
-    pub name: String,
-    /// The response status, when there was a response.
-    pub status: Option<u16>,
-    /// How long it took, ms.
-    pub duration_ms: f64,
-    /// The variables it captured (names only: the values are secrets).
-    pub captured: Vec<String>,
-}
 
 /// A setup that failed: the run stops before any load, with exit 3.
 #[derive(Debug, thiserror::Error)]
@@ -126,7 +112,7 @@ async fn one(plan: &Plan, setup: &Setup, rng: &mut SmallRng) -> Result<(u16, Vec
     let body = bytes::Bytes::from(body);
     // Parsed first, so what is signed is the path and query reqwest sends.
     // Errors name the origin only: the path may hold a secret, encoded.
-    let origin_text = format!("{}://{}", scheme_name(origin.scheme), authority(origin));
+    let origin_text = format!("{}://{}", scheme_name(origin.scheme), origin.host_port());
     let url = reqwest::Url::parse(&format!("{origin_text}{path}"))
         .map_err(|e| (None, format!("{} {origin_text}…: not a valid URL ({e})", setup.method)))?;
     if setup.signed
@@ -234,29 +220,6 @@ fn scheme_name(s: Scheme) -> &'static str {
     }
 }
 
-fn authority(t: &Target) -> String {
-    let host = if t.host.contains(':') {
-        format!("[{}]", t.host)
-    } else {
-        t.host.clone()
-    };
-    format!("{host}:{}", t.port)
-}
-
 fn client(plan: &Plan, origin: &Target) -> Result<reqwest::Client, String> {
-    let mut builder = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(plan.timeout)
-        .no_proxy()
-        .user_agent(concat!("loadcheck/", env!("CARGO_PKG_VERSION"), " (setup)"));
-    if origin.scheme == Scheme::Https {
-        let config = super::tls::client_config(&plan.tls).map_err(|e| format!("TLS: {e:#}"))?;
-        builder = builder.tls_backend_preconfigured(rustls::ClientConfig::clone(&config));
-    }
-    for r in &plan.tls.resolve {
-        if r.port == origin.port && r.host.eq_ignore_ascii_case(&origin.host) {
-            builder = builder.resolve(&r.host, SocketAddr::new(r.addr, r.port));
-        }
-    }
-    builder.build().map_err(|e| format!("client: {}", chain(&e)))
+    crate::net::http_client(origin, &plan.tls, plan.timeout, None, "setup")
 }

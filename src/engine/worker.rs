@@ -58,7 +58,7 @@ pub struct Shared {
     /// 3 with a rollout (head, rollout, tail), else 1.
     pub n_phases: usize,
     /// The phase and the versions seen, shared with the rollout controller.
-    pub live: Arc<crate::rollout::live::Live>,
+    pub live: Arc<crate::metrics::live::Live>,
 }
 
 /// Starts worker `worker` on its own OS thread.

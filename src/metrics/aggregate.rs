@@ -11,8 +11,9 @@ use super::hist::Hist;
 use super::outcomes::OutcomeLog;
 use super::recorder::{Delta, GenStats};
 use super::result::TimelineRow;
-use super::stats::{ErrorClass, Stats};
-use crate::rollout::live::MAX_VERSIONS;
+use super::stats::Stats;
+use crate::metrics::live::MAX_VERSIONS;
+use crate::plan::registry::ErrorClass;
 
 /// A timeline row being filled.
 #[derive(Debug, Default, Clone)]

@@ -2,18 +2,19 @@
 //! `p(95)<500`) against what a run measured. Thresholds, requirements and
 //! live `abort_on_fail` checks all go through [`evaluate`].
 
+use super::delivery::DeliveryReport;
+use super::deploy::{PhaseSpan, ProbeResult};
+use crate::metrics::availability::AvailabilityResult;
+use crate::metrics::live::Phase;
 use crate::plan::{Aggregation, Condition, MetricSelector, Plan};
-use crate::rollout::availability::AvailabilityResult;
-use crate::rollout::controller::PhaseSpan;
-use crate::rollout::live::Phase;
-use crate::rollout::probe::ProbeResult;
 
 use super::result::ZeroDowntime;
 
 use super::hist::Hist;
 use super::recorder::GenStats;
-use super::registry::Tag;
-use super::stats::{ErrorClass, Stats};
+use super::stats::Stats;
+use crate::plan::registry::ErrorClass;
+use crate::plan::registry::Tag;
 
 /// The measurements an expression is evaluated against.
 pub struct View<'a> {
@@ -34,7 +35,7 @@ pub struct View<'a> {
     /// The zero-downtime rule's counts, once the run is over.
     pub zero_downtime: Option<&'a ZeroDowntime>,
     /// The sink's figures, once the run is over.
-    pub delivery: Option<&'a crate::sink::DeliveryReport>,
+    pub delivery: Option<&'a DeliveryReport>,
 }
 
 impl<'a> View<'a> {
@@ -120,7 +121,7 @@ fn availability_metric(view: &View, sel: &MetricSelector, agg: Aggregation) -> O
         Aggregation::Value | Aggregation::Max => v,
         _ => None,
     };
-    let per_event = |pick: fn(&crate::rollout::availability::EventAvailability) -> Option<f64>| {
+    let per_event = |pick: fn(&crate::metrics::availability::EventAvailability) -> Option<f64>| {
         let a = view.availability?;
         let event = tag(sel, Tag::Event);
         let values: Vec<Option<f64>> = a

@@ -119,6 +119,53 @@ impl AddAssign<&Hist> for Hist {
     }
 }
 
+/// Summary percentiles of a histogram, in ms.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct Latency {
+    /// Smallest.
+    pub min: f64,
+    /// Mean.
+    pub mean: f64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 95th percentile.
+    pub p95: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p99_9: f64,
+    /// Largest.
+    pub max: f64,
+}
+
+/// Milliseconds to seconds.
+pub fn ms_to_s(ms: u64) -> f64 {
+    ms as f64 / 1000.0
+}
+
+pub(crate) fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+impl Latency {
+    /// Summarizes a histogram; `None` when it is empty.
+    pub fn of(h: &Hist) -> Option<Latency> {
+        let q = |p: f64| h.quantile(p).map(ms);
+        Some(Latency {
+            min: ms(h.min()?),
+            mean: h.mean()? / 1000.0,
+            p50: q(0.5)?,
+            p90: q(0.9)?,
+            p95: q(0.95)?,
+            p99: q(0.99)?,
+            p99_9: q(0.999)?,
+            max: ms(h.max()?),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

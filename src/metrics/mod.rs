@@ -3,17 +3,22 @@
 //! evaluation, and `RunResult`, the shape of `run.json`.
 
 pub mod aggregate;
+pub mod availability;
+pub mod delivery;
+pub mod deploy;
 pub mod eval;
 pub mod hist;
+pub mod live;
 pub mod outcomes;
 pub mod recorder;
-pub mod registry;
 pub mod result;
+pub mod setup;
 pub mod stats;
 
+pub use crate::plan::registry::ErrorClass;
 pub use aggregate::Aggregator;
 pub use hist::Hist;
 pub use outcomes::OutcomeLog;
 pub use recorder::{Delta, GenStats, Recorder};
 pub use result::RunResult;
-pub use stats::{ErrorClass, Outcome, Sample, Stats};
+pub use stats::{Outcome, Sample, Stats};

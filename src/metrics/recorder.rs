@@ -15,7 +15,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use super::hist::Hist;
 use super::outcomes::OutcomeLog;
 use super::stats::{Outcome, Sample, Stats};
-use crate::rollout::live::{Live, MAX_VERSIONS};
+use crate::metrics::live::{Live, MAX_VERSIONS};
 
 /// A send whose lag from its intended time exceeds this counts as late.
 pub const LATE_AFTER: Duration = Duration::from_millis(10);

@@ -8,11 +8,13 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::hist::Hist;
-use super::stats::{ErrorClass, Stats};
-pub use crate::rollout::availability::AvailabilityResult;
-pub use crate::rollout::controller::{Event, PhaseSpan, TriggerRecord};
-pub use crate::rollout::probe::ProbeResult;
+use super::availability::AvailabilityResult;
+use super::delivery::DeliveryReport;
+use super::deploy::{Event, PhaseSpan, ProbeResult, TriggerRecord};
+use super::hist::{Hist, Latency, ms};
+use super::setup::SetupRecord;
+use super::stats::Stats;
+use crate::plan::registry::ErrorClass;
 
 /// The `schema` value of this version of `run.json`.
 pub const SCHEMA: &str = "loadcheck.run/v1";
@@ -74,10 +76,10 @@ pub struct RunResult {
     /// `[[setup]]` requests: name, status, time and what they captured
     /// (names only).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
-    pub setup: Vec<crate::engine::setup::SetupRecord>,
+    pub setup: Vec<SetupRecord>,
     /// The sink's figures, when the plan has `[sink]`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub delivery: Option<crate::sink::DeliveryReport>,
+    pub delivery: Option<DeliveryReport>,
 }
 
 /// The rollout's record.
@@ -231,27 +233,6 @@ pub struct StatsSummary {
     pub histograms: Histograms,
 }
 
-/// Summary percentiles of a histogram, in ms.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
-pub struct Latency {
-    /// Smallest.
-    pub min: f64,
-    /// Mean.
-    pub mean: f64,
-    /// Median.
-    pub p50: f64,
-    /// 90th percentile.
-    pub p90: f64,
-    /// 95th percentile.
-    pub p95: f64,
-    /// 99th percentile.
-    pub p99: f64,
-    /// 99.9th percentile.
-    pub p99_9: f64,
-    /// Largest.
-    pub max: f64,
-}
-
 /// Encoded histograms of one [`StatsSummary`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Histograms {
@@ -261,27 +242,6 @@ pub struct Histograms {
     pub http_req_service_duration: String,
     /// `http_req_failure_duration`.
     pub http_req_failure_duration: String,
-}
-
-fn ms(us: u64) -> f64 {
-    us as f64 / 1000.0
-}
-
-impl Latency {
-    /// Summarizes a histogram; `None` when it is empty.
-    pub fn of(h: &Hist) -> Option<Latency> {
-        let q = |p: f64| h.quantile(p).map(ms);
-        Some(Latency {
-            min: ms(h.min()?),
-            mean: h.mean()? / 1000.0,
-            p50: q(0.5)?,
-            p90: q(0.9)?,
-            p95: q(0.95)?,
-            p99: q(0.99)?,
-            p99_9: q(0.999)?,
-            max: ms(h.max()?),
-        })
-    }
 }
 
 impl StatsSummary {

@@ -3,88 +3,8 @@
 
 use std::ops::AddAssign;
 
-use serde::Serialize;
-
 use super::hist::Hist;
-
-/// Why a request failed. A failed request is data: it is counted here and
-/// the run goes on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorClass {
-    /// The TCP connection could not be made.
-    Connect,
-    /// The connection broke before a whole response arrived.
-    Reset,
-    /// No whole response within the request timeout.
-    Timeout,
-    /// The TLS handshake failed (or, with `http = "2"`, the server would
-    /// not speak HTTP/2).
-    Tls,
-    /// The server refused the request without processing it: an HTTP/2
-    /// `RST_STREAM` with `REFUSED_STREAM`, or a stream cut by a graceful
-    /// `GOAWAY` (RFC 9113 §8.7: safe to retry, and counted, not retried).
-    Refused,
-    /// A 4xx status the endpoint does not expect (429 has its own class).
-    Status4xx,
-    /// A 429 the endpoint does not expect.
-    Status429,
-    /// A 5xx status the endpoint does not expect.
-    Status5xx,
-    /// Any other status the endpoint does not expect (a 200 where 202 is expected).
-    UnexpectedStatus,
-}
-
-impl ErrorClass {
-    /// Every class, in `run.json` order.
-    pub const ALL: [ErrorClass; ErrorClass::COUNT] = [
-        ErrorClass::Connect,
-        ErrorClass::Reset,
-        ErrorClass::Timeout,
-        ErrorClass::Tls,
-        ErrorClass::Refused,
-        ErrorClass::Status4xx,
-        ErrorClass::Status429,
-        ErrorClass::Status5xx,
-        ErrorClass::UnexpectedStatus,
-    ];
-
-    /// How many classes there are.
-    pub const COUNT: usize = 9;
-
-    /// The class's name in `run.json` and in `{class:…}` tags.
-    pub fn name(self) -> &'static str {
-        match self {
-            ErrorClass::Connect => "connect",
-            ErrorClass::Reset => "reset",
-            ErrorClass::Timeout => "timeout",
-            ErrorClass::Tls => "tls",
-            ErrorClass::Refused => "refused",
-            ErrorClass::Status4xx => "status_4xx",
-            ErrorClass::Status429 => "status_429",
-            ErrorClass::Status5xx => "status_5xx",
-            ErrorClass::UnexpectedStatus => "unexpected_status",
-        }
-    }
-
-    /// The class of a status the endpoint did not expect.
-    pub fn of_status(status: u16) -> ErrorClass {
-        match status {
-            429 => ErrorClass::Status429,
-            400..=499 => ErrorClass::Status4xx,
-            500..=599 => ErrorClass::Status5xx,
-            _ => ErrorClass::UnexpectedStatus,
-        }
-    }
-
-    /// Whether this class means no response arrived.
-    pub fn is_transport(self) -> bool {
-        matches!(
-            self,
-            ErrorClass::Connect | ErrorClass::Reset | ErrorClass::Timeout | ErrorClass::Tls | ErrorClass::Refused
-        )
-    }
-}
+use crate::plan::registry::ErrorClass;
 
 /// What happened to one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,8 +14,8 @@
 
 use std::fmt;
 
-use crate::metrics::registry::{self, MetricDef, MetricKind, Tag};
 use crate::plan::error::did_you_mean;
+use crate::plan::registry::{self, MetricDef, MetricKind, Tag};
 
 /// A metric and the tag filters that select a subset of its samples.
 #[derive(Debug, Clone, PartialEq)]

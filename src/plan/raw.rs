@@ -160,7 +160,7 @@ pub(super) struct RawCorrelate {
 
 /// `[[sink.route]]`: how the sink answers one path. The same table is what
 /// the sink's control API takes.
-pub(super) type RawRoute = crate::sink::RouteConfig;
+pub(super) type RawRoute = super::sink::RouteConfig;
 
 /// `[rollout]`.
 #[derive(Debug, Deserialize)]

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::Target;
 use super::duration;
+use crate::prometheus::Selector;
 
 /// `[rollout]`: head, rollout, tail, and what marks the rollout.
 #[derive(Debug, Clone, Serialize)]
@@ -173,7 +174,7 @@ pub struct Probe {
     /// A Prometheus series (`name` or `name{label="v",…}`) read from the
     /// response into the timeline.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub metric: Option<String>,
+    pub metric: Option<Selector>,
 }
 
 impl Probe {

@@ -1,4 +1,4 @@
-//! `[signing]`, `[[setup]]` and `[sink]` as validated plan types.
+//! `[signing]` and `[[setup]]` as validated plan types.
 
 use std::fmt;
 use std::sync::Arc;
@@ -103,7 +103,7 @@ pub struct Setup {
     /// Unique name.
     pub name: String,
     /// HTTP method.
-    #[serde(serialize_with = "super::ser_method")]
+    #[serde(serialize_with = "super::request::ser_method")]
     pub method: http::Method,
     /// An absolute URL's origin, when not the target.
     pub origin: Option<Target>,
@@ -129,27 +129,4 @@ pub enum Capture {
     Pointer(String),
     /// A response header.
     Header(String),
-}
-
-/// `[sink]` in a plan.
-#[derive(Debug, Clone, Serialize)]
-pub struct PlanSink {
-    /// The sink itself.
-    #[serde(flatten)]
-    pub config: crate::sink::SinkConfig,
-    /// Which submissions deliveries are matched with.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub correlate: Option<Correlate>,
-}
-
-/// `[sink] correlate`.
-#[derive(Debug, Clone, Serialize)]
-pub struct Correlate {
-    /// The endpoint's name.
-    pub endpoint: String,
-    /// Its index.
-    #[serde(skip)]
-    pub index: usize,
-    /// JSON pointer to the event id in the request body.
-    pub pointer: String,
 }

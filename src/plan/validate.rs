@@ -7,23 +7,24 @@
 //! through [`SourceMap`], so it names the line and the field path.
 
 mod checks;
+mod ctx;
 mod executor;
+mod request;
 mod rollout;
 mod scenario;
 mod signing;
 mod url;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use super::error::{FieldPath, PlanError, SourceMap, did_you_mean};
-use super::raw::{OneOf, RawBodyTable, RawEndpoint, RawPlan, RawVarTable};
-use super::template::{self, Template};
-use super::{Body, Endpoint, Overrides, Plan, Var};
-
-/// Reads environment variables; tests substitute their own.
-pub(super) type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+use self::ctx::{Ctx, EnvLookup, check_name};
+use self::request::{RequestParts, request_parts};
+use super::error::{FieldPath, PlanError};
+use super::raw::{OneOf, RawEndpoint, RawPlan, RawVarTable};
+use super::template;
+use super::{Endpoint, Overrides, Plan, Var};
 
 /// Validates a raw plan, applying `overrides`. `text` is the file's text, for
 /// positions.
@@ -127,65 +128,9 @@ pub(super) fn sink_file(
     raw: super::raw::RawSink,
     listen: Option<std::net::SocketAddr>,
     env: EnvLookup,
-) -> Result<crate::sink::SinkConfig, PlanError> {
+) -> Result<super::sink::SinkConfig, PlanError> {
     let ctx = Ctx::new(path, text);
     signing::sink_config(&ctx, &FieldPath::top(), raw, listen, env)
-}
-
-/// The file being validated and its positions.
-pub(super) struct Ctx<'a> {
-    file: &'a Path,
-    dir: PathBuf,
-    map: SourceMap<'a>,
-}
-
-impl<'a> Ctx<'a> {
-    fn new(file: &'a Path, text: &'a str) -> Self {
-        let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
-        Ctx {
-            file,
-            dir,
-            map: SourceMap::new(text),
-        }
-    }
-
-    /// An error about the field at `at`, located at the field, or at the
-    /// nearest table around it that the file has. A missing top-level field
-    /// (such as `target`) is reported at the start of the file.
-    pub(super) fn err(&self, at: &FieldPath, message: impl Into<String>) -> PlanError {
-        let (line, col) = self.map.position(at).unwrap_or((1, 1));
-        PlanError::new(self.file, at.to_string(), message).at(line, col)
-    }
-
-    /// [`err`](Self::err) with a "did you mean".
-    pub(super) fn err_near(&self, at: &FieldPath, message: impl Into<String>, suggestion: Option<String>) -> PlanError {
-        self.err(at, message).with_suggestion(suggestion)
-    }
-
-    /// The plan's folder, absolute, where commands run.
-    pub(super) fn plan_dir(&self) -> PathBuf {
-        let dir = if self.dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            &self.dir
-        };
-        std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())
-    }
-
-    /// A file named in the plan, relative to the plan's folder.
-    pub(super) fn resolve_path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    /// The keys of the table at `table`, in the order the file has them.
-    pub(super) fn file_order<V>(&self, table: &FieldPath, map: BTreeMap<String, V>) -> Vec<(String, V)> {
-        let mut entries: Vec<(Option<usize>, String, V)> = map
-            .into_iter()
-            .map(|(k, v)| (self.map.find(&table.key(&k)), k, v))
-            .collect();
-        entries.sort_by_key(|e| e.0.unwrap_or(usize::MAX));
-        entries.into_iter().map(|(_, k, v)| (k, v)).collect()
-    }
 }
 
 fn vars(
@@ -251,22 +196,6 @@ fn var_table(ctx: &Ctx, at: &FieldPath, t: RawVarTable, env: EnvLookup) -> Resul
     }
 }
 
-/// Whether a name can be used in a `{tag:value}` filter.
-pub(super) fn check_name(ctx: &Ctx, at: &FieldPath, name: &str, what: &str) -> Result<(), PlanError> {
-    let ok = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ctx.err(
-            at,
-            format!("{what} name \"{name}\" must be non-empty letters, digits, `_`, `-` or `.`"),
-        ))
-    }
-}
-
 fn endpoint(
     ctx: &Ctx,
     i: usize,
@@ -313,115 +242,6 @@ fn endpoint(
         signing,
     };
     Ok((endpoint, raw.weight.unwrap_or(1)))
-}
-
-/// The request of an `[[endpoint]]` or a `[[setup]]`, validated.
-pub(super) struct RequestParts {
-    pub method: http::Method,
-    pub origin: Option<super::Target>,
-    pub path: Template,
-    pub headers: Vec<(String, Template)>,
-    pub body: Option<Body>,
-}
-
-/// Method, path (or absolute URL), headers and body of the request table
-/// at `at`: the checks endpoints and setup requests share.
-pub(super) fn request_parts(
-    ctx: &Ctx,
-    at: &FieldPath,
-    method: Option<&str>,
-    raw_path: &str,
-    raw_headers: BTreeMap<String, String>,
-    raw_body: Option<OneOf<RawBodyTable>>,
-    vars: &BTreeMap<String, Var>,
-) -> Result<RequestParts, PlanError> {
-    let method_text = method.unwrap_or("GET").to_ascii_uppercase();
-    let method = http::Method::from_bytes(method_text.as_bytes())
-        .map_err(|_| ctx.err(&at.key("method"), format!("\"{method_text}\" is not an HTTP method")))?;
-    let (origin, path_text) = url::endpoint_path(raw_path).map_err(|m| ctx.err(&at.key("path"), m))?;
-    let path = url::path_template(&path_text).map_err(|m| ctx.err(&at.key("path"), m))?;
-    check_vars(ctx, &at.key("path"), &path, vars)?;
-    let mut headers = Vec::with_capacity(raw_headers.len());
-    for (name, value) in ctx.file_order(&at.key("headers"), raw_headers) {
-        let h_at = at.key("headers").key(&name);
-        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-            return Err(ctx.err(&h_at, format!("\"{name}\" is not a valid header name")));
-        }
-        let t = Template::parse(&value).map_err(|m| ctx.err(&h_at, m))?;
-        if t.parts
-            .iter()
-            .any(|p| matches!(p, template::Part::Lit(s) if s.chars().any(|c| c.is_control() && c != '\t')))
-        {
-            return Err(ctx.err(&h_at, "a header value cannot contain control characters or line breaks"));
-        }
-        check_vars(ctx, &h_at, &t, vars)?;
-        headers.push((name, t));
-    }
-    let body = match raw_body {
-        None => None,
-        Some(b) => Some(body(ctx, &at.key("body"), b, vars)?),
-    };
-    Ok(RequestParts {
-        method,
-        origin,
-        path,
-        headers,
-        body,
-    })
-}
-
-fn body(ctx: &Ctx, at: &FieldPath, raw: OneOf<RawBodyTable>, vars: &BTreeMap<String, Var>) -> Result<Body, PlanError> {
-    let (t, t_at) = match raw {
-        OneOf::Seq(_) => return Err(ctx.err(at, "a body is a string or a table")),
-        OneOf::Str(s) => {
-            let t = Template::parse(&s).map_err(|m| ctx.err(at, m))?;
-            if t.is_static() {
-                return Ok(Body::Fixed(bytes::Bytes::from(t.literal())));
-            }
-            (t, at.clone())
-        }
-        OneOf::Map(m) => match (m.file, m.template, m.template_file) {
-            (Some(f), None, None) => {
-                let p = ctx.resolve_path(&f);
-                let data = std::fs::read(&p)
-                    .map_err(|e| ctx.err(&at.key("file"), format!("cannot read {}: {e}", p.display())))?;
-                return Ok(Body::Fixed(bytes::Bytes::from(data)));
-            }
-            (None, Some(s), None) => (
-                Template::parse(&s).map_err(|m| ctx.err(&at.key("template"), m))?,
-                at.key("template"),
-            ),
-            (None, None, Some(f)) => {
-                let f_at = at.key("template_file");
-                let p = ctx.resolve_path(&f);
-                let text = std::fs::read_to_string(&p)
-                    .map_err(|e| ctx.err(&f_at, format!("cannot read {}: {e}", p.display())))?;
-                let t = Template::parse(&text).map_err(|m| ctx.err(&f_at, format!("in {}: {m}", p.display())))?;
-                (t, f_at)
-            }
-            _ => return Err(ctx.err(at, "give exactly one of `file`, `template` or `template_file`")),
-        },
-    };
-    check_vars(ctx, &t_at, &t, vars)?;
-    Ok(Body::Template(t))
-}
-
-/// Every variable a template uses must be in `[vars]`.
-fn check_vars(ctx: &Ctx, at: &FieldPath, t: &Template, vars: &BTreeMap<String, Var>) -> Result<(), PlanError> {
-    for name in t.var_names() {
-        if !vars.contains_key(name) {
-            let candidates = vars
-                .keys()
-                .map(String::as_str)
-                .chain(template::BUILTINS.iter().copied());
-            return Err(ctx.err_near(
-                at,
-                format!("unknown variable `{{{name}}}`; define it in [vars] or use a built-in ({{vu}}, {{iteration}}, {{uuid}}, {{timestamp}}, {{random_int:1..100}})"),
-                did_you_mean(name, candidates),
-            ));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

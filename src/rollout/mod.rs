@@ -5,12 +5,13 @@
 //! moves the phase every request is tagged with, runs faults at their
 //! offsets, and tells the engine when the tail is over.
 
-pub mod availability;
 pub mod command;
+mod context;
 pub mod controller;
+mod fault;
 pub mod github;
-pub mod live;
 pub mod probe;
+mod trigger;
 
 use std::time::Instant;
 

@@ -14,9 +14,6 @@ use subtle::ConstantTimeEq;
 
 use super::{Algorithm, Encoding, HeaderList, InvalidReason, SchemeConfig, SchemeKind, SigningError, Verification};
 
-/// The default of [`SchemeConfig::tolerance_s`].
-pub const DEFAULT_TOLERANCE_S: u64 = 300;
-
 /// A keyed HMAC-SHA256, the state every built-in scheme clones per request.
 pub(super) type HmacSha256 = Hmac<Sha256>;
 
@@ -247,55 +244,4 @@ pub(super) fn check_timestamp(raw: &str, now: i64, tolerance_s: u64) -> Result<i
 /// `Ok(())` → `Valid`, `Err(v)` → `v`.
 pub(super) fn outcome(result: Result<(), Verification>) -> Verification {
     result.err().unwrap_or(Verification::Valid)
-}
-
-/// Helpers for the schemes' unit tests.
-#[cfg(test)]
-pub(super) mod testing {
-    use std::sync::Arc;
-
-    use http::HeaderMap;
-
-    use super::super::{HeaderList, Message, Scheme, SchemeConfig, SchemeKind, Verification, build};
-
-    /// A built-in scheme with these secrets.
-    pub fn scheme(kind: SchemeKind, secrets: &[&str]) -> Arc<dyn Scheme> {
-        build(&SchemeConfig::new(
-            kind,
-            secrets.iter().map(|s| s.to_string()).collect(),
-        ))
-        .unwrap()
-    }
-
-    /// The headers `scheme` signs `msg` with.
-    pub fn sign(scheme: &dyn Scheme, msg: &Message<'_>) -> HeaderMap {
-        let mut out = HeaderList::new();
-        scheme.sign(msg, &mut out);
-        out.into_iter().collect()
-    }
-
-    /// Verifies `msg`'s request line and body against `headers` at `now`.
-    pub fn verify(scheme: &dyn Scheme, msg: &Message<'_>, headers: &HeaderMap, now: i64) -> Verification {
-        scheme.verify(msg.method, msg.path, msg.query, headers, msg.body, now)
-    }
-
-    /// Headers from (name, value) pairs.
-    pub fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-        pairs
-            .iter()
-            .map(|(k, v)| (http::HeaderName::from_static(k), v.parse().unwrap()))
-            .collect()
-    }
-
-    /// A POST with a JSON body at 1,700,000,000.
-    pub fn msg(body: &[u8]) -> Message<'_> {
-        Message {
-            method: "POST",
-            path: "/v1/images/",
-            query: "q=cat",
-            body,
-            timestamp: 1_700_000_000,
-            id: "msg_1",
-        }
-    }
 }

@@ -352,7 +352,7 @@ mod tests {
     use base64::Engine as _;
     use hmac::Mac;
 
-    use super::super::common::testing::{headers, msg, sign, verify};
+    use super::super::testing::{headers, msg, sign, verify};
     use super::super::{Algorithm, CustomSpec, Encoding, InvalidReason, SchemeConfig, SchemeKind, Verification, build};
     use super::*;
 

@@ -76,7 +76,7 @@ impl Scheme for Github {
 
 #[cfg(test)]
 mod tests {
-    use super::super::common::testing::{headers, scheme, sign, verify};
+    use super::super::testing::{headers, scheme, sign, verify};
     use super::super::{InvalidReason, Message, SchemeKind, Verification};
 
     /// GitHub's published test values, "Testing the webhook payload

@@ -91,7 +91,7 @@ mod tests {
     use base64::Engine as _;
     use hmac::Mac;
 
-    use super::super::common::testing::{scheme, sign, verify};
+    use super::super::testing::{scheme, sign, verify};
     use super::super::{InvalidReason, Message, SchemeKind, Verification};
 
     fn get<'a>(path: &'a str, query: &'a str) -> Message<'a> {

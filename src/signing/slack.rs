@@ -82,7 +82,7 @@ impl Scheme for Slack {
 
 #[cfg(test)]
 mod tests {
-    use super::super::common::testing::{headers, scheme, sign, verify};
+    use super::super::testing::{headers, scheme, sign, verify};
     use super::super::{InvalidReason, Message, SchemeKind, Verification};
 
     /// The worked example of "Verifying requests from Slack",

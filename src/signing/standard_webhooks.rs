@@ -106,7 +106,7 @@ impl Scheme for StandardWebhooks {
 
 #[cfg(test)]
 mod tests {
-    use super::super::common::testing::{headers, scheme, sign, verify};
+    use super::super::testing::{headers, scheme, sign, verify};
     use super::super::{InvalidReason, Message, SchemeKind, Verification};
 
     /// The Standard Webhooks test vector: standard-webhooks/standard-webhooks

@@ -101,7 +101,7 @@ impl Scheme for Stripe {
 mod tests {
     use hmac::Mac;
 
-    use super::super::common::testing::{headers, scheme, sign, verify};
+    use super::super::testing::{headers, scheme, sign, verify};
     use super::super::{InvalidReason, Message, SchemeKind, Verification};
 
     const SECRET: &str = "whsec_test_secret";

@@ -8,54 +8,9 @@
 use std::time::Duration;
 
 use rand::Rng;
-use serde::{Deserialize, Serialize};
 
+use crate::plan::RouteConfig;
 use crate::plan::duration::parse_duration;
-
-/// A route as written: where it applies and how it answers.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RouteConfig {
-    /// The route's name, for the control API (default: its path).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// The path, or a prefix ending in `*` (`"*"` alone matches every path).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
-    /// The status of a successful answer (default 200).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<u16>,
-    /// The status of a failed answer (default 500).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fail_status: Option<u16>,
-    /// Answer successfully this many times, then fail every time.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fail_after: Option<u64>,
-    /// Fail this many times, then answer successfully.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fail_times: Option<u64>,
-    /// Fail every n-th POST (the n-th, the 2n-th, …).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fail_every: Option<u64>,
-    /// Answer with these statuses in turn, over and over.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cycle: Option<Vec<u16>>,
-    /// Delay before every answer: `"20ms"`, `"10ms..50ms"` (uniform),
-    /// `"exp(20ms)"` (exponential with that mean) or `"normal(50ms,10ms)"`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub latency: Option<String>,
-    /// Failures hang: no answer for this long, then the connection is
-    /// reset. With no failure pattern, every POST hangs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hang: Option<String>,
-    /// Failures reset the connection instead of answering. With no failure
-    /// pattern, every POST is reset.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reset: Option<bool>,
-    /// A `Retry-After` header (seconds) on failed answers.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retry_after: Option<u64>,
-}
 
 /// When a route fails.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,7 +31,7 @@ pub enum Pattern {
 
 /// A delay distribution.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Latency {
+pub enum Delay {
     /// No delay.
     None,
     /// Always this long.
@@ -112,7 +67,7 @@ pub struct Behaviour {
     /// How to fail.
     pub fail_mode: FailMode,
     /// Delay before answering.
-    pub latency: Latency,
+    pub delay: Delay,
     /// `Retry-After` seconds on failures.
     pub retry_after: Option<u64>,
 }
@@ -199,11 +154,11 @@ impl RouteConfig {
             None if fail_mode != FailMode::Status => Pattern::Always,
             None => Pattern::Never,
         };
-        let latency = match &self.latency {
-            None => Latency::None,
-            Some(s) => parse_latency(s).map_err(|m| ("latency", m))?,
+        let delay = match &self.latency {
+            None => Delay::None,
+            Some(s) => parse_delay(s).map_err(|m| ("latency", m))?,
         };
-        if latency.longest_mean() > MAX_HANG {
+        if delay.longest_mean() > MAX_HANG {
             return Err(("latency", format!("at most {} s", MAX_HANG.as_secs())));
         }
         Ok(Behaviour {
@@ -211,7 +166,7 @@ impl RouteConfig {
             fail_status,
             pattern,
             fail_mode,
-            latency,
+            delay,
             retry_after: self.retry_after,
         })
     }
@@ -226,38 +181,38 @@ fn check_status(field: &'static str, s: u16) -> Result<u16, (&'static str, Strin
 }
 
 /// Parses `"20ms"`, `"10ms..50ms"`, `"exp(20ms)"` or `"normal(50ms,10ms)"`.
-pub fn parse_latency(s: &str) -> Result<Latency, String> {
+pub fn parse_delay(s: &str) -> Result<Delay, String> {
     let s = s.trim();
     let inner = |prefix: &str| s.strip_prefix(prefix).and_then(|r| r.strip_suffix(')')).map(str::trim);
     if let Some(mean) = inner("exp(") {
-        return Ok(Latency::Exponential(parse_duration(mean)?));
+        return Ok(Delay::Exponential(parse_duration(mean)?));
     }
     if let Some(args) = inner("normal(") {
         let (m, sd) = args
             .split_once(',')
             .ok_or_else(|| format!("expected normal(MEAN,STDDEV), got \"{s}\""))?;
-        return Ok(Latency::Normal(parse_duration(m.trim())?, parse_duration(sd.trim())?));
+        return Ok(Delay::Normal(parse_duration(m.trim())?, parse_duration(sd.trim())?));
     }
     if let Some((a, b)) = s.split_once("..") {
         let (a, b) = (parse_duration(a.trim())?, parse_duration(b.trim())?);
         if a > b {
             return Err(format!("\"{s}\": the low end is above the high end"));
         }
-        return Ok(Latency::Uniform(a, b));
+        return Ok(Delay::Uniform(a, b));
     }
     parse_duration(s)
-        .map(Latency::Fixed)
+        .map(Delay::Fixed)
         .map_err(|m| format!("{m}; expected \"20ms\", \"10ms..50ms\", \"exp(20ms)\" or \"normal(50ms,10ms)\""))
 }
 
-impl Latency {
+impl Delay {
     /// The largest of its parameters, for the bound check.
     fn longest_mean(&self) -> Duration {
         match *self {
-            Latency::None => Duration::ZERO,
-            Latency::Fixed(d) | Latency::Exponential(d) => d,
-            Latency::Uniform(_, b) => b,
-            Latency::Normal(m, sd) => m.saturating_add(sd),
+            Delay::None => Duration::ZERO,
+            Delay::Fixed(d) | Delay::Exponential(d) => d,
+            Delay::Uniform(_, b) => b,
+            Delay::Normal(m, sd) => m.saturating_add(sd),
         }
     }
 
@@ -268,15 +223,15 @@ impl Latency {
 
     fn draw(&self, rng: &mut impl Rng) -> Duration {
         match *self {
-            Latency::None => Duration::ZERO,
-            Latency::Fixed(d) => d,
-            Latency::Uniform(a, b) if a == b => a,
-            Latency::Uniform(a, b) => Duration::from_nanos(rng.random_range(a.as_nanos() as u64..=b.as_nanos() as u64)),
-            Latency::Exponential(mean) => {
+            Delay::None => Duration::ZERO,
+            Delay::Fixed(d) => d,
+            Delay::Uniform(a, b) if a == b => a,
+            Delay::Uniform(a, b) => Duration::from_nanos(rng.random_range(a.as_nanos() as u64..=b.as_nanos() as u64)),
+            Delay::Exponential(mean) => {
                 let u: f64 = rng.random_range(f64::EPSILON..1.0);
                 mean.mul_f64((-u.ln()).min(20.0))
             }
-            Latency::Normal(mean, sd) => {
+            Delay::Normal(mean, sd) => {
                 // Box–Muller.
                 let u1: f64 = rng.random_range(f64::EPSILON..1.0);
                 let u2: f64 = rng.random();
@@ -392,20 +347,17 @@ mod tests {
     fn latency_distributions_stay_in_range() {
         let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
         use rand::SeedableRng;
-        let u = parse_latency("10ms..50ms").unwrap();
+        let u = parse_delay("10ms..50ms").unwrap();
         for _ in 0..1000 {
             let d = u.sample(&mut rng);
             assert!(d >= Duration::from_millis(10) && d <= Duration::from_millis(50));
         }
-        let e = parse_latency("exp(20ms)").unwrap();
+        let e = parse_delay("exp(20ms)").unwrap();
         let mean: f64 = (0..20_000).map(|_| e.sample(&mut rng).as_secs_f64()).sum::<f64>() / 20_000.0;
         assert!((mean - 0.020).abs() < 0.002, "{mean}");
-        let n = parse_latency("normal(50ms, 10ms)").unwrap();
+        let n = parse_delay("normal(50ms, 10ms)").unwrap();
         let mean: f64 = (0..20_000).map(|_| n.sample(&mut rng).as_secs_f64()).sum::<f64>() / 20_000.0;
         assert!((mean - 0.050).abs() < 0.002, "{mean}");
-        assert_eq!(
-            parse_latency("20ms").unwrap(),
-            Latency::Fixed(Duration::from_millis(20))
-        );
+        assert_eq!(parse_delay("20ms").unwrap(), Delay::Fixed(Duration::from_millis(20)));
     }
 }

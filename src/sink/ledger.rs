@@ -10,10 +10,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
+use crate::metrics::delivery::Correlation;
 use crate::metrics::hist::Hist;
-use crate::metrics::result::Latency;
+use crate::metrics::hist::Latency;
 
 const SHARDS: usize = 32;
 /// "Never" for a time field.
@@ -44,7 +43,7 @@ impl Default for Entry {
 
 /// What one POST of an id turned out to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Seen {
+pub enum DeliveryKind {
     /// The first accepted delivery of this id.
     First,
     /// A further accepted delivery: a duplicate.
@@ -106,19 +105,19 @@ impl Ledger {
     }
 
     /// A verified POST of `id` at `at`; `accepted` when the sink answered 2xx.
-    pub fn delivered(&self, id: &str, at: Instant, accepted: bool) -> Seen {
+    pub fn delivered(&self, id: &str, at: Instant, accepted: bool) -> DeliveryKind {
         let us = self.us(at);
         self.with(id, |e| {
             e.posts = e.posts.saturating_add(1);
             if !accepted {
-                return Seen::Refused;
+                return DeliveryKind::Refused;
             }
             e.accepted = e.accepted.saturating_add(1);
             if e.accepted == 1 {
                 e.delivered_us = us;
-                Seen::First
+                DeliveryKind::First
             } else {
-                Seen::Duplicate
+                DeliveryKind::Duplicate
             }
         })
     }
@@ -191,32 +190,6 @@ impl Ledger {
     }
 }
 
-/// Deliveries matched with loadcheck's submissions.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Correlation {
-    /// Events loadcheck submitted and the service accepted.
-    pub submitted: u64,
-    /// Of those, delivered at least once.
-    pub delivered: u64,
-    /// Never delivered by the end of the run and its drain.
-    pub lost: u64,
-    /// Delivered, but later than the deadline after submission.
-    pub late: u64,
-    /// The deadline, ms.
-    pub deadline_ms: u64,
-    /// Ids delivered (accepted) that loadcheck never submitted.
-    pub unsubmitted_deliveries: u64,
-    /// Verified POSTs per submitted event (retry amplification).
-    pub posts_per_event: Option<f64>,
-    /// End-to-end latency, submission sent → first accepted delivery.
-    pub latency_ms: Option<Latency>,
-    /// That latency's HDR histogram (µs), V2-deflate, base64.
-    pub hdr: Option<String>,
-    /// The histogram itself, for thresholds.
-    #[serde(skip)]
-    pub hist: Hist,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,10 +198,10 @@ mod tests {
     fn duplicates_are_accepted_deliveries_beyond_the_first() {
         let l = Ledger::default();
         let t = Instant::now();
-        assert_eq!(l.delivered("a", t, false), Seen::Refused);
-        assert_eq!(l.delivered("a", t, true), Seen::First);
-        assert_eq!(l.delivered("a", t, true), Seen::Duplicate);
-        assert_eq!(l.delivered("b", t, true), Seen::First);
+        assert_eq!(l.delivered("a", t, false), DeliveryKind::Refused);
+        assert_eq!(l.delivered("a", t, true), DeliveryKind::First);
+        assert_eq!(l.delivered("a", t, true), DeliveryKind::Duplicate);
+        assert_eq!(l.delivered("b", t, true), DeliveryKind::First);
         assert_eq!(l.len(), 2);
     }
 

@@ -11,53 +11,18 @@ pub mod ledger;
 mod server;
 pub mod stats;
 
-use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
-pub use behaviour::{Behaviour, RouteConfig};
-pub use ledger::{Correlation, Ledger};
+pub use behaviour::Behaviour;
+pub use ledger::Ledger;
 pub use server::{RunningSink, start};
-pub use stats::{Counters, SinkStats};
+pub use stats::Counters;
 
+use crate::metrics::delivery::{DeliveryReport, SinkStats};
+use crate::plan::{IdSource, RouteConfig, SinkConfig};
 use crate::signing::Scheme;
-
-/// Where a delivery's id is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum IdSource {
-    /// A header, such as `webhook-id`.
-    Header(String),
-    /// A JSON pointer into the body, such as `/data/id`.
-    Pointer(String),
-}
-
-/// A validated sink configuration (from `[sink]` or `sink.toml`).
-#[derive(Debug, Clone, Serialize)]
-pub struct SinkConfig {
-    /// Where it listens.
-    pub listen: SocketAddr,
-    /// How deliveries are verified (`None`: they are not).
-    pub signing: Option<crate::plan::Signing>,
-    /// Where each delivery's id is.
-    pub id: IdSource,
-    /// The largest body accepted, in bytes; larger ones get 413.
-    pub max_body: usize,
-    /// After this long, an undelivered submission is lost and a later
-    /// delivery is late.
-    #[serde(with = "crate::plan::duration::serde_ms")]
-    pub deadline: Duration,
-    /// The programmed routes, in file order.
-    pub routes: Vec<RouteConfig>,
-}
-
-/// The default body limit: 1 MiB.
-pub const DEFAULT_MAX_BODY: usize = 1 << 20;
-/// The default deadline for a delivery.
-pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
 
 /// One route, live.
 struct Route {
@@ -111,17 +76,6 @@ pub struct Sink {
     /// One entry per delivery id.
     pub ledger: Ledger,
     counters: Counters,
-}
-
-/// Everything the sink measured, for `run.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DeliveryReport {
-    /// The counters.
-    #[serde(flatten)]
-    pub stats: SinkStats,
-    /// Deliveries matched with submissions, when the run made any.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub correlation: Option<Correlation>,
 }
 
 impl Sink {

@@ -22,10 +22,11 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 
-use super::behaviour::{Answer, RouteConfig};
-use super::ledger::Seen;
+use super::Sink;
+use super::behaviour::Answer;
+use super::ledger::DeliveryKind;
 use super::stats::Counters;
-use super::{IdSource, Sink, SinkConfig};
+use crate::plan::{IdSource, RouteConfig, SinkConfig};
 use crate::signing::{InvalidReason, Verification};
 
 /// A sink serving in the background.
@@ -230,14 +231,14 @@ async fn deliver(State(sink): State<Arc<Sink>>, Extension(ctl): Extension<ConnCt
         }
     };
     let (behaviour, n) = sink.behaviour_for(path);
-    let delay = behaviour.latency.sample(&mut rand::rng());
+    let delay = behaviour.delay.sample(&mut rand::rng());
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
     match behaviour.answer(n) {
         Answer::Status { code, failed: false } => {
             Counters::bump(&c.accepted);
-            if sink.ledger.delivered(&id, Instant::now(), true) == Seen::Duplicate {
+            if sink.ledger.delivered(&id, Instant::now(), true) == DeliveryKind::Duplicate {
                 Counters::bump(&c.duplicates);
             }
             status(code).into_response()

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use serde::{Deserialize, Serialize};
+use crate::metrics::delivery::{Signatures, SinkStats};
 
 /// Live counters, updated per POST.
 #[derive(Debug, Default)]
@@ -31,47 +31,6 @@ pub struct Counters {
     pub resets: AtomicU64,
     /// Of those, hangs.
     pub hangs: AtomicU64,
-}
-
-/// A snapshot of the counters.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct SinkStats {
-    /// Every request to a delivery route.
-    pub posts: u64,
-    /// Bodies over the limit (413).
-    pub too_large: u64,
-    /// Signature checks: valid, invalid and missing (all zero when the sink
-    /// verifies nothing).
-    pub signatures: Signatures,
-    /// Bodies or ids that could not be read (400).
-    pub malformed: u64,
-    /// Accepted deliveries (2xx).
-    pub accepted: u64,
-    /// Accepted deliveries of an id already accepted.
-    pub duplicates: u64,
-    /// Programmed failures (a failing status, a reset or a hang).
-    pub failed: u64,
-    /// Of those, resets.
-    pub resets: u64,
-    /// Of those, hangs.
-    pub hangs: u64,
-    /// Distinct delivery ids seen.
-    pub ids: u64,
-}
-
-/// Signature outcomes.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Signatures {
-    /// Whether the sink checks signatures.
-    pub verified: bool,
-    /// Valid.
-    pub valid: u64,
-    /// Present but wrong or stale.
-    pub invalid: u64,
-    /// Absent.
-    pub missing: u64,
-    /// valid / (valid + invalid + missing), when any was checked.
-    pub rate: Option<f64>,
 }
 
 impl Counters {

@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use super::Ctx;
-use crate::metrics::ErrorClass;
-use crate::metrics::registry::Tag;
+use super::ctx::Ctx;
 use crate::plan::error::{FieldPath, PlanError, did_you_mean};
 use crate::plan::expr::{self, ExprError, MetricSelector};
 use crate::plan::raw::{OneOf, RawRequirement, RawThreshold};
+use crate::plan::registry::ErrorClass;
+use crate::plan::registry::Tag;
 use crate::plan::{Requirement, Threshold};
 
 /// The names tag filters may refer to.

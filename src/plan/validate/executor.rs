@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::Ctx;
+use super::ctx::Ctx;
 use crate::plan::duration::{check_plan_duration, parse_duration};
 use crate::plan::error::{FieldPath, PlanError};
 use crate::plan::raw::{RawScenario, RawStage};

@@ -7,11 +7,12 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::Ctx;
+use super::ctx::Ctx;
 use crate::plan::error::{FieldPath, PlanError};
 use crate::plan::raw::{RawAvailability, RawDeployment, RawFault, RawProbe, RawRollout, RawTrigger, RawWorkflow};
 use crate::plan::rollout::{Availability, Command, DeploymentSpec, Fault, Probe, Rollout, Trigger, WorkflowSpec};
 use crate::plan::{Scheme, Target};
+use crate::prometheus::parse_selector;
 
 const DEFAULT_HEAD: Duration = Duration::from_secs(30);
 const DEFAULT_TAIL: Duration = Duration::from_secs(30);
@@ -252,7 +253,7 @@ pub(super) fn faults(ctx: &Ctx, raw: Vec<RawFault>, cap: Duration) -> Result<Vec
     for (i, f) in raw.into_iter().enumerate() {
         let at = FieldPath::root("fault").index(i);
         let name = f.name.unwrap_or_else(|| format!("fault-{}", i + 1));
-        super::check_name(ctx, &at.key("name"), &name, "fault")?;
+        super::ctx::check_name(ctx, &at.key("name"), &name, "fault")?;
         if name == "rollout" || out.iter().any(|o| o.name == name) {
             return Err(ctx.err(&at.key("name"), format!("event name \"{name}\" is already used")));
         }
@@ -309,7 +310,7 @@ pub(super) fn probes(ctx: &Ctx, raw: Vec<RawProbe>) -> Result<Vec<Probe>, PlanEr
     let mut out: Vec<Probe> = Vec::with_capacity(raw.len());
     for (i, p) in raw.into_iter().enumerate() {
         let at = FieldPath::root("probe").index(i);
-        super::check_name(ctx, &at.key("name"), &p.name, "probe")?;
+        super::ctx::check_name(ctx, &at.key("name"), &p.name, "probe")?;
         if out.iter().any(|o| o.name == p.name) {
             return Err(ctx.err(&at.key("name"), format!("probe \"{}\" is defined twice", p.name)));
         }
@@ -330,9 +331,10 @@ pub(super) fn probes(ctx: &Ctx, raw: Vec<RawProbe>) -> Result<Vec<Probe>, PlanEr
                 ));
             }
         }
-        if let Some(m) = &p.metric {
-            crate::rollout::probe::parse_selector(m).map_err(|e| ctx.err(&at.key("metric"), e))?;
-        }
+        let metric = match &p.metric {
+            Some(m) => Some(parse_selector(m).map_err(|e| ctx.err(&at.key("metric"), e))?),
+            None => None,
+        };
         out.push(Probe {
             name: p.name,
             url: p.url,
@@ -340,7 +342,7 @@ pub(super) fn probes(ctx: &Ctx, raw: Vec<RawProbe>) -> Result<Vec<Probe>, PlanEr
             interval,
             timeout,
             expect: p.expect,
-            metric: p.metric,
+            metric,
         });
     }
     Ok(out)

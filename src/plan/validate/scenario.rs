@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::ctx::{Ctx, check_name};
 use super::executor::{executor, max_in_flight, think_time};
-use super::{Ctx, check_name};
 use crate::plan::duration::check_plan_duration;
 use crate::plan::error::{FieldPath, PlanError, did_you_mean};
 use crate::plan::raw::{OneOf, RawScenario};

@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use super::super::error::{FieldPath, PlanError, did_you_mean};
 use super::super::raw::{OneOf, RawEndpointSigning, RawSetup, RawSigning, RawSink};
-use super::super::signing::{Capture, Correlate, CustomPlan, EndpointSigning, PlanSink, Setup, Signing};
+use super::super::signing::{Capture, CustomPlan, EndpointSigning, Setup, Signing};
+use super::super::sink::{Correlate, DEFAULT_DEADLINE, DEFAULT_MAX_BODY, IdSource, PlanSink, SinkConfig};
 use super::super::template::Template;
 use super::super::{Endpoint, Var};
-use super::{Ctx, EnvLookup, RequestParts, check_name, request_parts};
+use super::ctx::{Ctx, EnvLookup, check_name};
+use super::request::{RequestParts, request_parts};
 use crate::signing::{Negative, SchemeKind};
-use crate::sink::{DEFAULT_DEADLINE, DEFAULT_MAX_BODY, IdSource, SinkConfig};
 
 const SCHEMES: &[&str] = &[
     "openverse",

@@ -6,7 +6,7 @@
 
 use std::net::Ipv6Addr;
 
-use super::Ctx;
+use super::ctx::Ctx;
 use crate::plan::error::{FieldPath, PlanError};
 use crate::plan::raw::RawTls;
 use crate::plan::template::{Part, Template};

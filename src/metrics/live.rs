@@ -1,6 +1,8 @@
 //! What the rollout controller and the engine share while the run is live:
 //! the current phase, which every request is tagged with when it is
-//! prepared, and the table of app versions seen in responses.
+//! prepared, and the table of app versions seen in responses. It lives in
+//! `metrics`, below both, because the recorder keys every sample by phase
+//! and version.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
@@ -102,7 +104,7 @@ impl Default for VersionTable {
 
 /// One version as seen so far.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Seen {
+pub struct VersionSpan {
     /// The header's value.
     pub version: String,
     /// First response carrying it, ms since the run's start.
@@ -143,14 +145,14 @@ impl VersionTable {
     }
 
     /// Every version seen, in order of first appearance.
-    pub fn snapshot(&self) -> Vec<Seen> {
+    pub fn snapshot(&self) -> Vec<VersionSpan> {
         let names = self.names.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let mut out: Vec<Seen> = names
+        let mut out: Vec<VersionSpan> = names
             .into_iter()
             .enumerate()
             .filter_map(|(i, version)| {
                 let first_ms = self.first_ms[i].load(Ordering::Relaxed);
-                (first_ms != u64::MAX).then(|| Seen {
+                (first_ms != u64::MAX).then(|| VersionSpan {
                     version,
                     first_ms,
                     last_ms: self.last_ms[i].load(Ordering::Relaxed),
@@ -164,7 +166,7 @@ impl VersionTable {
 
 /// How long at least two versions served at once: the total length of the
 /// time covered by two or more of the `[first, last]` intervals, in ms.
-pub fn overlap_ms(seen: &[Seen]) -> u64 {
+pub fn overlap_ms(seen: &[VersionSpan]) -> u64 {
     let mut edges: Vec<(u64, i32)> = seen.iter().flat_map(|s| [(s.first_ms, 1), (s.last_ms, -1)]).collect();
     edges.sort_by_key(|&(t, d)| (t, -d));
     let (mut depth, mut since, mut total) = (0i32, 0u64, 0u64);
@@ -182,8 +184,8 @@ pub fn overlap_ms(seen: &[Seen]) -> u64 {
 mod tests {
     use super::*;
 
-    fn seen(v: &str, a: u64, b: u64) -> Seen {
-        Seen {
+    fn seen(v: &str, a: u64, b: u64) -> VersionSpan {
+        VersionSpan {
             version: v.into(),
             first_ms: a,
             last_ms: b,

@@ -1,5 +1,7 @@
-//! The rustls client configuration for HTTPS targets: the web PKI roots, an
-//! optional extra CA file for staging, or an explicit `insecure = true`.
+//! The rustls client configuration for HTTPS targets, shared by the engine,
+//! setup requests and probes so that all three trust the same: the web PKI
+//! roots, an optional extra CA file for staging, or an explicit
+//! `insecure = true`.
 //! ALPN offers what `[tls] http` asks for: h2 and http/1.1 (`auto`, so
 //! HTTP/2 is used where the server speaks it), only http/1.1, or only h2.
 

@@ -1,5 +1,7 @@
 //! The Prometheus text exposition format (version 0.0.4), as much as a
-//! metric probe needs: sample lines, and series selectors.
+//! metric probe needs: sample lines, and series selectors. A bottom-layer
+//! module: the plan parses a probe's selector (so a bad one is an error
+//! with its line), and the probe reads sample lines with the same grammar.
 //!
 //! A sample line is `name{label="value",…} value [timestamp]`:
 //!
@@ -41,6 +43,13 @@ impl Selector {
                 let have = sample.labels.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
                 have.unwrap_or("") == want
             })
+    }
+}
+
+/// In the resolved plan of `run.json`, as written.
+impl serde::Serialize for Selector {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 

@@ -1,5 +1,6 @@
 //! The end-of-run summary printed to stdout: per-endpoint latency, errors,
-//! pacing health, thresholds and requirements.
+//! pacing health, thresholds and requirements. The first of the report
+//! formats; it reads only a `RunResult`.
 
 use std::fmt::Write as _;
 

@@ -1,0 +1,257 @@
+//! `loadcheck run`: the pipeline for a validated plan. The sink starts
+//! first, then setup, preflight and the load with the rollout controller
+//! beside it; then `RunResult`, `run.json`, the summary and the exit code.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+
+use crate::cli::EngineArgs;
+use crate::engine::{self, Abort, EngineOptions, PrepareError};
+use crate::exit::Exit;
+use crate::metrics::RunResult;
+use crate::metrics::deploy::RolloutStatus;
+use crate::metrics::setup::SetupRecord;
+use crate::plan::{self, Plan};
+use crate::redact::Redactor;
+use crate::report::summary;
+use crate::{github, metrics, outcome, progress, rollout, sink};
+
+/// The pipeline for a validated plan: setup, preflight, load (with the
+/// rollout controller and the sink beside it), result, verdict.
+pub async fn run_plan(mut plan: Plan, args: &EngineArgs) -> Exit {
+    let github = match github_client(&plan) {
+        Ok(gh) => gh,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Exit::BadInput;
+        }
+    };
+    let mut secrets = plan.secrets();
+    secrets.extend(github.as_ref().map(|g| g.token().to_string()));
+    let seed = args.seed.unwrap_or_else(outcome::clock_seed);
+    // The sink listens before anything is sent: setup, preflight or load
+    // may already cause deliveries.
+    let sink = match start_sink(&plan, args.quiet).await {
+        Ok(sink) => sink,
+        Err(e) => {
+            eprintln!("error: {}", Redactor::new(secrets).redact(&format!("{e:#}")));
+            return Exit::Operational;
+        }
+    };
+    let setup = match run_setups(&mut plan, seed, &mut secrets).await {
+        Ok(records) => records,
+        Err(code) => return code,
+    };
+    let redactor = Redactor::new(secrets);
+    let plan = Arc::new(plan);
+    let mut ready = match engine::prepare(&plan, true).await {
+        Ok(ready) => ready,
+        Err(e) => {
+            eprintln!("error: {}", redactor.redact(&e.to_string()));
+            return match e {
+                PrepareError::Input(_) => Exit::BadInput,
+                PrepareError::Unreachable(_) => Exit::Operational,
+            };
+        }
+    };
+    raise_fd_limit(&plan);
+    if let (Some(running), Some(c)) = (&sink, plan.sink.as_ref().and_then(|s| s.correlate.as_ref())) {
+        ready.correlate_with(c.index, c.pointer.clone(), running.sink.clone());
+    }
+    let workers = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let opts = EngineOptions {
+        workers,
+        seed,
+        max_duration: args.max_duration,
+        grace: args.grace,
+    };
+    let planned = args
+        .max_duration
+        .map_or(plan.planned_duration(), |cap| cap.min(plan.planned_duration()));
+    let mut progress = progress::Progress::start(planned, args.quiet);
+    let (control, finish) = engine::Control::standalone();
+    let (ended_tx, ended) = tokio::sync::watch::channel(false);
+    let controller = tokio::spawn(rollout::controller::run(rollout::controller::Inputs {
+        plan: plan.clone(),
+        live: ready.live(),
+        run_start: control.run_start,
+        started_at: control.started_at,
+        finish,
+        ended,
+        redactor: redactor.clone(),
+        quiet: args.quiet,
+        github,
+    }));
+    let executed = engine::execute(plan.clone(), ready, &opts, &mut progress, control).await;
+    let _ = ended_tx.send(true);
+    let output = match executed {
+        Ok(output) => output,
+        Err(e) => {
+            eprintln!("error: {}", redactor.redact(&format!("{e:#}")));
+            return Exit::Operational;
+        }
+    };
+    let report = controller.await.unwrap_or_default();
+    let delivery = match sink {
+        Some(running) => Some(finish_sink(&plan, running, args.quiet, output.abort.is_some()).await),
+        None => None,
+    };
+    let extra = outcome::Extra { delivery, setup };
+    let result = outcome::assemble(&plan, &output, &report, &extra, outcome::metadata(workers, seed));
+    let written = write_run_json(&args.out, &result, &redactor);
+    print!("{}", redactor.redact(&summary::render(&result)));
+    if let Err(e) = written {
+        eprintln!("error: {}", redactor.redact(&format!("{e:#}")));
+        return Exit::Operational;
+    }
+    verdict(&result, output.abort.as_ref())
+}
+
+/// Starts the plan's sink, when it has one; it listens before anything is
+/// sent, since setup, preflight or load may already cause deliveries.
+async fn start_sink(plan: &Plan, quiet: bool) -> Result<Option<sink::RunningSink>> {
+    let Some(ps) = &plan.sink else {
+        return Ok(None);
+    };
+    let running = sink::start(&ps.config, std::time::Instant::now()).await?;
+    if !quiet {
+        eprintln!("sink listening on http://{}", running.addr);
+    }
+    Ok(Some(running))
+}
+
+/// Runs the plan's setup requests; each captured value joins `secrets` at
+/// once. A failed setup stops the run before any load (exit 3).
+async fn run_setups(plan: &mut Plan, seed: u64, secrets: &mut Vec<String>) -> Result<Vec<SetupRecord>, Exit> {
+    if plan.setups.is_empty() {
+        return Ok(Vec::new());
+    }
+    match engine::setup::run(plan, seed, &mut |s| secrets.push(s.to_string())).await {
+        Ok(records) => Ok(records),
+        Err(e) => {
+            let redactor = Redactor::new(secrets.clone());
+            eprintln!("error: {}", redactor.redact(&e.to_string()));
+            eprintln!("nothing was sent to the endpoints: a failed setup stops the run before any load");
+            Err(Exit::Operational)
+        }
+    }
+}
+
+/// Waits for outstanding deliveries (at most the sink's deadline, and not
+/// at all after an abort; a signal ends the wait), then stops the sink and
+/// returns its figures.
+async fn finish_sink(
+    plan: &Plan,
+    running: sink::RunningSink,
+    quiet: bool,
+    aborted: bool,
+) -> metrics::delivery::DeliveryReport {
+    let correlate = plan.sink.as_ref().is_some_and(|s| s.correlate.is_some());
+    if correlate && !aborted {
+        let deadline = running.sink.deadline();
+        let until = std::time::Instant::now() + deadline;
+        let outstanding = running.sink.ledger.outstanding();
+        if outstanding > 0 && !quiet {
+            eprintln!(
+                "waiting up to {} for {outstanding} outstanding deliveries",
+                plan::duration::format_duration(deadline)
+            );
+        }
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let drained = async {
+            while running.sink.ledger.outstanding() > 0 && std::time::Instant::now() < until {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        };
+        tokio::select! {
+            () = drained => {}
+            _ = tokio::signal::ctrl_c() => eprintln!("signal: the wait for deliveries stops here"),
+            Some(()) = async { match term.as_mut() { Some(t) => t.recv().await, None => std::future::pending().await } } => {
+                eprintln!("signal: the wait for deliveries stops here");
+            }
+        }
+    }
+    let report = running.sink.report(correlate);
+    running.stop().await;
+    report
+}
+
+/// The GitHub client, when a GitHub trigger needs one; `GITHUB_TOKEN` unset
+/// is bad input (exit 2), found before anything is sent.
+fn github_client(plan: &Plan) -> Result<Option<github::GitHub>> {
+    let needs = plan
+        .rollout
+        .as_ref()
+        .and_then(|r| r.trigger.as_ref())
+        .is_some_and(|t| !matches!(t, plan::Trigger::Command(_)));
+    if !needs {
+        return Ok(None);
+    }
+    github::GitHub::from_env()
+        .map(Some)
+        .context("the plan's rollout trigger needs the GitHub API")
+}
+
+/// Lifts the soft open-files limit to the hard one, as Go programs do, so
+/// that a plan with thousands of VUs does not fail its connects on a
+/// default soft limit of 1,024. Says so when even the hard limit is below
+/// what the closed-model VUs need (one connection each).
+fn raise_fd_limit(plan: &Plan) {
+    let want: u64 = plan
+        .scenarios
+        .iter()
+        .filter(|s| !s.executor.is_open())
+        .map(|s| s.max_in_flight as u64)
+        .sum::<u64>()
+        + 64;
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < want => {
+            eprintln!(
+                "warning: the open-files limit is {limit}, below the {want} this plan may need; connects beyond it will fail"
+            );
+        }
+        Ok(_) => {}
+        Err(e) => eprintln!("warning: cannot raise the open-files limit: {e}"),
+    }
+}
+
+/// The exit code of a finished run.
+pub fn verdict(result: &RunResult, abort: Option<&Abort>) -> Exit {
+    let zero_downtime_failed = result
+        .rollout
+        .as_ref()
+        .is_some_and(|r| r.zero_downtime.as_ref().is_some_and(|z| !z.ok));
+    let failed =
+        result.thresholds.iter().any(|t| !t.ok) || result.requirements.iter().any(|r| !r.ok) || zero_downtime_failed;
+    let mut code = if failed { Exit::Fail } else { Exit::Pass };
+    if result
+        .rollout
+        .as_ref()
+        .is_some_and(|r| r.trigger.status != RolloutStatus::Succeeded)
+    {
+        // The rollout failed, timed out or did not finish: operational.
+        code = code.combine(Exit::Operational);
+    }
+    match abort {
+        Some(Abort::Signal(_)) => code = code.combine(Exit::Operational),
+        Some(Abort::Threshold(_)) => code = code.combine(Exit::Fail),
+        _ => {}
+    }
+    code
+}
+
+/// Writes `DIR/run.json`, with every secret redacted.
+pub fn write_run_json(dir: &Path, result: &RunResult, redactor: &Redactor) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let text = serde_json::to_string_pretty(result).context("serializing run.json")?;
+    let path = dir.join("run.json");
+    let tmp = dir.join(".run.json.tmp");
+    std::fs::write(&tmp, redactor.redact(&text)).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
