@@ -227,23 +227,11 @@ pub async fn execute(
     } = control;
     let n_phases = if plan.rollout.is_some() { 3 } else { 1 };
     let live = ready.live.clone();
-    let shared = Arc::new(Shared {
-        exchange: ready.exchange,
-        scenarios: scenarios_rt(&plan),
-        run_start,
-        n_workers,
-        seed: opts.seed,
-        n_phases,
-        live: ready.live,
-    });
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(None);
-    let mut handles = Vec::with_capacity(n_workers);
-    for w in 0..n_workers {
-        handles
-            .push(worker::spawn(shared.clone(), w, stop_rx.clone(), tx.clone()).context("starting a worker thread")?);
-    }
-    drop(tx);
+    let Workers {
+        handles,
+        mut rx,
+        stop_tx,
+    } = start_workers(&plan, ready, opts.seed, run_start, n_workers, n_phases)?;
     let mut agg = Aggregator::new(
         n_workers,
         n_phases * plan.scenarios.len(),
@@ -312,6 +300,43 @@ pub async fn execute(
         elapsed,
         abort,
     })
+}
+
+/// The worker threads, the channel their deltas come on, and the sender
+/// that tells them when to stop.
+struct Workers {
+    handles: Vec<std::thread::JoinHandle<()>>,
+    rx: tokio::sync::mpsc::UnboundedReceiver<crate::metrics::Delta>,
+    stop_tx: tokio::sync::watch::Sender<Option<Instant>>,
+}
+
+/// Starts `n_workers` worker threads, each on its own runtime, sharing
+/// the prepared exchange and the scenarios' schedules.
+fn start_workers(
+    plan: &Plan,
+    ready: Ready,
+    seed: u64,
+    run_start: Instant,
+    n_workers: usize,
+    n_phases: usize,
+) -> Result<Workers> {
+    let shared = Arc::new(Shared {
+        exchange: ready.exchange,
+        scenarios: scenarios_rt(plan),
+        run_start,
+        n_workers,
+        seed,
+        n_phases,
+        live: ready.live,
+    });
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(None);
+    let mut handles = Vec::with_capacity(n_workers);
+    for w in 0..n_workers {
+        handles
+            .push(worker::spawn(shared.clone(), w, stop_rx.clone(), tx.clone()).context("starting a worker thread")?);
+    }
+    Ok(Workers { handles, rx, stop_tx })
 }
 
 /// The first `abort_on_fail` threshold that fails on the data so far.

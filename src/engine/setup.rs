@@ -14,7 +14,7 @@ use rand::rngs::SmallRng;
 use crate::errors::chain;
 use crate::metrics::setup::SetupRecord;
 use crate::plan::template::{Escape, RenderCtx};
-use crate::plan::{Body, Capture, Plan, Scheme, Setup, Target, Var};
+use crate::plan::{Body, Capture, Plan, Scheme, Setup, Signing, Target, Var};
 use crate::signing::{HeaderList, Message};
 
 /// A setup that failed: the run stops before any load, with exit 3.
@@ -118,24 +118,7 @@ async fn one(plan: &Plan, setup: &Setup, rng: &mut SmallRng) -> Result<(u16, Vec
     if setup.signed
         && let Some(signing) = &plan.signing
     {
-        let scheme = signing.build().map_err(|e| (None, format!("signing: {e}")))?;
-        let mut id = String::new();
-        if let Some(t) = &signing.id {
-            t.render(&mut ctx, Escape::None, &mut id);
-        }
-        let msg = Message {
-            method: setup.method.as_str(),
-            path: url.path(),
-            query: url.query().unwrap_or(""),
-            body: &body,
-            timestamp: now_unix as i64,
-            id: &id,
-        };
-        let mut out: HeaderList = Vec::new();
-        scheme.sign(&msg, &mut out);
-        for (n, v) in out {
-            headers.insert(n, v);
-        }
+        sign(signing, setup, &url, &body, now_unix, &mut ctx, &mut headers)?;
     }
     let what = format!("{} {origin_text}…", setup.method);
     let resp = client
@@ -164,6 +147,50 @@ async fn one(plan: &Plan, setup: &Setup, rng: &mut SmallRng) -> Result<(u16, Vec
         };
         return Err((Some(status), format!("{what} answered {status}, expected {expected}")));
     }
+    let captured = capture(setup, status, &resp_headers, &bytes)?;
+    Ok((status, captured))
+}
+
+/// Signs a setup request with the plan's scheme, as the engine signs load.
+fn sign(
+    signing: &Signing,
+    setup: &Setup,
+    url: &reqwest::Url,
+    body: &[u8],
+    now_unix: u64,
+    ctx: &mut RenderCtx<'_>,
+    headers: &mut http::HeaderMap,
+) -> Result<(), Failure> {
+    let scheme = signing.build().map_err(|e| (None, format!("signing: {e}")))?;
+    let mut id = String::new();
+    if let Some(t) = &signing.id {
+        t.render(ctx, Escape::None, &mut id);
+    }
+    let msg = Message {
+        method: setup.method.as_str(),
+        path: url.path(),
+        query: url.query().unwrap_or(""),
+        body,
+        timestamp: now_unix as i64,
+        id: &id,
+    };
+    let mut out: HeaderList = Vec::new();
+    scheme.sign(&msg, &mut out);
+    for (n, v) in out {
+        headers.insert(n, v);
+    }
+    Ok(())
+}
+
+/// The values a setup captures from its response: a header, or a JSON
+/// pointer into the body. Each must be a non-empty value a header can
+/// carry, since later requests send it.
+fn capture(
+    setup: &Setup,
+    status: u16,
+    resp_headers: &http::HeaderMap,
+    bytes: &[u8],
+) -> Result<Vec<(String, String)>, Failure> {
     let mut json: Option<serde_json::Value> = None;
     let mut captured = Vec::new();
     for (var, from) in &setup.captures {
@@ -180,7 +207,7 @@ async fn one(plan: &Plan, setup: &Setup, rng: &mut SmallRng) -> Result<(u16, Vec
                 })?,
             Capture::Pointer(p) => {
                 if json.is_none() {
-                    json = Some(serde_json::from_slice(&bytes).map_err(|e| {
+                    json = Some(serde_json::from_slice(bytes).map_err(|e| {
                         (
                             Some(status),
                             format!("capture `{var}`: the response body is not JSON ({e})"),
@@ -210,7 +237,7 @@ async fn one(plan: &Plan, setup: &Setup, rng: &mut SmallRng) -> Result<(u16, Vec
         }
         captured.push((var.clone(), value));
     }
-    Ok((status, captured))
+    Ok(captured)
 }
 
 fn scheme_name(s: Scheme) -> &'static str {
