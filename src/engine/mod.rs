@@ -15,6 +15,7 @@ pub mod preflight;
 mod request;
 pub mod schedule;
 pub mod setup;
+pub mod tls_stream;
 mod wire;
 mod worker;
 
