@@ -16,10 +16,10 @@ use bytes::Bytes;
 use http::Request;
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
 
 use super::h1::{H1, Io};
 use super::h2::{self, H2, Lease, Owned, SendError};
+use super::tls_stream;
 use super::wire::{Origin, Protocol, Response};
 use crate::metrics::ErrorClass;
 use crate::plan::{HttpVersion, Scheme};
@@ -27,7 +27,7 @@ use crate::plan::{HttpVersion, Scheme};
 /// Opens connections to origins.
 #[derive(Clone)]
 pub struct Connector {
-    tls: Option<TlsConnector>,
+    tls: Option<Arc<rustls::ClientConfig>>,
     http: HttpVersion,
     /// Connections are made on a worker thread, inside its `LocalSet`.
     local: bool,
@@ -56,7 +56,7 @@ impl Connector {
     /// which HTTP version to speak; the TLS config's ALPN must agree.
     pub fn new(tls: Option<Arc<rustls::ClientConfig>>, http: HttpVersion) -> Self {
         Connector {
-            tls: tls.map(TlsConnector::from),
+            tls,
             http,
             local: false,
         }
@@ -93,10 +93,10 @@ impl Connector {
             (Scheme::Http, _, _) if self.http == HttpVersion::Http2 => h2_handshake(tcp).await.map(Fresh::H2),
             (Scheme::Http, _, _) => Ok(Fresh::H1(H1::new(Io::Tcp(tcp)))),
             (Scheme::Https, Some(tls), Some(name)) => {
-                let stream = tls_handshake(tls, name.clone(), tcp)
+                let stream = tls_stream::handshake(tls.clone(), name.clone(), tcp)
                     .await
                     .map_err(|_| ErrorClass::Tls)?;
-                match stream.get_ref().1.alpn_protocol() {
+                match stream.alpn_protocol() {
                     Some(b"h2") => h2_handshake(stream).await.map(Fresh::H2),
                     // Asked for HTTP/2 only, and the server would not speak it.
                     _ if self.http == HttpVersion::Http2 => Err(ErrorClass::Tls),
@@ -116,15 +116,6 @@ where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     Box::pin(h2::handshake(io))
-}
-
-/// The TLS handshake, boxed (rustls' handshake state is several KB).
-fn tls_handshake(
-    tls: &TlsConnector,
-    name: ServerName<'static>,
-    tcp: TcpStream,
-) -> Pin<Box<tokio_rustls::Connect<TcpStream>>> {
-    Box::pin(tls.connect(name, tcp))
 }
 
 impl Fresh {
