@@ -79,10 +79,11 @@ pub enum Io {
 impl Io {
     /// Waits until the socket has something to read (or has closed),
     /// without reading it.
-    async fn readable(&self) -> std::io::Result<()> {
+    async fn readable(&mut self) -> std::io::Result<()> {
         match self {
             Io::Tcp(s) => s.readable().await,
-            // At once when the stream has bytes buffered.
+            // Until application data has come (a session ticket that comes
+            // first is taken on the way), or at once when some is buffered.
             Io::Tls(s) => s.readable().await,
         }
     }

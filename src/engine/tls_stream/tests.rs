@@ -129,6 +129,7 @@ async fn serve<T: AsyncRead + AsyncWrite + Unpin>(mut tls: tokio_rustls::server:
             b'G' => tls.write_all(&pattern(len)).await.unwrap(),
             b'K' => {
                 tls.get_mut().1.refresh_traffic_keys().unwrap();
+                // With no data, the KeyUpdate goes alone at the flush.
                 tls.write_all(&pattern(len)).await.unwrap();
             }
             b'C' => {
@@ -293,6 +294,28 @@ async fn a_key_update_from_the_server() {
         s.write_all(&pattern(20_000)).await.unwrap();
         assert_eq!(read_len(&mut s, 20_000, 4096).await, pattern(20_000));
     }
+}
+
+#[tokio::test]
+async fn readable_waits_past_records_without_data() {
+    let (addr, config) = start(Server::default()).await;
+    let mut s = connect(addr, &config).await;
+    let wait = std::time::Duration::from_millis(300);
+    // The server's session tickets come, and are no data.
+    assert!(tokio::time::timeout(wait, s.readable()).await.is_err());
+    assert!(!s.holds_buffers());
+    // Nor is a KeyUpdate alone.
+    s.write_all(&frame(b'K', 0)).await.unwrap();
+    assert!(tokio::time::timeout(wait, s.readable()).await.is_err());
+    assert!(!s.holds_buffers());
+    assert!(probe(&mut s).is_pending());
+    // An answer is.
+    s.write_all(&frame(b'G', 10)).await.unwrap();
+    s.readable().await.unwrap();
+    assert!(!s.holds_buffers(), "its record waits in rustls");
+    assert!(ready_now(s.readable()));
+    assert_eq!(read_len(&mut s, 10, 64).await, pattern(10));
+    assert!(probe(&mut s).is_pending());
 }
 
 #[tokio::test]
