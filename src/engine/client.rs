@@ -14,7 +14,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::Request;
-use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 
 use super::h1::{H1, Io};

@@ -37,15 +37,11 @@ use tokio::net::TcpStream;
 use records::{Bufs, Sink, Step, encrypt_need, process, tls_error};
 #[cfg(test)]
 use spare::spares;
-use spare::{Span, take};
+use spare::{MAX_RECORD, MAX_WRITE, Span, take};
 
-/// The largest record on the wire (TLS 1.2's limit; TLS 1.3's is lower).
-const MAX_RECORD: usize = 5 + 16 * 1024 + 2048;
 /// The incoming buffer never grows past this: a handshake message (at most
 /// 64 KB) being reassembled, and the record after it.
 const MAX_RX: usize = 64 * 1024 + 2 * MAX_RECORD;
-/// Plaintext taken per write: one full record's worth.
-const MAX_WRITE: usize = 16 * 1024;
 
 /// A client TLS connection over TCP.
 pub struct TlsStream {

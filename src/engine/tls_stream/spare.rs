@@ -5,7 +5,11 @@ use std::cell::RefCell;
 
 use tokio::io::ReadBuf;
 
-use super::{MAX_RECORD, MAX_WRITE};
+/// The largest record on the wire (TLS 1.2's limit; TLS 1.3's is lower).
+pub(super) const MAX_RECORD: usize = 5 + 16 * 1024 + 2048;
+
+/// Plaintext taken per write: one full record's worth.
+pub(super) const MAX_WRITE: usize = 16 * 1024;
 
 /// A buffer's first size: a small response's records fit.
 const INIT_BUF: usize = 4 * 1024;
