@@ -7,17 +7,17 @@
 //! layers below it (`docs/architecture.md`).
 
 pub mod cli;
-pub mod cmd;
+pub(crate) mod cmd;
 pub mod demo;
-pub mod engine;
-pub mod errors;
+pub(crate) mod engine;
+pub(crate) mod errors;
 pub mod exit;
 pub mod github;
 pub mod metrics;
-pub mod net;
-pub mod outcome;
+pub(crate) mod net;
+pub(crate) mod outcome;
 pub mod plan;
-pub mod progress;
+pub(crate) mod progress;
 pub mod prometheus;
 pub mod redact;
 pub mod report;

@@ -7,15 +7,15 @@
 //! deltas, drives progress, checks `abort_on_fail` thresholds, and turns a
 //! signal or `--max-duration` into a graceful stop.
 
-pub mod client;
+pub(crate) mod client;
 mod exchange;
-pub mod h1;
-pub mod h2;
-pub mod preflight;
+pub(crate) mod h1;
+pub(crate) mod h2;
+pub(crate) mod preflight;
 mod request;
-pub mod schedule;
-pub mod setup;
-pub mod tls_stream;
+pub(crate) mod schedule;
+pub(crate) mod setup;
+pub(crate) mod tls_stream;
 mod wire;
 mod worker;
 
@@ -76,8 +76,6 @@ impl Control {
 pub struct EngineOutput {
     /// Totals by key, pacing and the timeline.
     pub agg: Aggregator,
-    /// The instant the load started.
-    pub run_start: Instant,
     /// Version ids and their header values.
     pub version_names: Vec<(usize, String)>,
     /// When each version was first and last seen.
@@ -294,7 +292,6 @@ pub async fn execute(
         .collect();
     Ok(EngineOutput {
         agg,
-        run_start,
         version_names,
         seen_versions: live.versions().snapshot(),
         started_at,

@@ -93,6 +93,7 @@ impl ArrivalSchedule {
     }
 
     /// How many sends the schedule makes.
+    #[cfg(test)]
     pub fn total(&self) -> u64 {
         self.total
     }

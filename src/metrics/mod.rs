@@ -2,18 +2,18 @@
 //! aggregator that builds totals and the per-second timeline, expression
 //! evaluation, and `RunResult`, the shape of `run.json`.
 
-pub mod aggregate;
+pub(crate) mod aggregate;
 pub mod availability;
 pub mod delivery;
 pub mod deploy;
-pub mod eval;
+pub(crate) mod eval;
 pub mod hist;
 pub mod live;
-pub mod outcomes;
-pub mod recorder;
+pub(crate) mod outcomes;
+pub(crate) mod recorder;
 pub mod result;
 pub mod setup;
-pub mod stats;
+pub(crate) mod stats;
 
 pub use crate::plan::registry::ErrorClass;
 pub use aggregate::Aggregator;

@@ -37,8 +37,6 @@ pub enum Ended {
 /// A finished command.
 #[derive(Debug, Clone)]
 pub struct Finished {
-    /// When it started.
-    pub started: Instant,
     /// When it ended.
     pub ended_at: Instant,
     /// How.
@@ -75,7 +73,6 @@ pub async fn run(
     quiet: bool,
     stop: impl std::future::Future<Output = ()>,
 ) -> Finished {
-    let started = Instant::now();
     let mut command = tokio::process::Command::new("sh");
     command
         .arg("-c")
@@ -93,7 +90,6 @@ pub async fn run(
         Ok(c) => c,
         Err(e) => {
             return Finished {
-                started,
                 ended_at: Instant::now(),
                 ended: Ended::NotStarted(e.to_string()),
                 output: String::new(),
@@ -134,7 +130,6 @@ pub async fn run(
     }
     let output = kept.lock().map(|t| t.text()).unwrap_or_default();
     Finished {
-        started,
         ended_at,
         ended,
         output: redactor.redact(&output),
@@ -244,6 +239,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let marker = dir.path().join("alive");
         let script = format!("(sleep 30; touch {}) & sleep 30", marker.display());
+        let started = Instant::now();
         let f = run(
             &cmd(&script),
             "t",
@@ -254,7 +250,7 @@ mod tests {
         )
         .await;
         assert_eq!(f.ended, Ended::Stopped);
-        assert!(f.ended_at - f.started < Duration::from_secs(3));
+        assert!(f.ended_at - started < Duration::from_secs(3));
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(!marker.exists());
     }

@@ -5,9 +5,9 @@
 //! moves the phase every request is tagged with, runs faults at their
 //! offsets, and tells the engine when the tail is over.
 
-pub mod command;
+pub(crate) mod command;
 mod context;
-pub mod controller;
+pub(crate) mod controller;
 mod fault;
 pub mod github;
 pub mod probe;

@@ -6,10 +6,10 @@
 //! or inside `loadcheck run` (`[sink]` in the plan), where its figures land
 //! in `run.json` under `delivery`.
 
-pub mod behaviour;
-pub mod ledger;
+pub(crate) mod behaviour;
+pub(crate) mod ledger;
 mod server;
-pub mod stats;
+pub(crate) mod stats;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, RwLock};
