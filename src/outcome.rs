@@ -71,36 +71,7 @@ pub fn assemble(
         .as_millis() as i64;
     let stats = stats_set(plan, agg, &phases, duration_s);
     let timeline = timeline(plan, out, report);
-    let thresholds = plan
-        .thresholds
-        .iter()
-        .map(|t| {
-            let (value, ok) = evaluate(&view, &t.selector, &t.condition);
-            CheckResult {
-                metric: t.metric.clone(),
-                expression: t.expression.clone(),
-                value,
-                ok,
-                abort_on_fail: t.abort_on_fail,
-            }
-        })
-        .collect();
-    let requirements = plan
-        .requirements
-        .iter()
-        .map(|r| {
-            let (value, ok) = evaluate(&view, &r.selector, &r.condition);
-            RequirementResult {
-                name: r.name.clone(),
-                target: r.target.clone(),
-                check: r.check.clone(),
-                value,
-                ok,
-                validated: validated(plan, &stats, &phases, &r.selector, out.elapsed),
-                note: r.note.clone(),
-            }
-        })
-        .collect();
+    let (thresholds, requirements) = judge(plan, &view, &stats, &phases, out.elapsed);
     RunResult {
         schema: crate::metrics::result::SCHEMA.to_string(),
         plan_fingerprint: fingerprint(&plan_json),
@@ -143,6 +114,47 @@ pub fn assemble(
         setup: extra.setup.clone(),
         delivery: extra.delivery.clone(),
     }
+}
+
+/// Every threshold and requirement, judged on the run's figures.
+fn judge(
+    plan: &Plan,
+    view: &View<'_>,
+    stats: &StatsSet,
+    phases: &[PhaseSpan],
+    elapsed: Duration,
+) -> (Vec<CheckResult>, Vec<RequirementResult>) {
+    let thresholds = plan
+        .thresholds
+        .iter()
+        .map(|t| {
+            let (value, ok) = evaluate(view, &t.selector, &t.condition);
+            CheckResult {
+                metric: t.metric.clone(),
+                expression: t.expression.clone(),
+                value,
+                ok,
+                abort_on_fail: t.abort_on_fail,
+            }
+        })
+        .collect();
+    let requirements = plan
+        .requirements
+        .iter()
+        .map(|r| {
+            let (value, ok) = evaluate(view, &r.selector, &r.condition);
+            RequirementResult {
+                name: r.name.clone(),
+                target: r.target.clone(),
+                check: r.check.clone(),
+                value,
+                ok,
+                validated: validated(plan, stats, phases, &r.selector, elapsed),
+                note: r.note.clone(),
+            }
+        })
+        .collect();
+    (thresholds, requirements)
 }
 
 /// The statistics: in total, per endpoint, per scenario, and (with a
