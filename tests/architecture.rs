@@ -191,6 +191,11 @@ mod fake {
         files[3].text = "pub struct A(super::Thing);\n".into();
         let problems = run(files);
         assert_eq!(problems.len(), 1, "{problems:?}");
+        // Likewise a re-export whose name mid's own code uses, even once.
+        let mut files = tree("", "mod a;\npub use a::A;\npub struct Thing;\nfn f(_: A) {}\n");
+        files[3].text = "pub struct A(super::Thing);\n".into();
+        let problems = run(files);
+        assert_eq!(problems.len(), 1, "{problems:?}");
     }
 
     #[test]

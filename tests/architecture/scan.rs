@@ -22,6 +22,8 @@ pub struct Source {
 struct Scanned {
     found: Vec<Found>,
     test_children: BTreeSet<String>,
+    /// Names the file uses outside `use` statements and `mod` declarations.
+    used: BTreeSet<String>,
 }
 
 /// The layers, bottom up: each entry is a module path (`sink`,
@@ -357,7 +359,28 @@ fn find_paths(src: &Source) -> Scanned {
         }
         i = next.max(i + 1);
     }
-    Scanned { found, test_children }
+    Scanned {
+        found,
+        test_children,
+        used: used_names(&toks),
+    }
+}
+
+/// The names a file uses outside `use` statements and `mod` declarations.
+fn used_names(toks: &[(Tok, usize)]) -> BTreeSet<String> {
+    let mut used = BTreeSet::new();
+    let mut in_use = false;
+    for (k, (t, _)) in toks.iter().enumerate() {
+        match t {
+            Tok::Ident(w) if w == "use" => in_use = true,
+            Tok::Punct(';') => in_use = false,
+            Tok::Ident(name) if !in_use && ident(toks.get(k.wrapping_sub(1))) != Some("mod") => {
+                used.insert(name.clone());
+            }
+            _ => {}
+        }
+    }
+    used
 }
 
 /// Whether `#[cfg(test)]` starts at `i`.
@@ -424,6 +447,9 @@ pub fn check(sources: &[Source], layers: &Layers) -> Vec<String> {
             })
         })
         .collect();
+    // A name a file re-exports and also uses in its own code is an import
+    // of the file's too, not only its public face.
+    let used: Vec<BTreeSet<String>> = scanned.iter().map(|sc| sc.used.clone()).collect();
     let found: Vec<Vec<Found>> = sources
         .iter()
         .zip(scanned)
@@ -470,35 +496,10 @@ pub fn check(sources: &[Source], layers: &Layers) -> Vec<String> {
         }
         None
     };
-    // A name a file re-exports and also uses in its own code is an import
-    // of the file's too, not only its public face.
-    let used: Vec<BTreeMap<String, usize>> = sources
-        .iter()
-        .map(|s| {
-            // Names outside `use` statements and `mod` declarations.
-            let mut count = BTreeMap::new();
-            let toks = tokenize(&s.text);
-            let mut in_use = false;
-            for (k, (t, _)) in toks.iter().enumerate() {
-                match t {
-                    Tok::Ident(w) if w == "use" => in_use = true,
-                    Tok::Punct(';') => in_use = false,
-                    Tok::Ident(name) if !in_use && ident(toks.get(k.wrapping_sub(1))) != Some("mod") => {
-                        *count.entry(name.clone()).or_insert(0) += 1;
-                    }
-                    _ => {}
-                }
-            }
-            count
-        })
-        .collect();
     let mut edges = Vec::new();
     for (n, paths) in found.iter().enumerate() {
         for f in paths {
-            let used_here = f
-                .path
-                .last()
-                .is_some_and(|name| used[n].get(name).copied().unwrap_or(0) > 1);
+            let used_here = f.path.last().is_some_and(|name| used[n].contains(name));
             if let Some(to) = resolve(&f.path)
                 && to != n
             {
