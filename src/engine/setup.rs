@@ -14,7 +14,7 @@ use rand::rngs::SmallRng;
 use crate::errors::chain;
 use crate::metrics::setup::SetupRecord;
 use crate::plan::template::{Escape, RenderCtx};
-use crate::plan::{Body, Capture, Plan, Scheme, Setup, Signing, Target, Var};
+use crate::plan::{Body, Capture, Plan, Setup, Signing, Target, Var};
 use crate::signing::{HeaderList, Message};
 
 /// A setup that failed: the run stops before any load, with exit 3.
@@ -112,7 +112,7 @@ async fn one(plan: &Plan, setup: &Setup, rng: &mut SmallRng) -> Result<(u16, Vec
     let body = bytes::Bytes::from(body);
     // Parsed first, so what is signed is the path and query reqwest sends.
     // Errors name the origin only: the path may hold a secret, encoded.
-    let origin_text = format!("{}://{}", scheme_name(origin.scheme), origin.host_port());
+    let origin_text = format!("{}://{}", origin.scheme.as_str(), origin.host_port());
     let url = reqwest::Url::parse(&format!("{origin_text}{path}"))
         .map_err(|e| (None, format!("{} {origin_text}…: not a valid URL ({e})", setup.method)))?;
     if setup.signed
@@ -238,13 +238,6 @@ fn capture(
         captured.push((var.clone(), value));
     }
     Ok(captured)
-}
-
-fn scheme_name(s: Scheme) -> &'static str {
-    match s {
-        Scheme::Http => "http",
-        Scheme::Https => "https",
-    }
 }
 
 fn client(plan: &Plan, origin: &Target) -> Result<reqwest::Client, String> {

@@ -36,11 +36,7 @@ impl Target {
     /// `host[:port]` as a URL or a `Host` header writes it: the port left
     /// out when it is the scheme's default.
     pub fn authority(&self) -> String {
-        let default_port = match self.scheme {
-            Scheme::Http => 80,
-            Scheme::Https => 443,
-        };
-        if self.port == default_port {
+        if self.port == self.scheme.default_port() {
             self.url_host()
         } else {
             self.host_port()
@@ -56,6 +52,24 @@ pub enum Scheme {
     Http,
     /// TLS, with HTTP/2 or HTTP/1.1 by ALPN.
     Https,
+}
+
+impl Scheme {
+    /// `http` or `https`, as a URL writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+
+    /// The port a URL without one means.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Scheme::Http => 80,
+            Scheme::Https => 443,
+        }
+    }
 }
 
 /// TLS options.

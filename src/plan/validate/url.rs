@@ -200,10 +200,7 @@ fn origin(url: &str) -> Result<(Target, &str), String> {
         return Err(format!("\"{url}\" has no valid host"));
     }
     let port = match port_text {
-        None => match scheme {
-            Scheme::Http => 80,
-            Scheme::Https => 443,
-        },
+        None => scheme.default_port(),
         Some(p) => p
             .parse::<u16>()
             .ok()
