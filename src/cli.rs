@@ -30,6 +30,19 @@ pub enum Command {
     Demo(DemoArgs),
     /// The webhook receiver on its own: verifies, dedups, answers as programmed.
     Sink(SinkArgs),
+    /// Re-judge a run from its run.json: thresholds, requirements, verdict, exit code.
+    Verdict(VerdictArgs),
+}
+
+/// `loadcheck verdict`.
+#[derive(Debug, Clone, Args)]
+pub struct VerdictArgs {
+    /// A run's output folder, or its run.json.
+    pub run: PathBuf,
+    /// Judge with this plan's [thresholds] and [[requirement]] instead of the
+    /// run's own (the file is then left as it is).
+    #[arg(long)]
+    pub plan: Option<PathBuf>,
 }
 
 /// `loadcheck sink`.

@@ -24,8 +24,9 @@ pub mod report;
 pub mod rollout;
 pub mod signing;
 pub mod sink;
+pub mod verdict;
 
-pub use cmd::run::{run_plan, verdict, write_run_json};
+pub use cmd::run::{run_plan, write_run_json};
 
 use cli::{Cli, Command, DemoCommand};
 use exit::Exit;
@@ -39,6 +40,7 @@ pub async fn run(cli: Cli) -> Exit {
         },
         Command::Validate(args) => cmd::validate::validate(&args),
         Command::Sink(args) => cmd::sink::sink(args).await,
+        Command::Verdict(args) => cmd::verdict::verdict(&args),
         Command::Demo(args) => match args.command {
             Some(DemoCommand::Serve(s)) => cmd::demo::serve(*s).await,
             None => cmd::demo::demo(&args.engine).await,

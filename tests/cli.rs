@@ -179,7 +179,19 @@ async fn sigterm_writes_an_aborted_run_json_and_exits_3() {
     let r: loadcheck::metrics::RunResult =
         serde_json::from_str(&std::fs::read_to_string(out_dir.join("run.json")).unwrap()).unwrap();
     assert_eq!(r.status, loadcheck::metrics::result::RunStatus::Aborted);
-    assert!(r.abort_reason.unwrap().contains("SIGTERM"));
+    let abort = r.abort.unwrap();
+    assert_eq!(abort.kind, loadcheck::metrics::result::AbortKind::Signal);
+    assert_eq!(abort.detail.as_deref(), Some("SIGTERM"));
+    let verdict = r.verdict.unwrap();
+    assert_eq!(verdict.exit_code, 3);
+    assert!(
+        verdict
+            .reasons
+            .iter()
+            .any(|x| x.kind == loadcheck::metrics::result::ReasonKind::Abort && x.name == "signal"),
+        "{verdict:?}"
+    );
+    common::assert_rejudged(&out_dir.join("run.json"), 3);
     let hits = server.hits.load(std::sync::atomic::Ordering::Relaxed);
     assert!(
         r.stats.total.requests >= 250,
@@ -212,4 +224,5 @@ fn demo_runs_the_whole_pipeline_and_exits_0() {
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("run.json")).unwrap()).unwrap();
     assert!(r.stats.total.requests > 3000, "{}", r.stats.total.requests);
     assert_eq!(r.stats.total.failed, 0);
+    common::assert_rejudged(&dir.path().join("run.json"), 0);
 }

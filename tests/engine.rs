@@ -304,7 +304,10 @@ async fn abort_on_fail_stops_the_run_early() {
     assert_eq!(code, Exit::Fail);
     assert!(started.elapsed() < Duration::from_secs(8), "stopped early");
     assert_eq!(r.status, loadcheck::metrics::result::RunStatus::Aborted);
-    assert!(r.abort_reason.unwrap().contains("http_errors"));
+    let abort = r.abort.unwrap();
+    assert_eq!(abort.kind, loadcheck::metrics::result::AbortKind::Threshold);
+    assert!(abort.detail.unwrap().contains("http_errors"));
+    assert_eq!(r.verdict.unwrap().exit_code, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,3 +5,4 @@ pub mod demo;
 pub mod run;
 pub mod sink;
 pub mod validate;
+pub mod verdict;

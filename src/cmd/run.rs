@@ -8,10 +8,9 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 
 use crate::cli::EngineArgs;
-use crate::engine::{self, Abort, EngineOptions, PrepareError};
+use crate::engine::{self, EngineOptions, PrepareError};
 use crate::exit::Exit;
 use crate::metrics::RunResult;
-use crate::metrics::deploy::RolloutStatus;
 use crate::metrics::setup::SetupRecord;
 use crate::plan::{self, Plan};
 use crate::redact::Redactor;
@@ -74,6 +73,17 @@ pub async fn run_plan(mut plan: Plan, args: &EngineArgs) -> Exit {
         .map_or(plan.planned_duration(), |cap| cap.min(plan.planned_duration()));
     let mut progress = progress::Progress::start(planned, args.quiet);
     let (control, finish) = engine::Control::standalone();
+    let plan_dir = plan.source.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let metadata = outcome::metadata(workers, seed, &plan_dir);
+    // A run killed from here on leaves this behind, to be read back.
+    if let Err(e) = write_json(
+        &args.out,
+        &outcome::started(&plan, control.started_at, metadata.clone()),
+        &redactor,
+    ) {
+        eprintln!("error: {}", redactor.redact(&format!("{e:#}")));
+        return Exit::Operational;
+    }
     let (ended_tx, ended) = tokio::sync::watch::channel(false);
     let controller = tokio::spawn(rollout::controller::run(rollout::controller::Inputs {
         plan: plan.clone(),
@@ -101,14 +111,17 @@ pub async fn run_plan(mut plan: Plan, args: &EngineArgs) -> Exit {
         None => None,
     };
     let extra = outcome::Extra { delivery, setup };
-    let result = outcome::assemble(&plan, &output, &report, &extra, outcome::metadata(workers, seed));
+    let result = outcome::assemble(&plan, &output, &report, &extra, metadata);
     let written = write_run_json(&args.out, &result, &redactor);
     print!("{}", redactor.redact(&summary::render(&result)));
     if let Err(e) = written {
         eprintln!("error: {}", redactor.redact(&format!("{e:#}")));
         return Exit::Operational;
     }
-    verdict(&result, output.abort.as_ref())
+    result
+        .verdict
+        .as_ref()
+        .map_or(Exit::Operational, |v| crate::verdict::exit_of(v.exit_code))
 }
 
 /// Starts the plan's sink, when it has one; it listens before anything is
@@ -219,39 +232,21 @@ fn raise_fd_limit(plan: &Plan) {
     }
 }
 
-/// The exit code of a finished run.
-pub fn verdict(result: &RunResult, abort: Option<&Abort>) -> Exit {
-    let zero_downtime_failed = result
-        .rollout
-        .as_ref()
-        .is_some_and(|r| r.zero_downtime.as_ref().is_some_and(|z| !z.ok));
-    let failed =
-        result.thresholds.iter().any(|t| !t.ok) || result.requirements.iter().any(|r| !r.ok) || zero_downtime_failed;
-    let mut code = if failed { Exit::Fail } else { Exit::Pass };
-    if result
-        .rollout
-        .as_ref()
-        .is_some_and(|r| r.trigger.status != RolloutStatus::Succeeded)
-    {
-        // The rollout failed, timed out or did not finish: operational.
-        code = code.combine(Exit::Operational);
-    }
-    match abort {
-        Some(Abort::Signal(_)) => code = code.combine(Exit::Operational),
-        Some(Abort::Threshold(_)) => code = code.combine(Exit::Fail),
-        _ => {}
-    }
-    code
-}
-
 /// Writes `DIR/run.json`, with every secret redacted.
 pub fn write_run_json(dir: &Path, result: &RunResult, redactor: &Redactor) -> Result<()> {
+    write_json(dir, result, redactor)?;
+    eprintln!("wrote {}", dir.join("run.json").display());
+    Ok(())
+}
+
+/// Replaces `DIR/run.json` atomically (a temporary file, then a rename),
+/// with every secret redacted.
+fn write_json(dir: &Path, value: &impl serde::Serialize, redactor: &Redactor) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let text = serde_json::to_string_pretty(result).context("serializing run.json")?;
+    let text = serde_json::to_string_pretty(value).context("serializing run.json")?;
     let path = dir.join("run.json");
     let tmp = dir.join(".run.json.tmp");
     std::fs::write(&tmp, redactor.redact(&text)).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
-    eprintln!("wrote {}", path.display());
     Ok(())
 }

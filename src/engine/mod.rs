@@ -339,7 +339,11 @@ fn start_workers(
 
 /// The first `abort_on_fail` threshold that fails on the data so far.
 fn failed_abort_threshold(plan: &Plan, agg: &Aggregator, elapsed: Duration) -> Option<String> {
-    let view = View::live(plan, &agg.keys, &agg.generator, elapsed.as_secs_f64());
+    if !plan.thresholds.iter().any(|t| t.abort_on_fail) {
+        return None;
+    }
+    let roster = plan.roster();
+    let view = View::live(&roster, &agg.keys, &agg.generator, elapsed.as_secs_f64());
     plan.thresholds.iter().filter(|t| t.abort_on_fail).find_map(|t| {
         let (value, ok) = evaluate(&view, &t.selector, &t.condition);
         (value.is_some() && !ok).then(|| format!("{}: {}", t.metric, t.expression))

@@ -113,6 +113,11 @@ pub struct EventAvailability {
     pub rto_s: Option<f64>,
     /// Whether a window back at the SLO was found (or nothing failed).
     pub recovered: bool,
+    /// Why the event's RTO and time to detect were not measured (its fault
+    /// command failed, so there was nothing real to recover from): both are
+    /// then `null`, and never a pass.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub not_measured: Option<String>,
 }
 
 /// An event to measure time to detect and RTO from.
@@ -162,6 +167,7 @@ pub fn analyze(
                 time_to_detect_s: first_failure.map(|ms| ms_to_s(ms - at_ms)),
                 rto_s: rto.map(ms_to_s),
                 recovered: rto.is_some(),
+                not_measured: None,
             }
         })
         .collect();

@@ -6,7 +6,8 @@ use super::delivery::DeliveryReport;
 use super::deploy::{PhaseSpan, ProbeResult};
 use crate::metrics::availability::AvailabilityResult;
 use crate::metrics::live::Phase;
-use crate::plan::{Aggregation, Condition, MetricSelector, Plan};
+use crate::plan::roster::Roster;
+use crate::plan::{Aggregation, Condition, MetricSelector};
 
 use super::result::ZeroDowntime;
 
@@ -18,9 +19,10 @@ use crate::plan::registry::Tag;
 
 /// The measurements an expression is evaluated against.
 pub struct View<'a> {
-    /// The plan, for endpoint and scenario names.
-    pub plan: &'a Plan,
-    /// Stats by key (`scenario * n_endpoints + endpoint`).
+    /// The endpoints and scenarios results are keyed by.
+    pub roster: &'a Roster,
+    /// Stats by key (`(phase * n_scenarios + scenario) * n_endpoints +
+    /// endpoint`).
     pub keys: &'a [Stats],
     /// Pacing by scenario.
     pub generator: &'a [GenStats],
@@ -40,9 +42,9 @@ pub struct View<'a> {
 
 impl<'a> View<'a> {
     /// A view of live data, with no rollout results yet.
-    pub fn live(plan: &'a Plan, keys: &'a [Stats], generator: &'a [GenStats], duration_s: f64) -> Self {
+    pub fn live(roster: &'a Roster, keys: &'a [Stats], generator: &'a [GenStats], duration_s: f64) -> Self {
         View {
-            plan,
+            roster,
             keys,
             generator,
             duration_s,
@@ -228,17 +230,17 @@ fn trend(h: &Hist, agg: Aggregation) -> Option<f64> {
 }
 
 fn scenario_matches(view: &View, sel: &MetricSelector, scenario: usize) -> bool {
-    tag(sel, Tag::Scenario).is_none_or(|name| view.plan.scenarios[scenario].name == name)
+    tag(sel, Tag::Scenario).is_none_or(|name| view.roster.scenarios[scenario].name == name)
 }
 
 fn selected_stats(view: &View, sel: &MetricSelector) -> Stats {
-    let n = view.plan.endpoints.len().max(1);
-    let n_sc = view.plan.scenarios.len().max(1);
+    let n = view.roster.endpoints.len().max(1);
+    let n_sc = view.roster.scenarios.len().max(1);
     let endpoint = tag(sel, Tag::Endpoint);
     let phase = tag(sel, Tag::Phase).and_then(Phase::from_name).map(Phase::index);
     let mut out = Stats::default();
     for (key, s) in view.keys.iter().enumerate() {
-        let endpoint_ok = endpoint.is_none_or(|name| view.plan.endpoints[key % n].name == name);
+        let endpoint_ok = endpoint.is_none_or(|name| view.roster.endpoints[key % n] == name);
         let phase_ok = phase.is_none_or(|p| key / (n * n_sc) == p);
         if endpoint_ok && phase_ok && scenario_matches(view, sel, (key / n) % n_sc) {
             out += s;

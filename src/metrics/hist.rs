@@ -91,6 +91,13 @@ impl Hist {
         base64::engine::general_purpose::STANDARD.encode(buf)
     }
 
+    /// The same histogram, saying `n` of its values were clamped (the
+    /// encoding does not carry that count).
+    pub fn with_clamped(mut self, n: u64) -> Hist {
+        self.clamped = n;
+        self
+    }
+
     /// Decodes [`Hist::to_base64`] output.
     pub fn from_base64(s: &str) -> Result<Hist, String> {
         let bytes = base64::engine::general_purpose::STANDARD

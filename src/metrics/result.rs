@@ -12,6 +12,7 @@ use super::availability::AvailabilityResult;
 use super::delivery::DeliveryReport;
 use super::deploy::{Event, PhaseSpan, ProbeResult, TriggerRecord};
 use super::hist::{Hist, Latency, ms};
+use super::recorder::GenStats;
 use super::setup::SetupRecord;
 use super::stats::Stats;
 use crate::plan::registry::ErrorClass;
@@ -28,18 +29,23 @@ pub struct RunResult {
     pub plan: serde_json::Value,
     /// `sha256:` of the resolved plan's canonical JSON.
     pub plan_fingerprint: String,
+    /// The plan's id (a slug: file names and markers use it).
+    pub id: String,
     /// When the load started (RFC 3339, UTC, ms).
     pub started_at: String,
     /// The same instant in unix milliseconds.
     pub started_at_ms: i64,
     /// How long the load ran, in seconds.
     pub duration_s: f64,
-    /// `completed`, or `aborted` by a signal, an `abort_on_fail` threshold or
-    /// `--max-duration`.
+    /// `running` (written at the start), `completed`, or `aborted` by a
+    /// signal, an `abort_on_fail` threshold or `--max-duration`.
     pub status: RunStatus,
     /// Why the run was aborted.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub abort_reason: Option<String>,
+    pub abort: Option<AbortRecord>,
+    /// The verdict: pass, fail or error, the exit code, and why.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub verdict: Option<Verdict>,
     /// Where and with what the run was made.
     pub metadata: Metadata,
     /// Request statistics.
@@ -49,8 +55,10 @@ pub struct RunResult {
     /// Open-model pacing: late and dropped sends, send lag.
     pub generator: Generator,
     /// Every threshold with its measured value.
+    #[serde(default)]
     pub thresholds: Vec<CheckResult>,
     /// Every requirement with its measured value.
+    #[serde(default)]
     pub requirements: Vec<RequirementResult>,
     /// The phases (head, rollout, tail), when the plan has a rollout.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
@@ -80,6 +88,29 @@ pub struct RunResult {
     /// The sink's figures, when the plan has `[sink]`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub delivery: Option<DeliveryReport>,
+}
+
+/// `run.json` as written at a run's start (`status: running`), replaced
+/// at its end by the [`RunResult`]. A file still in this form after the
+/// run is one whose process was killed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunStart {
+    /// Always [`SCHEMA`].
+    pub schema: String,
+    /// The resolved plan, with no secret in it.
+    pub plan: serde_json::Value,
+    /// `sha256:` of the resolved plan's canonical JSON.
+    pub plan_fingerprint: String,
+    /// The plan's id.
+    pub id: String,
+    /// When the load starts (RFC 3339, UTC, ms).
+    pub started_at: String,
+    /// The same instant in unix milliseconds.
+    pub started_at_ms: i64,
+    /// Always `running`.
+    pub status: RunStatus,
+    /// Where and with what the run is made.
+    pub metadata: Metadata,
 }
 
 /// The rollout's record.
@@ -146,10 +177,106 @@ pub struct CommandOutput {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
+    /// Written at the start; a file still saying so after the run is one
+    /// whose process was killed.
+    Running,
     /// Every scenario ran to its end.
     Completed,
     /// Stopped early.
     Aborted,
+}
+
+/// Why a run stopped early.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AbortRecord {
+    /// What stopped it.
+    pub kind: AbortKind,
+    /// The signal's name or the threshold (`metric: condition`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub detail: Option<String>,
+}
+
+/// What stopped a run early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AbortKind {
+    /// SIGINT or SIGTERM.
+    Signal,
+    /// An `abort_on_fail` threshold failed.
+    Threshold,
+    /// `--max-duration` cut the plan short.
+    MaxDuration,
+}
+
+impl std::fmt::Display for AbortRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.kind, &self.detail) {
+            (AbortKind::Signal, Some(s)) => write!(f, "{s} received"),
+            (AbortKind::Signal, None) => write!(f, "a signal was received"),
+            (AbortKind::Threshold, Some(t)) => write!(f, "abort_on_fail threshold failed: {t}"),
+            (AbortKind::Threshold, None) => write!(f, "an abort_on_fail threshold failed"),
+            (AbortKind::MaxDuration, _) => write!(f, "--max-duration reached before the plan's end"),
+        }
+    }
+}
+
+/// The verdict of a run: what the exit code is, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// `pass`, `fail` or `error`.
+    pub result: VerdictResult,
+    /// The exit code: 0 pass, 1 fail, 3 error.
+    pub exit_code: i32,
+    /// Everything that did not pass, in the order the run met them.
+    pub reasons: Vec<Reason>,
+}
+
+/// The outcome of a verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerdictResult {
+    /// Everything passed (exit 0).
+    Pass,
+    /// A threshold, a requirement or the zero-downtime rule failed (exit 1).
+    Fail,
+    /// The run itself went wrong: a signal, `--max-duration`, the rollout
+    /// or a fault command failed, or the run was killed (exit 3).
+    Error,
+}
+
+/// One reason a verdict is not a pass.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reason {
+    /// What failed.
+    pub kind: ReasonKind,
+    /// The threshold (`metric: condition`), the requirement's name, the
+    /// fault's name, `rollout`, or the abort's kind.
+    pub name: String,
+    /// The measured value, when there is one (`null`: not measured).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub value: Option<f64>,
+    /// For people.
+    pub detail: String,
+    /// The exit code this reason alone would give.
+    pub exit_code: i32,
+}
+
+/// The kinds of [`Reason`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReasonKind {
+    /// A threshold failed.
+    Threshold,
+    /// A requirement failed.
+    Requirement,
+    /// The rollout phase had more failed requests than its tolerance.
+    ZeroDowntime,
+    /// The rollout failed, timed out or did not finish.
+    Rollout,
+    /// A fault or restore command failed.
+    Fault,
+    /// The run stopped early.
+    Abort,
 }
 
 /// The run's environment.
@@ -157,27 +284,73 @@ pub enum RunStatus {
 pub struct Metadata {
     /// loadcheck's version.
     pub loadcheck_version: String,
-    /// CPUs available to loadcheck.
-    pub cpus: usize,
     /// Engine worker threads.
     pub workers: usize,
     /// The `--seed` used for random choices.
     pub seed: u64,
-    /// `GITHUB_SHA`, when set.
+    /// The machine: what must match for two runs to be compared.
+    pub testbed: Testbed,
+    /// The code's revision, from the Actions variables or from `git` in the
+    /// plan's folder.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub github_sha: Option<String>,
-    /// `GITHUB_REF`, when set.
+    pub git: Option<GitInfo>,
+    /// The Actions run, when inside one.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub github_ref: Option<String>,
-    /// `RUNNER_OS`, when set.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub runner_os: Option<String>,
-    /// `RUNNER_ARCH`, when set.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub runner_arch: Option<String>,
-    /// `RUNNER_NAME`, when set.
+    pub github: Option<GithubRun>,
+    /// `RUNNER_NAME`, when set. Not part of the testbed: it changes on every
+    /// hosted job.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub runner_name: Option<String>,
+}
+
+/// The machine a run was made on.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Testbed {
+    /// `linux`, `macos`, …
+    pub os: String,
+    /// The kernel's release, when known.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub os_release: Option<String>,
+    /// `x86_64`, `aarch64`, …
+    pub arch: String,
+    /// The CPU's model name, when known.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cpu_model: Option<String>,
+    /// CPUs available to loadcheck.
+    pub cpus: usize,
+    /// Total memory, in bytes, when known.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub memory_bytes: Option<u64>,
+}
+
+/// The code's revision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GitInfo {
+    /// The commit.
+    pub sha: String,
+    /// The branch (on a PR, its head branch), when known.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub branch: Option<String>,
+}
+
+/// The GitHub Actions run a run was made in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GithubRun {
+    /// `GITHUB_SERVER_URL`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub server_url: Option<String>,
+    /// `GITHUB_REPOSITORY` (`owner/name`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub repository: Option<String>,
+    /// `GITHUB_RUN_ID`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub run_id: Option<String>,
+    /// `GITHUB_RUN_ATTEMPT`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub run_attempt: Option<String>,
+    /// The pull request's number, when the run is for one.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub pr_number: Option<u64>,
 }
 
 /// Statistics for the total, each endpoint and each scenario.
@@ -196,6 +369,129 @@ pub struct StatsSet {
     /// By endpoint, then phase.
     #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
     pub endpoint_phases: BTreeMap<String, BTreeMap<String, StatsSummary>>,
+    /// The atoms everything above is summed from: one per scenario ×
+    /// endpoint × phase that saw requests, with its histograms, so any
+    /// selector can be judged from the file.
+    #[serde(default)]
+    pub atoms: Vec<Atom>,
+}
+
+/// One scenario × endpoint × phase that saw requests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Atom {
+    /// The scenario.
+    pub scenario: String,
+    /// The endpoint.
+    pub endpoint: String,
+    /// The phase, when the plan has a rollout.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub phase: Option<String>,
+    /// Requests sent.
+    pub requests: u64,
+    /// Requests with an expected status.
+    pub ok: u64,
+    /// Failed requests by class (classes with none are left out).
+    pub errors: BTreeMap<String, u64>,
+    /// Responses by status code.
+    pub status: BTreeMap<String, u64>,
+    /// Responses that came over HTTP/2.
+    pub http2: u64,
+    /// Values above 60 s, clamped in the histograms, by histogram.
+    #[serde(skip_serializing_if = "Clamped::is_zero", default)]
+    pub clamped: Clamped,
+    /// The histograms (µs, V2 deflate, base64).
+    pub histograms: Histograms,
+}
+
+/// Clamped values, by histogram.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Clamped {
+    /// In `http_req_duration`.
+    pub http_req_duration: u64,
+    /// In `http_req_service_duration`.
+    pub http_req_service_duration: u64,
+    /// In `http_req_failure_duration`.
+    pub http_req_failure_duration: u64,
+}
+
+impl Clamped {
+    fn is_zero(&self) -> bool {
+        *self == Clamped::default()
+    }
+}
+
+impl Atom {
+    /// The atom of one key's statistics.
+    pub fn of(scenario: &str, endpoint: &str, phase: Option<&str>, s: &Stats) -> Atom {
+        let mut status: Vec<_> = s.statuses.clone();
+        status.sort_unstable();
+        Atom {
+            scenario: scenario.to_string(),
+            endpoint: endpoint.to_string(),
+            phase: phase.map(str::to_string),
+            requests: s.requests,
+            ok: s.ok,
+            errors: ErrorClass::ALL
+                .iter()
+                .map(|c| (c.name().to_string(), s.errors_of(*c)))
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+            status: status.into_iter().map(|(c, n)| (c.to_string(), n)).collect(),
+            http2: s.http2,
+            clamped: Clamped {
+                http_req_duration: s.duration.clamped(),
+                http_req_service_duration: s.service.clamped(),
+                http_req_failure_duration: s.failure.clamped(),
+            },
+            histograms: Histograms {
+                http_req_duration: s.duration.to_base64(),
+                http_req_service_duration: s.service.to_base64(),
+                http_req_failure_duration: s.failure.to_base64(),
+            },
+        }
+    }
+
+    /// The statistics back, or what in the atom is wrong.
+    pub fn stats(&self) -> Result<Stats, String> {
+        let mut s = Stats {
+            requests: self.requests,
+            ok: self.ok,
+            http2: self.http2,
+            ..Stats::default()
+        };
+        for (name, n) in &self.errors {
+            let class = ErrorClass::ALL
+                .iter()
+                .find(|c| c.name() == name)
+                .ok_or_else(|| format!("unknown error class \"{name}\""))?;
+            s.errors[*class as usize] = *n;
+        }
+        for (code, n) in &self.status {
+            let code: u16 = code.parse().map_err(|_| format!("status \"{code}\" is not a number"))?;
+            s.statuses.push((code, *n));
+        }
+        let hist = |name: &str, text: &str, clamped: u64| {
+            Hist::from_base64(text)
+                .map(|h| h.with_clamped(clamped))
+                .map_err(|e| format!("histograms.{name}: {e}"))
+        };
+        s.duration = hist(
+            "http_req_duration",
+            &self.histograms.http_req_duration,
+            self.clamped.http_req_duration,
+        )?;
+        s.service = hist(
+            "http_req_service_duration",
+            &self.histograms.http_req_service_duration,
+            self.clamped.http_req_service_duration,
+        )?;
+        s.failure = hist(
+            "http_req_failure_duration",
+            &self.histograms.http_req_failure_duration,
+            self.clamped.http_req_failure_duration,
+        )?;
+        Ok(s)
+    }
 }
 
 /// Statistics of a set of requests.
@@ -234,7 +530,7 @@ pub struct StatsSummary {
 }
 
 /// Encoded histograms of one [`StatsSummary`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Histograms {
     /// `http_req_duration`.
     pub http_req_duration: String,
@@ -366,6 +662,45 @@ pub struct Generator {
     /// Send lag percentiles, ms; absent with no open-model sends.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub send_lag_ms: Option<Latency>,
+    /// The same by open-model scenario, with the send-lag histogram, so
+    /// `send_lag{scenario:…}` can be judged from the file.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub scenarios: BTreeMap<String, ScenarioGenerator>,
+}
+
+/// One open-model scenario's pacing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioGenerator {
+    /// Sends its schedule asked for.
+    pub scheduled_sends: u64,
+    /// Sends dropped because `max_in_flight` was full.
+    pub dropped_sends: u64,
+    /// Sends made late.
+    pub late_sends: u64,
+    /// The send-lag HDR histogram (µs, V2 deflate, base64).
+    pub send_lag: String,
+}
+
+impl ScenarioGenerator {
+    /// The record of one scenario's pacing.
+    pub fn of(g: &GenStats) -> ScenarioGenerator {
+        ScenarioGenerator {
+            scheduled_sends: g.scheduled,
+            dropped_sends: g.dropped,
+            late_sends: g.late,
+            send_lag: g.lag.to_base64(),
+        }
+    }
+
+    /// The pacing back, or what is wrong with the histogram.
+    pub fn stats(&self) -> Result<GenStats, String> {
+        Ok(GenStats {
+            scheduled: self.scheduled_sends,
+            dropped: self.dropped_sends,
+            late: self.late_sends,
+            lag: Hist::from_base64(&self.send_lag).map_err(|e| format!("send_lag: {e}"))?,
+        })
+    }
 }
 
 /// A threshold's outcome.

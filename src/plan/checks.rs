@@ -40,3 +40,27 @@ pub struct Requirement {
     /// An optional note from the plan (never a claim).
     pub note: Option<String>,
 }
+
+/// A plan's thresholds and requirements, parsed.
+#[derive(Debug, Clone, Default)]
+pub struct Checks {
+    /// Thresholds, in file order.
+    pub thresholds: Vec<Threshold>,
+    /// Requirements, in file order.
+    pub requirements: Vec<Requirement>,
+}
+
+/// The names tag filters may refer to.
+#[derive(Debug, Clone, Default)]
+pub struct CheckNames {
+    /// The endpoints' names.
+    pub endpoints: Vec<String>,
+    /// The scenarios' names.
+    pub scenarios: Vec<String>,
+    /// Event names: `rollout` when the plan has one, and each fault's name.
+    pub events: Vec<String>,
+    /// The probes' names.
+    pub probes: Vec<String>,
+    /// Whether the plan has a `[rollout]`, so phases exist.
+    pub has_rollout: bool,
+}

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use super::checks::{CheckNames, Checks};
 use super::error::PlanError;
 use super::sink::SinkConfig;
 use super::{Overrides, Plan, raw, validate};
@@ -43,4 +44,12 @@ pub fn load_sink(path: &Path, listen: Option<std::net::SocketAddr>) -> Result<Si
 pub fn parse_sink(path: &Path, text: &str, listen: Option<std::net::SocketAddr>) -> Result<SinkConfig, PlanError> {
     let raw: raw::RawSink = toml::from_str(text).map_err(|e| PlanError::from_toml(path, text, &e))?;
     validate::sink_file(path, text, raw, listen, &|name| std::env::var(name).ok())
+}
+
+/// Reads only the `[thresholds]` and `[[requirement]]` of a plan file, and
+/// checks them against a run's names (`loadcheck verdict --plan`).
+pub fn load_checks(path: &Path, names: &CheckNames) -> Result<Checks, PlanError> {
+    let text = std::fs::read_to_string(path).map_err(|e| PlanError::io(path, &e))?;
+    let raw: raw::RawChecks = toml::from_str(&text).map_err(|e| PlanError::from_toml(path, &text, &e))?;
+    validate::checks_file(path, &text, raw, names)
 }

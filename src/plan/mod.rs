@@ -18,9 +18,11 @@ pub mod error;
 pub mod expr;
 mod load;
 mod raw;
+pub mod record;
 pub mod registry;
 mod request;
 pub mod rollout;
+pub mod roster;
 mod scenario;
 pub mod signing;
 mod sink;
@@ -35,11 +37,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub use checks::{Requirement, Threshold};
+pub use checks::{CheckNames, Checks, Requirement, Threshold};
 pub use endpoint::Endpoint;
 pub use error::PlanError;
 pub use expr::{Aggregation, CmpOp, Condition, MetricSelector};
-pub use load::{load, load_sink, parse, parse_sink, parse_with_env};
+pub use load::{load, load_checks, load_sink, parse, parse_sink, parse_with_env};
 pub use registry::ErrorClass;
 pub use request::Body;
 pub use rollout::{Availability, DeploymentSpec, Fault, Probe, Rollout, Trigger, WorkflowSpec};
@@ -70,6 +72,9 @@ pub struct Overrides {
 pub struct Plan {
     /// The plan's name (defaults to the file stem).
     pub name: String,
+    /// The plan's id: baseline file names, comment markers and sign-off
+    /// sections use it, never the free-text name.
+    pub id: String,
     /// Where the plan was read from.
     pub source: PathBuf,
     /// The base URL requests go to.

@@ -26,6 +26,8 @@ pub(super) fn parse(path: &Path, text: &str) -> Result<RawPlan, PlanError> {
 pub(super) struct RawPlan {
     /// `name`: the plan's name.
     pub name: Option<String>,
+    /// `id`: the plan's id (a slug of the name by default).
+    pub id: Option<String>,
     /// `target`: the base URL.
     pub target: Option<String>,
     /// `timeout`: per request.
@@ -66,6 +68,18 @@ pub(super) struct RawPlan {
     pub setups: Vec<RawSetup>,
     /// `[sink]`: the webhook receiver started inside the run.
     pub sink: Option<RawSink>,
+}
+
+/// Only `[thresholds]` and `[[requirement]]` of a plan file (`loadcheck
+/// verdict --plan`); every other field is ignored.
+#[derive(Debug, Deserialize)]
+pub(super) struct RawChecks {
+    /// `[thresholds]`.
+    #[serde(default)]
+    pub thresholds: BTreeMap<String, Vec<OneOf<RawThreshold>>>,
+    /// `[[requirement]]` blocks.
+    #[serde(default, rename = "requirement")]
+    pub requirements: Vec<RawRequirement>,
 }
 
 /// `[signing]` (in a plan, per endpoint, in `[sink]` and in `sink.toml`).

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::duration;
 
@@ -30,7 +30,7 @@ pub struct Scenario {
 }
 
 /// A uniform random pause `min..=max`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ThinkTime {
     /// Shortest pause.
     #[serde(with = "duration::serde_ms")]
@@ -41,7 +41,7 @@ pub struct ThinkTime {
 }
 
 /// One stage of a ramping executor: move linearly to `target` over `duration`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Stage {
     /// How long the ramp takes.
     #[serde(with = "duration::serde_ms")]
@@ -51,7 +51,7 @@ pub struct Stage {
 }
 
 /// The six k6 executors. Rates are normalized to per-second.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "executor", rename_all = "kebab-case")]
 pub enum Executor {
     /// Open model, fixed rate.

@@ -21,8 +21,9 @@ use std::time::Duration;
 
 use self::ctx::{Ctx, EnvLookup, check_name};
 use self::request::{RequestParts, request_parts};
+use super::checks::{CheckNames, Checks};
 use super::error::{FieldPath, PlanError};
-use super::raw::{OneOf, RawEndpoint, RawPlan, RawVarTable};
+use super::raw::{OneOf, RawChecks, RawEndpoint, RawPlan, RawRequirement, RawThreshold, RawVarTable};
 use super::template;
 use super::{Endpoint, Overrides, Plan, Var};
 
@@ -80,15 +81,15 @@ pub(super) fn validate_with_env(
         .max()
         .unwrap_or_default();
     let faults = rollout::faults(&ctx, raw.faults, cap)?;
-    let mut events: Vec<&str> = faults.iter().map(|f| f.name.as_str()).collect();
+    let mut events: Vec<String> = faults.iter().map(|f| f.name.clone()).collect();
     if rollout.is_some() {
-        events.insert(0, "rollout");
+        events.insert(0, "rollout".to_string());
     }
-    let names = checks::Names {
-        endpoints: endpoints.iter().map(|e| e.name.as_str()).collect(),
-        scenarios: scenarios.iter().map(|s| s.name.as_str()).collect(),
+    let names = CheckNames {
+        endpoints: endpoints.iter().map(|e| e.name.clone()).collect(),
+        scenarios: scenarios.iter().map(|s| s.name.clone()).collect(),
         events,
-        probes: probes.iter().map(|p| p.name.as_str()).collect(),
+        probes: probes.iter().map(|p| p.name.clone()).collect(),
         has_rollout: rollout.is_some(),
     };
     let thresholds = checks::thresholds(&ctx, raw.thresholds, &names)?;
@@ -100,8 +101,10 @@ pub(super) fn validate_with_env(
             .file_stem()
             .map_or_else(|| "plan".to_string(), |s| s.to_string_lossy().into_owned()),
     };
+    let id = plan_id(&ctx, raw.id, &name)?;
     Ok(Plan {
         name,
+        id,
         source: path.to_path_buf(),
         target,
         timeout,
@@ -118,6 +121,77 @@ pub(super) fn validate_with_env(
         signing: plan_signing,
         setups,
         sink,
+    })
+}
+
+/// The plan's `id`: as written (letters, digits, `_`, `.`, `-`, at most 64
+/// characters), or a slug of its name.
+fn plan_id(ctx: &Ctx, raw: Option<String>, name: &str) -> Result<String, PlanError> {
+    let Some(id) = raw else {
+        return Ok(slug(name));
+    };
+    let ok = !id.is_empty()
+        && id.len() <= MAX_ID
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if ok {
+        Ok(id)
+    } else {
+        Err(ctx.err_near(
+            &FieldPath::root("id"),
+            format!(
+                "id \"{id}\" must be 1 to {MAX_ID} letters, digits, `_`, `.` or `-`: file names, comment markers and sign-off sections use it"
+            ),
+            Some(slug(&id)),
+        ))
+    }
+}
+
+/// The longest plan id.
+const MAX_ID: usize = 64;
+
+/// A slug of a plan's name: lower-case letters, digits, `_` and `.`, with
+/// every other run of characters made one `-`; `plan` when nothing is left.
+pub(super) fn slug(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() || matches!(c, '_' | '.') {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let mut out: String = out.trim_end_matches('-').chars().take(MAX_ID).collect();
+    while out.ends_with('-') {
+        out.pop();
+    }
+    if out.is_empty() { "plan".to_string() } else { out }
+}
+
+/// Thresholds and requirements read back from a run's file: checked by the
+/// same rules as a plan's, with errors naming the field (a recorded plan
+/// has no lines).
+pub(super) fn recorded_checks(
+    source: &Path,
+    thresholds: Vec<(String, Vec<OneOf<RawThreshold>>)>,
+    requirements: Vec<RawRequirement>,
+    names: &CheckNames,
+) -> Result<Checks, PlanError> {
+    let ctx = Ctx::recorded(source);
+    Ok(Checks {
+        thresholds: checks::thresholds_in_order(&ctx, thresholds, names)?,
+        requirements: checks::requirements(&ctx, requirements, names)?,
+    })
+}
+
+/// Another plan file's `[thresholds]` and `[[requirement]]`, checked
+/// against a run's names; the rest of the file is not read.
+pub(super) fn checks_file(path: &Path, text: &str, raw: RawChecks, names: &CheckNames) -> Result<Checks, PlanError> {
+    let ctx = Ctx::new(path, text);
+    Ok(Checks {
+        thresholds: checks::thresholds(&ctx, raw.thresholds, names)?,
+        requirements: checks::requirements(&ctx, raw.requirements, names)?,
     })
 }
 

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use crate::metrics::RunResult;
-use crate::metrics::result::{RunStatus, StatsSummary};
+use crate::metrics::result::{ReasonKind, RunStatus, StatsSummary, VerdictResult};
 
 fn ms(v: Option<f64>) -> String {
     v.map_or("-".to_string(), |v| {
@@ -179,7 +179,13 @@ pub fn render(r: &RunResult) -> String {
     let name = r.plan.get("name").and_then(|v| v.as_str()).unwrap_or("plan");
     let status = match r.status {
         RunStatus::Completed => "completed".to_string(),
-        RunStatus::Aborted => format!("ABORTED ({})", r.abort_reason.as_deref().unwrap_or("unknown")),
+        RunStatus::Aborted => format!(
+            "ABORTED ({})",
+            r.abort
+                .as_ref()
+                .map_or_else(|| "unknown".to_string(), ToString::to_string)
+        ),
+        RunStatus::Running => "still running or killed".to_string(),
     };
     let _ = writeln!(out, "\nloadcheck: {name}, {status} after {:.1} s\n", r.duration_s);
     let _ = writeln!(
@@ -220,6 +226,14 @@ pub fn render(r: &RunResult) -> String {
     if r.stats.total.clamped > 0 {
         let _ = writeln!(out, "  {} values above 60 s were clamped", r.stats.total.clamped);
     }
+    out.push_str(&verdict_lines(r));
+    out
+}
+
+/// The verdict's part of the summary: thresholds, requirements, and the
+/// verdict with its reasons. `loadcheck verdict` prints it alone.
+pub fn verdict_lines(r: &RunResult) -> String {
+    let mut out = String::new();
     if !r.thresholds.is_empty() {
         let _ = writeln!(out, "\n  thresholds");
         for t in &r.thresholds {
@@ -243,5 +257,36 @@ pub fn render(r: &RunResult) -> String {
             );
         }
     }
+    if let Some(v) = &r.verdict {
+        let word = match v.result {
+            VerdictResult::Pass => "PASS",
+            VerdictResult::Fail => "FAIL",
+            VerdictResult::Error => "ERROR",
+        };
+        let _ = writeln!(out, "\n  verdict: {word} (exit {})", v.exit_code);
+        for reason in &v.reasons {
+            let _ = match reason.kind {
+                ReasonKind::Threshold | ReasonKind::Requirement | ReasonKind::Fault => writeln!(
+                    out,
+                    "    ✗ {} {}: {}",
+                    kind_name(reason.kind),
+                    reason.name,
+                    reason.detail
+                ),
+                _ => writeln!(out, "    ✗ {}: {}", kind_name(reason.kind), reason.detail),
+            };
+        }
+    }
     out
+}
+
+fn kind_name(kind: ReasonKind) -> &'static str {
+    match kind {
+        ReasonKind::Threshold => "threshold",
+        ReasonKind::Requirement => "requirement",
+        ReasonKind::ZeroDowntime => "zero downtime",
+        ReasonKind::Rollout => "rollout",
+        ReasonKind::Fault => "fault",
+        ReasonKind::Abort => "abort",
+    }
 }

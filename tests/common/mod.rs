@@ -164,7 +164,48 @@ pub async fn run_seeded(text: &str, seed: u64) -> (Exit, RunResult, PathBuf) {
     };
     let code = loadcheck::run_plan(plan(text), &args).await;
     let json = std::fs::read_to_string(dir.join("run.json")).expect("run.json written");
+    assert_rejudged(&dir.join("run.json"), i32::from(code.code()));
     (code, serde_json::from_str(&json).unwrap(), dir)
+}
+
+/// The verdict contract on a finished run's file: its exit code is the
+/// file's `verdict.exit_code`; with `verdict`, `thresholds` and
+/// `requirements` deleted, `loadcheck verdict` writes them back equal and
+/// exits with the same code.
+pub fn assert_rejudged(run_json: &Path, code: i32) {
+    let text = std::fs::read_to_string(run_json).expect("run.json written");
+    let original: serde_json::Value = serde_json::from_str(&text).unwrap();
+    if original["status"] == "running" {
+        return;
+    }
+    assert_eq!(
+        original["verdict"]["exit_code"].as_i64(),
+        Some(i64::from(code)),
+        "the exit code is the file's verdict.exit_code: {}",
+        original["verdict"]
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("run.json");
+    let mut stripped = original.clone();
+    for key in ["verdict", "thresholds", "requirements"] {
+        stripped.as_object_mut().unwrap().remove(key);
+    }
+    std::fs::write(&copy, serde_json::to_string_pretty(&stripped).unwrap()).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_loadcheck"))
+        .arg("verdict")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "loadcheck verdict exits with the run's code; stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let judged: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&copy).unwrap()).unwrap();
+    for key in ["verdict", "thresholds", "requirements"] {
+        assert_eq!(judged[key], original[key], "{key} judged again from the file");
+    }
 }
 
 /// Nearest-rank percentile of `samples` (sorted in place).
@@ -192,6 +233,11 @@ pub fn run_binary(dir: &Path, plan: &str, env: &[(&str, &str)]) -> (std::process
     let json = std::fs::read_to_string(out_dir.join("run.json"))
         .ok()
         .map(|t| serde_json::from_str(&t).unwrap());
+    if json.is_some()
+        && let Some(code) = out.status.code()
+    {
+        assert_rejudged(&out_dir.join("run.json"), code);
+    }
     (out, json)
 }
 

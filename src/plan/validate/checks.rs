@@ -4,26 +4,13 @@
 use std::collections::BTreeMap;
 
 use super::ctx::Ctx;
+use crate::plan::checks::CheckNames as Names;
 use crate::plan::error::{FieldPath, PlanError, did_you_mean};
 use crate::plan::expr::{self, ExprError, MetricSelector};
 use crate::plan::raw::{OneOf, RawRequirement, RawThreshold};
 use crate::plan::registry::ErrorClass;
 use crate::plan::registry::Tag;
 use crate::plan::{Requirement, Threshold};
-
-/// The names tag filters may refer to.
-pub(super) struct Names<'a> {
-    /// The endpoints' names.
-    pub endpoints: Vec<&'a str>,
-    /// The scenarios' names.
-    pub scenarios: Vec<&'a str>,
-    /// Event names: `rollout` when the plan has one, and each fault's name.
-    pub events: Vec<&'a str>,
-    /// The probes' names.
-    pub probes: Vec<&'a str>,
-    /// Whether the plan has a `[rollout]`, so phases exist.
-    pub has_rollout: bool,
-}
 
 fn expr_err(ctx: &Ctx, at: &FieldPath, e: ExprError) -> PlanError {
     ctx.err_near(at, e.message, e.suggestion)
@@ -35,12 +22,12 @@ fn expr_err(ctx: &Ctx, at: &FieldPath, e: ExprError) -> PlanError {
 fn check_tags(ctx: &Ctx, at: &FieldPath, sel: &MetricSelector, names: &Names) -> Result<(), PlanError> {
     let classes: Vec<&str> = ErrorClass::ALL.iter().map(|c| c.name()).collect();
     for (tag, value) in &sel.tags {
-        let (what, known) = match tag {
-            Tag::Endpoint => ("endpoint", &names.endpoints),
-            Tag::Scenario => ("scenario", &names.scenarios),
-            Tag::Class => ("error class", &classes),
-            Tag::Event => ("event", &names.events),
-            Tag::Probe => ("probe", &names.probes),
+        let (what, known): (&str, Vec<&str>) = match tag {
+            Tag::Endpoint => ("endpoint", names.endpoints.iter().map(String::as_str).collect()),
+            Tag::Scenario => ("scenario", names.scenarios.iter().map(String::as_str).collect()),
+            Tag::Class => ("error class", classes.clone()),
+            Tag::Event => ("event", names.events.iter().map(String::as_str).collect()),
+            Tag::Probe => ("probe", names.probes.iter().map(String::as_str).collect()),
             Tag::Phase if !names.has_rollout => {
                 return Err(ctx.err(
                     at,
@@ -79,8 +66,18 @@ pub(super) fn thresholds(
     names: &Names,
 ) -> Result<Vec<Threshold>, PlanError> {
     let table = FieldPath::root("thresholds");
+    thresholds_in_order(ctx, ctx.file_order(&table, raw), names)
+}
+
+/// Thresholds given as `(selector, conditions)` in the order to keep.
+pub(super) fn thresholds_in_order(
+    ctx: &Ctx,
+    raw: Vec<(String, Vec<OneOf<RawThreshold>>)>,
+    names: &Names,
+) -> Result<Vec<Threshold>, PlanError> {
+    let table = FieldPath::root("thresholds");
     let mut out = Vec::new();
-    for (key, items) in ctx.file_order(&table, raw) {
+    for (key, items) in raw {
         let at = table.key(&key);
         let selector = expr::selector(&key).map_err(|e| expr_err(ctx, &at, e))?;
         check_tags(ctx, &at, &selector, names)?;

@@ -15,6 +15,9 @@ pub(super) struct Ctx<'a> {
     pub(super) file: &'a Path,
     dir: PathBuf,
     map: SourceMap<'a>,
+    /// Whether positions mean anything (not for a plan read back from
+    /// `run.json`).
+    positioned: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -24,6 +27,16 @@ impl<'a> Ctx<'a> {
             file,
             dir,
             map: SourceMap::new(text),
+            positioned: true,
+        }
+    }
+
+    /// A context for a plan read back from a file that has no lines to
+    /// point at: errors name the field only.
+    pub(super) fn recorded(file: &'a Path) -> Self {
+        Ctx {
+            positioned: false,
+            ..Ctx::new(file, "")
         }
     }
 
@@ -31,6 +44,9 @@ impl<'a> Ctx<'a> {
     /// nearest table around it that the file has. A missing top-level field
     /// (such as `target`) is reported at the start of the file.
     pub(super) fn err(&self, at: &FieldPath, message: impl Into<String>) -> PlanError {
+        if !self.positioned {
+            return PlanError::new(self.file, format!("plan.{at}"), message);
+        }
         let (line, col) = self.map.position(at).unwrap_or((1, 1));
         PlanError::new(self.file, at.to_string(), message).at(line, col)
     }

@@ -1,6 +1,8 @@
 //! Turns what the engine measured into a [`RunResult`]: statistics, the
 //! timeline, pacing, and every threshold and requirement judged.
 
+mod metadata;
+
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -9,20 +11,22 @@ use sha2::{Digest, Sha256};
 use crate::engine::{Abort, EngineOutput};
 use crate::metrics::availability::{AvailabilityResult, EventMark, analyze};
 use crate::metrics::deploy::PhaseSpan;
-use crate::metrics::eval::{View, evaluate};
+use crate::metrics::eval::View;
 use crate::metrics::hist::Latency;
+use crate::metrics::judge::judge;
 use crate::metrics::live::{Phase, overlap_ms};
 use crate::metrics::recorder::{GenStats, LATE_AFTER};
 use crate::metrics::result::{
-    CheckResult, Generator, Metadata, RequirementResult, RunStatus, StatsSet, StatsSummary, Timeline,
+    AbortKind, AbortRecord, Atom, Generator, Metadata, RunStart, RunStatus, ScenarioGenerator, StatsSet, StatsSummary,
+    Timeline,
 };
 use crate::metrics::result::{CommandOutput, RolloutResult, VersionSeen, Versions, ZeroDowntime};
 use crate::metrics::{Aggregator, ErrorClass, RunResult, Stats};
-use crate::plan::registry::Tag;
-use crate::plan::{Executor, MetricSelector, Plan};
+use crate::plan::{Checks, Executor, Plan};
 use crate::rollout::controller::RolloutReport;
 
-/// Builds the run's result.
+pub use metadata::{clock_seed, metadata};
+
 /// What a run measured besides the engine and the rollout controller.
 #[derive(Debug, Default)]
 pub struct Extra {
@@ -32,6 +36,7 @@ pub struct Extra {
     pub setup: Vec<crate::metrics::setup::SetupRecord>,
 }
 
+/// Builds the run's result, judged, with its verdict.
 pub fn assemble(
     plan: &Plan,
     out: &EngineOutput,
@@ -45,6 +50,7 @@ pub fn assemble(
     let n_sc = plan.scenarios.len().max(1);
     let phases = phase_spans(report, duration_s);
     let availability = availability(plan, out, report);
+    let roster = plan.roster();
     let zero_downtime = plan.rollout.as_ref().and_then(|r| {
         report
             .phases
@@ -53,7 +59,7 @@ pub fn assemble(
             .then(|| zero_downtime(agg, n * n_sc, r.tolerance))
     });
     let view = View {
-        plan,
+        roster: &roster,
         keys: &agg.keys,
         generator: &agg.generator,
         duration_s,
@@ -64,32 +70,32 @@ pub fn assemble(
         delivery: extra.delivery.as_ref(),
     };
     let plan_json = serde_json::to_value(plan).unwrap_or(serde_json::Value::Null);
-    let started_ms = out
-        .started_at
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as i64;
     let stats = stats_set(plan, agg, &phases, duration_s);
     let timeline = timeline(plan, out, report);
-    let (thresholds, requirements) = judge(plan, &view, &stats, &phases, out.elapsed);
-    RunResult {
+    let checks = Checks {
+        thresholds: plan.thresholds.clone(),
+        requirements: plan.requirements.clone(),
+    };
+    let (thresholds, requirements) = judge(&checks, &view, &stats);
+    let mut result = RunResult {
         schema: crate::metrics::result::SCHEMA.to_string(),
         plan_fingerprint: fingerprint(&plan_json),
         plan: plan_json,
-        started_at: chrono::DateTime::<chrono::Utc>::from(out.started_at)
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        started_at_ms: started_ms,
+        id: plan.id.clone(),
+        started_at: rfc3339(out.started_at),
+        started_at_ms: unix_ms(out.started_at),
         duration_s,
         status: if out.abort.is_some() {
             RunStatus::Aborted
         } else {
             RunStatus::Completed
         },
-        abort_reason: out.abort.as_ref().map(Abort::to_string),
+        abort: out.abort.as_ref().map(abort_record),
+        verdict: None,
         metadata,
         stats,
         timeline,
-        generator: generator(&agg.generator),
+        generator: generator(plan, &agg.generator),
         thresholds,
         requirements,
         phases,
@@ -113,48 +119,51 @@ pub fn assemble(
             .collect(),
         setup: extra.setup.clone(),
         delivery: extra.delivery.clone(),
+    };
+    result.verdict = Some(crate::verdict::decide(&result));
+    result
+}
+
+/// What `run.json` says while the run goes: the plan, the metadata and
+/// the start time, with `status: running`.
+pub fn started(plan: &Plan, started_at: SystemTime, metadata: Metadata) -> RunStart {
+    let plan_json = serde_json::to_value(plan).unwrap_or(serde_json::Value::Null);
+    RunStart {
+        schema: crate::metrics::result::SCHEMA.to_string(),
+        plan_fingerprint: fingerprint(&plan_json),
+        plan: plan_json,
+        id: plan.id.clone(),
+        started_at: rfc3339(started_at),
+        started_at_ms: unix_ms(started_at),
+        status: RunStatus::Running,
+        metadata,
     }
 }
 
-/// Every threshold and requirement, judged on the run's figures.
-fn judge(
-    plan: &Plan,
-    view: &View<'_>,
-    stats: &StatsSet,
-    phases: &[PhaseSpan],
-    elapsed: Duration,
-) -> (Vec<CheckResult>, Vec<RequirementResult>) {
-    let thresholds = plan
-        .thresholds
-        .iter()
-        .map(|t| {
-            let (value, ok) = evaluate(view, &t.selector, &t.condition);
-            CheckResult {
-                metric: t.metric.clone(),
-                expression: t.expression.clone(),
-                value,
-                ok,
-                abort_on_fail: t.abort_on_fail,
-            }
-        })
-        .collect();
-    let requirements = plan
-        .requirements
-        .iter()
-        .map(|r| {
-            let (value, ok) = evaluate(view, &r.selector, &r.condition);
-            RequirementResult {
-                name: r.name.clone(),
-                target: r.target.clone(),
-                check: r.check.clone(),
-                value,
-                ok,
-                validated: validated(plan, stats, phases, &r.selector, elapsed),
-                note: r.note.clone(),
-            }
-        })
-        .collect();
-    (thresholds, requirements)
+fn rfc3339(at: SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(at).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn unix_ms(at: SystemTime) -> i64 {
+    at.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as i64
+}
+
+/// The structured record of an abort.
+fn abort_record(abort: &Abort) -> AbortRecord {
+    match abort {
+        Abort::Signal(s) => AbortRecord {
+            kind: AbortKind::Signal,
+            detail: Some((*s).to_string()),
+        },
+        Abort::Threshold(t) => AbortRecord {
+            kind: AbortKind::Threshold,
+            detail: Some(t.clone()),
+        },
+        Abort::MaxDuration => AbortRecord {
+            kind: AbortKind::MaxDuration,
+            detail: None,
+        },
+    }
 }
 
 /// The statistics: in total, per endpoint, per scenario, and (with a
@@ -188,6 +197,7 @@ fn stats_set(plan: &Plan, agg: &Aggregator, phases: &[PhaseSpan], duration_s: f6
             .collect(),
         phases: BTreeMap::new(),
         endpoint_phases: BTreeMap::new(),
+        atoms: atoms(plan, agg),
     };
     if plan.rollout.is_some() {
         for (pi, phase) in Phase::ALL.iter().enumerate() {
@@ -215,6 +225,26 @@ fn stats_set(plan: &Plan, agg: &Aggregator, phases: &[PhaseSpan], duration_s: f6
         }
     }
     stats
+}
+
+/// One atom per key that saw requests, in key order.
+fn atoms(plan: &Plan, agg: &Aggregator) -> Vec<Atom> {
+    let n = plan.endpoints.len().max(1);
+    let n_sc = plan.scenarios.len().max(1);
+    agg.keys
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.requests > 0)
+        .filter_map(|(k, s)| {
+            let endpoint = &plan.endpoints.get(k % n)?.name;
+            let scenario = &plan.scenarios.get((k / n) % n_sc)?.name;
+            let phase = plan
+                .rollout
+                .as_ref()
+                .map(|_| Phase::ALL[(k / (n * n_sc)).min(2)].name());
+            Some(Atom::of(scenario, endpoint, phase, s))
+        })
+        .collect()
 }
 
 /// The per-second timeline: the aggregator's rows, with each second's
@@ -315,14 +345,31 @@ fn availability(plan: &Plan, out: &EngineOutput, report: &RolloutReport) -> Opti
             at: *at,
         })
         .collect();
-    Some(analyze(
+    let mut result = analyze(
         &out.agg.outcomes,
         &marks,
         plan.availability.slo,
         plan.availability.window,
         resolution(plan, out),
         out.elapsed,
-    ))
+    );
+    // A fault whose command failed broke nothing on purpose: what followed
+    // it is no recovery time.
+    for e in &mut result.events {
+        let failed = report
+            .events
+            .iter()
+            .find(|ev| ev.kind == "fault_end" && ev.name == e.event && ev.ok == Some(false));
+        if let Some(failed) = failed {
+            e.time_to_detect_s = None;
+            e.rto_s = None;
+            e.not_measured = Some(format!(
+                "the fault command failed ({})",
+                failed.detail.as_deref().unwrap_or("no detail")
+            ));
+        }
+    }
+    Some(result)
 }
 
 fn versions(plan: &Plan, out: &EngineOutput) -> Option<Versions> {
@@ -347,17 +394,25 @@ fn versions(plan: &Plan, out: &EngineOutput) -> Option<Versions> {
     })
 }
 
-fn generator(per_scenario: &[GenStats]) -> Generator {
+fn generator(plan: &Plan, per_scenario: &[GenStats]) -> Generator {
     let mut g = GenStats::default();
     for s in per_scenario {
         g += s;
     }
+    let scenarios = plan
+        .scenarios
+        .iter()
+        .zip(per_scenario)
+        .filter(|(_, g)| g.scheduled > 0 || g.dropped > 0)
+        .map(|(s, g)| (s.name.clone(), ScenarioGenerator::of(g)))
+        .collect();
     Generator {
         scheduled_sends: g.scheduled,
         dropped_sends: g.dropped,
         late_sends: g.late,
         late_after_ms: LATE_AFTER.as_secs_f64() * 1000.0,
         send_lag_ms: Latency::of(&g.lag),
+        scenarios,
     }
 }
 
@@ -374,101 +429,4 @@ pub fn fingerprint(plan_json: &serde_json::Value) -> String {
     let digest = Sha256::digest(text.as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")
-}
-
-/// The "Validated" column: what was actually run and measured for the
-/// scenarios a requirement covers. Built only from measurements and the
-/// executed plan, never from a claim.
-fn validated(
-    plan: &Plan,
-    stats: &StatsSet,
-    phases: &[PhaseSpan],
-    selector: &MetricSelector,
-    elapsed: Duration,
-) -> String {
-    let tag = |want: Tag| selector.tags.iter().find(|(t, _)| *t == want).map(|(_, v)| v.as_str());
-    // A check on one phase says how long that phase was, and what it saw.
-    let phase = tag(Tag::Phase).or(match selector.metric.name {
-        "rollout_failed_requests" | "rollout_reset_requests" => Some("rollout"),
-        _ => None,
-    });
-    let prefix = match phase {
-        Some(name) => match (phases.iter().find(|p| p.name == name), stats.phases.get(name)) {
-            (Some(span), Some(s)) => format!(
-                "{name} phase ({:.1} s): {} requests, {} failed; ",
-                span.end_s.unwrap_or(elapsed.as_secs_f64()) - span.start_s,
-                s.requests,
-                s.failed
-            ),
-            _ => format!("{name} phase: not reached; "),
-        },
-        None => String::new(),
-    };
-    let (only, endpoint) = (tag(Tag::Scenario), tag(Tag::Endpoint));
-    let sends_to = |s: &crate::plan::Scenario, name: &str| {
-        s.endpoints
-            .iter()
-            .any(|&(e, w)| w > 0 && plan.endpoints[e].name == name)
-    };
-    let parts: Vec<String> = plan
-        .scenarios
-        .iter()
-        .filter(|s| only.is_none_or(|name| name == s.name))
-        .filter(|s| endpoint.is_none_or(|name| sends_to(s, name)))
-        .map(|s| {
-            let measured = stats.scenarios.get(&s.name);
-            let requests = measured.map_or(0, |m| m.requests);
-            let load = match &s.executor {
-                Executor::ConstantArrivalRate { rate, .. } => format!("{rate} req/s"),
-                Executor::RampingArrivalRate { stages, .. } => {
-                    format!(
-                        "ramping to {} req/s",
-                        stages.iter().map(|st| st.target).fold(0.0, f64::max)
-                    )
-                }
-                Executor::ConstantVus { vus, .. } => format!("{vus} VUs"),
-                Executor::RampingVus { stages, .. } => {
-                    format!(
-                        "ramping to {} VUs",
-                        stages.iter().map(|st| st.target).fold(0.0, f64::max)
-                    )
-                }
-                Executor::SharedIterations { vus, iterations, .. }
-                | Executor::PerVuIterations { vus, iterations, .. } => {
-                    format!("{vus} VUs × {iterations} iterations")
-                }
-            };
-            let rate = requests as f64 / elapsed.as_secs_f64().max(1e-9);
-            format!(
-                "{} ({}, {load}): {requests} requests in {:.1} s, {rate:.1} req/s measured",
-                s.name,
-                s.executor.name(),
-                elapsed.as_secs_f64()
-            )
-        })
-        .collect();
-    format!("{prefix}{}", parts.join("; "))
-}
-
-/// Run metadata from the environment.
-pub fn metadata(workers: usize, seed: u64) -> Metadata {
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    Metadata {
-        loadcheck_version: env!("CARGO_PKG_VERSION").to_string(),
-        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        workers,
-        seed,
-        github_sha: env("GITHUB_SHA"),
-        github_ref: env("GITHUB_REF"),
-        runner_os: env("RUNNER_OS"),
-        runner_arch: env("RUNNER_ARCH"),
-        runner_name: env("RUNNER_NAME"),
-    }
-}
-
-/// A seed from the clock, for runs without `--seed`.
-pub fn clock_seed() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
 }

@@ -1,0 +1,101 @@
+//! `loadcheck verdict`: judges a run again from its `run.json` alone —
+//! every threshold and requirement of the plan recorded in it (or of
+//! another plan's), on the atoms the file keeps — and exits with the
+//! verdict's code.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow};
+
+use crate::cli::VerdictArgs;
+use crate::exit::Exit;
+use crate::metrics::RunResult;
+use crate::metrics::judge::judge;
+use crate::metrics::readback::Decoded;
+use crate::metrics::result::RunStatus;
+use crate::plan::record::PlanRecord;
+use crate::report::summary;
+
+/// Re-judges the run; without `--plan`, writes the verdict, thresholds and
+/// requirements back into its file.
+pub fn verdict(args: &VerdictArgs) -> Exit {
+    let path = run_json(&args.run);
+    match rejudge(&path, args.plan.as_deref()) {
+        Ok(Judged::Killed) => {
+            eprintln!(
+                "{}: the run did not finish (status \"running\": its process was killed); nothing to judge",
+                path.display()
+            );
+            Exit::Operational
+        }
+        Ok(Judged::Done(result)) => {
+            print!("{}", summary::verdict_lines(&result));
+            if args.plan.is_none()
+                && let Err(e) = write_back(&path, &result)
+            {
+                eprintln!("error: {}", format!("{e:#}"));
+                return Exit::Operational;
+            }
+            result
+                .verdict
+                .as_ref()
+                .map_or(Exit::Operational, |v| crate::verdict::exit_of(v.exit_code))
+        }
+        Err(e) => {
+            eprintln!("error: {}", format!("{e:#}"));
+            Exit::BadInput
+        }
+    }
+}
+
+/// What re-judging found.
+enum Judged {
+    /// The file still says `running`.
+    Killed,
+    /// The run, judged again.
+    Done(Box<RunResult>),
+}
+
+/// `DIR/run.json` for a folder, the path itself for a file.
+fn run_json(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        path.join("run.json")
+    } else {
+        path.to_path_buf()
+    }
+}
+
+fn rejudge(path: &Path, plan: Option<&Path>) -> Result<Judged> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}: cannot read the run", path.display()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
+    if value.get("status").and_then(|s| s.as_str()) == Some("running") {
+        return Ok(Judged::Killed);
+    }
+    let mut result: RunResult =
+        serde_json::from_value(value).with_context(|| format!("{}: not a loadcheck run.json", path.display()))?;
+    if result.status == RunStatus::Running {
+        return Ok(Judged::Killed);
+    }
+    let record = PlanRecord::from_json(path, &result.plan).map_err(|e| anyhow!("{e}"))?;
+    let roster = record.roster();
+    let checks = match plan {
+        Some(p) => crate::plan::load_checks(p, &record.names()).map_err(|e| anyhow!("{e}"))?,
+        None => record.checks(path).map_err(|e| anyhow!("{e}"))?,
+    };
+    let decoded = Decoded::of(&result, &roster).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let (thresholds, requirements) = judge(&checks, &decoded.view(&result, &roster), &result.stats);
+    result.thresholds = thresholds;
+    result.requirements = requirements;
+    result.verdict = Some(crate::verdict::decide(&result));
+    Ok(Judged::Done(Box::new(result)))
+}
+
+/// Replaces the file atomically with the judged run.
+fn write_back(path: &Path, result: &RunResult) -> Result<()> {
+    let text = serde_json::to_string_pretty(result).context("serializing run.json")?;
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}

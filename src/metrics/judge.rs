@@ -1,0 +1,112 @@
+//! Judges a plan's thresholds and requirements on what a run measured, live
+//! or read back from its file: the same [`View`], the same evaluator, the
+//! same "Validated" text.
+
+use super::deploy::PhaseSpan;
+use super::eval::{View, evaluate};
+use super::result::{CheckResult, RequirementResult, StatsSet};
+use crate::plan::registry::Tag;
+use crate::plan::roster::{Roster, RosterScenario};
+use crate::plan::{Checks, Executor, MetricSelector};
+
+/// Every threshold and requirement of `checks`, judged on `view`.
+pub fn judge(checks: &Checks, view: &View<'_>, stats: &StatsSet) -> (Vec<CheckResult>, Vec<RequirementResult>) {
+    let thresholds = checks
+        .thresholds
+        .iter()
+        .map(|t| {
+            let (value, ok) = evaluate(view, &t.selector, &t.condition);
+            CheckResult {
+                metric: t.metric.clone(),
+                expression: t.expression.clone(),
+                value,
+                ok,
+                abort_on_fail: t.abort_on_fail,
+            }
+        })
+        .collect();
+    let requirements = checks
+        .requirements
+        .iter()
+        .map(|r| {
+            let (value, ok) = evaluate(view, &r.selector, &r.condition);
+            RequirementResult {
+                name: r.name.clone(),
+                target: r.target.clone(),
+                check: r.check.clone(),
+                value,
+                ok,
+                validated: validated(view.roster, stats, view.phases, &r.selector, view.duration_s),
+                note: r.note.clone(),
+            }
+        })
+        .collect();
+    (thresholds, requirements)
+}
+
+/// The "Validated" column: what was actually run and measured for the
+/// scenarios a requirement covers. Built only from measurements and the
+/// executed plan, never from a claim.
+fn validated(
+    roster: &Roster,
+    stats: &StatsSet,
+    phases: &[PhaseSpan],
+    selector: &MetricSelector,
+    elapsed_s: f64,
+) -> String {
+    let tag = |want: Tag| selector.tags.iter().find(|(t, _)| *t == want).map(|(_, v)| v.as_str());
+    // A check on one phase says how long that phase was, and what it saw.
+    let phase = tag(Tag::Phase).or(match selector.metric.name {
+        "rollout_failed_requests" | "rollout_reset_requests" => Some("rollout"),
+        _ => None,
+    });
+    let prefix = match phase {
+        Some(name) => match (phases.iter().find(|p| p.name == name), stats.phases.get(name)) {
+            (Some(span), Some(s)) => format!(
+                "{name} phase ({:.1} s): {} requests, {} failed; ",
+                span.end_s.unwrap_or(elapsed_s) - span.start_s,
+                s.requests,
+                s.failed
+            ),
+            _ => format!("{name} phase: not reached; "),
+        },
+        None => String::new(),
+    };
+    let (only, endpoint) = (tag(Tag::Scenario), tag(Tag::Endpoint));
+    let sends_to = |s: &RosterScenario, name: &str| {
+        s.endpoints
+            .iter()
+            .any(|&(e, w)| w > 0 && roster.endpoints.get(e).is_some_and(|n| n == name))
+    };
+    let parts: Vec<String> = roster
+        .scenarios
+        .iter()
+        .filter(|s| only.is_none_or(|name| name == s.name))
+        .filter(|s| endpoint.is_none_or(|name| sends_to(s, name)))
+        .map(|s| {
+            let requests = stats.scenarios.get(&s.name).map_or(0, |m| m.requests);
+            let rate = requests as f64 / elapsed_s.max(1e-9);
+            format!(
+                "{} ({}, {}): {requests} requests in {elapsed_s:.1} s, {rate:.1} req/s measured",
+                s.name,
+                s.executor.name(),
+                load(&s.executor),
+            )
+        })
+        .collect();
+    format!("{prefix}{}", parts.join("; "))
+}
+
+/// A scenario's load, as the plan set it.
+fn load(executor: &Executor) -> String {
+    let peak = |stages: &[crate::plan::Stage]| stages.iter().map(|st| st.target).fold(0.0, f64::max);
+    match executor {
+        Executor::ConstantArrivalRate { rate, .. } => format!("{rate} req/s"),
+        Executor::RampingArrivalRate { stages, .. } => format!("ramping to {} req/s", peak(stages)),
+        Executor::ConstantVus { vus, .. } => format!("{vus} VUs"),
+        Executor::RampingVus { stages, .. } => format!("ramping to {} VUs", peak(stages)),
+        Executor::SharedIterations { vus, iterations, .. } | Executor::PerVuIterations { vus, iterations, .. } => {
+            format!("{vus} VUs × {iterations} iterations")
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! A run read back from its `run.json`: the per-key statistics and pacing
+//! rebuilt from the atoms, so thresholds and requirements can be judged
+//! from the file exactly as they were during the run.
+
+use super::delivery::DeliveryReport;
+use super::eval::View;
+use super::hist::Hist;
+use super::live::Phase;
+use super::recorder::GenStats;
+use super::result::RunResult;
+use super::stats::Stats;
+use crate::plan::roster::Roster;
+
+/// What the evaluator needs that the file holds encoded.
+pub struct Decoded {
+    /// Stats by key, indexed as the run's aggregator indexed them.
+    pub keys: Vec<Stats>,
+    /// Pacing by scenario.
+    pub generator: Vec<GenStats>,
+    /// The sink's figures with the end-to-end histogram decoded.
+    pub delivery: Option<DeliveryReport>,
+}
+
+impl Decoded {
+    /// Rebuilds the keys from `result`'s atoms; an atom that names an
+    /// endpoint, scenario or phase the roster does not have, or whose
+    /// histograms do not decode, is an error naming it.
+    pub fn of(result: &RunResult, roster: &Roster) -> Result<Decoded, String> {
+        let n = roster.endpoints.len().max(1);
+        let n_sc = roster.scenarios.len().max(1);
+        let mut keys = vec![Stats::default(); roster.phases() * n_sc * n];
+        for (i, atom) in result.stats.atoms.iter().enumerate() {
+            let at = |what: &str| format!("stats.atoms[{i}]: {what}");
+            let e = roster
+                .endpoints
+                .iter()
+                .position(|name| *name == atom.endpoint)
+                .ok_or_else(|| at(&format!("the plan has no endpoint \"{}\"", atom.endpoint)))?;
+            let s = roster
+                .scenarios
+                .iter()
+                .position(|sc| sc.name == atom.scenario)
+                .ok_or_else(|| at(&format!("the plan has no scenario \"{}\"", atom.scenario)))?;
+            let p = match (&atom.phase, roster.has_rollout) {
+                (None, false) => 0,
+                (Some(name), true) => Phase::from_name(name)
+                    .ok_or_else(|| at(&format!("\"{name}\" is not a phase (head, rollout, tail)")))?
+                    .index(),
+                (Some(_), false) => return Err(at("a phase, but the plan has no [rollout]")),
+                (None, true) => return Err(at("no phase, but the plan has a [rollout]")),
+            };
+            let stats = atom.stats().map_err(|e| at(&e))?;
+            keys[(p * n_sc + s) * n + e] += &stats;
+        }
+        let mut generator = vec![GenStats::default(); n_sc];
+        for (name, g) in &result.generator.scenarios {
+            let s = roster
+                .scenarios
+                .iter()
+                .position(|sc| sc.name == *name)
+                .ok_or_else(|| format!("generator.scenarios: the plan has no scenario \"{name}\""))?;
+            generator[s] = g.stats().map_err(|e| format!("generator.scenarios.{name}.{e}"))?;
+        }
+        let mut delivery = result.delivery.clone();
+        if let Some(c) = delivery.as_mut().and_then(|d| d.correlation.as_mut())
+            && let Some(hdr) = &c.hdr
+        {
+            c.hist = Hist::from_base64(hdr).map_err(|e| format!("delivery.correlation.hdr: {e}"))?;
+        }
+        Ok(Decoded {
+            keys,
+            generator,
+            delivery,
+        })
+    }
+
+    /// The evaluator's view of the file.
+    pub fn view<'a>(&'a self, result: &'a RunResult, roster: &'a Roster) -> View<'a> {
+        View {
+            roster,
+            keys: &self.keys,
+            generator: &self.generator,
+            duration_s: result.duration_s,
+            phases: &result.phases,
+            availability: result.availability.as_ref(),
+            probes: &result.probes,
+            zero_downtime: result.rollout.as_ref().and_then(|r| r.zero_downtime.as_ref()),
+            delivery: self.delivery.as_ref(),
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! The verdict: one pure function from a run's result to pass, fail or
+//! error, its exit code, and every reason. `run` uses it, and so does
+//! every command that judges a run from its files, so they all reach the
+//! same exit code from the same file.
+
+use crate::exit::Exit;
+use crate::metrics::deploy::RolloutStatus;
+use crate::metrics::result::{AbortKind, Reason, ReasonKind, RunResult, RunStatus, Verdict, VerdictResult};
+
+/// Decides a run's verdict from its result. When several reasons apply,
+/// the exit code is the first of 3, 1 (DESIGN.md's order; 2 never comes
+/// from a result).
+pub fn decide(result: &RunResult) -> Verdict {
+    let mut reasons = Vec::new();
+    if result.status == RunStatus::Running {
+        reasons.push(reason(
+            ReasonKind::Abort,
+            "killed",
+            None,
+            "the run did not finish: its run.json still says `running` (the process was killed)".into(),
+            Exit::Operational,
+        ));
+    }
+    if let Some(abort) = &result.abort {
+        let (name, code) = match abort.kind {
+            AbortKind::Signal => ("signal", Exit::Operational),
+            AbortKind::MaxDuration => ("max_duration", Exit::Operational),
+            AbortKind::Threshold => ("threshold", Exit::Fail),
+        };
+        reasons.push(reason(ReasonKind::Abort, name, None, format!("aborted: {abort}"), code));
+    }
+    if let Some(r) = &result.rollout {
+        if r.trigger.status != RolloutStatus::Succeeded {
+            let status = match r.trigger.status {
+                RolloutStatus::Succeeded => "succeeded",
+                RolloutStatus::Failed => "failed",
+                RolloutStatus::TimedOut => "timed out",
+                RolloutStatus::Unfinished => "did not finish before the run ended",
+            };
+            let detail = match &r.trigger.detail {
+                Some(d) => format!("the rollout ({}) {status}: {d}", r.trigger.trigger),
+                None => format!("the rollout ({}) {status}", r.trigger.trigger),
+            };
+            reasons.push(reason(ReasonKind::Rollout, "rollout", None, detail, Exit::Operational));
+        }
+        if let Some(z) = r.zero_downtime.as_ref().filter(|z| !z.ok) {
+            reasons.push(reason(
+                ReasonKind::ZeroDowntime,
+                "zero_downtime",
+                Some(z.failed_requests as f64),
+                format!(
+                    "{} requests failed during the rollout ({} reset); {} allowed",
+                    z.failed_requests, z.reset_requests, z.tolerance
+                ),
+                Exit::Fail,
+            ));
+        }
+    }
+    for e in &result.events {
+        if matches!(e.kind.as_str(), "fault_end" | "restore") && e.ok == Some(false) {
+            let what = if e.kind == "restore" { "restore" } else { "fault" };
+            reasons.push(reason(
+                ReasonKind::Fault,
+                &e.name,
+                None,
+                format!(
+                    "the {what} command of \"{}\" failed ({})",
+                    e.name,
+                    e.detail.as_deref().unwrap_or("no detail")
+                ),
+                Exit::Operational,
+            ));
+        }
+    }
+    for t in result.thresholds.iter().filter(|t| !t.ok) {
+        let name = format!("{}: {}", t.metric, t.expression);
+        reasons.push(reason(
+            ReasonKind::Threshold,
+            &name,
+            t.value,
+            measured(t.value, &t.expression),
+            Exit::Fail,
+        ));
+    }
+    for r in result.requirements.iter().filter(|r| !r.ok) {
+        reasons.push(reason(
+            ReasonKind::Requirement,
+            &r.name,
+            r.value,
+            measured(r.value, &r.check),
+            Exit::Fail,
+        ));
+    }
+    let code = reasons
+        .iter()
+        .map(|r| exit_of(r.exit_code))
+        .fold(Exit::Pass, Exit::combine);
+    Verdict {
+        result: match code {
+            Exit::Pass => VerdictResult::Pass,
+            Exit::Fail => VerdictResult::Fail,
+            Exit::BadInput | Exit::Operational => VerdictResult::Error,
+        },
+        exit_code: i32::from(code.code()),
+        reasons,
+    }
+}
+
+/// The [`Exit`] of a recorded exit code.
+pub fn exit_of(code: i32) -> Exit {
+    match code {
+        0 => Exit::Pass,
+        1 => Exit::Fail,
+        2 => Exit::BadInput,
+        _ => Exit::Operational,
+    }
+}
+
+fn reason(kind: ReasonKind, name: &str, value: Option<f64>, detail: String, code: Exit) -> Reason {
+    Reason {
+        kind,
+        name: name.to_string(),
+        value,
+        detail,
+        exit_code: i32::from(code.code()),
+    }
+}
+
+fn measured(value: Option<f64>, condition: &str) -> String {
+    match value {
+        Some(v) => format!("measured {v} against {condition}"),
+        None => format!("not measured (no samples) against {condition}"),
+    }
+}
