@@ -396,3 +396,74 @@ async fn a_fault_gets_its_own_rto_and_a_probe_reports_its_down_interval() {
     assert!(readings.contains(&1.0), "{readings:?}");
     assert_eq!(*readings.last().unwrap(), 0.0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_fault_command_exits_3_and_its_rto_is_never_a_pass() {
+    let server = common::basic_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    // The fault command fails at once: nothing was broken, so nothing
+    // recovered, and an RTO "measured" after it would be a lie.
+    let plan = format!(
+        "{}\n[[fault]]\nname = \"kill\"\nat = \"500ms\"\nrun = \"exit 7\"\n\n[[requirement]]\nname = \"RTO\"\ntarget = \"< 10 s\"\ncheck = \"rto_seconds{{event:kill}}: value<10\"\n",
+        plan_head(&server.url(), 50, "2s"),
+    );
+    let (out, r) = run(dir.path(), &plan, &[]);
+    let r = r.expect("run.json");
+    assert_eq!(code(&out), Some(3), "{}", stderr(&out));
+    assert_eq!(event(&r, "fault_end", "kill")["ok"], false);
+    let req = &r["requirements"][0];
+    assert_eq!(req["ok"], false, "{req}");
+    assert!(req["value"].is_null(), "{req}");
+    let ev = r["availability"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == "kill")
+        .unwrap();
+    assert!(ev["not_measured"].as_str().unwrap().contains("exit 7"), "{ev}");
+    let reasons = r["verdict"]["reasons"].as_array().unwrap();
+    let fault = reasons.iter().find(|x| x["kind"] == "fault").expect("a fault reason");
+    assert_eq!((fault["name"].as_str(), fault["exit_code"].as_i64()), (Some("kill"), Some(3)));
+    assert!(fault["detail"].as_str().unwrap().contains("exit 7"), "{fault}");
+    assert!(reasons.iter().any(|x| x["kind"] == "requirement" && x["name"] == "RTO"));
+    assert_eq!(r["verdict"]["result"], "error");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_duration_cutting_the_plan_short_exits_3_with_its_reason() {
+    let server = common::basic_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("loadcheck.toml");
+    std::fs::write(&path, plan_head(&server.url(), 50, "30s")).unwrap();
+    let started = Instant::now();
+    let out = loadcheck()
+        .arg("run")
+        .arg(&path)
+        .args(["--max-duration", "2s", "-q", "--out"])
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
+    assert_eq!(code(&out), Some(3), "{}", stderr(&out));
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/run.json")).unwrap()).unwrap();
+    assert_eq!(r["status"], "aborted");
+    assert_eq!(r["abort"]["kind"], "max_duration");
+    let reasons = r["verdict"]["reasons"].as_array().unwrap();
+    assert!(
+        reasons
+            .iter()
+            .any(|x| x["kind"] == "abort" && x["name"] == "max_duration" && x["exit_code"] == 3),
+        "{reasons:?}"
+    );
+    common::assert_rejudged(&dir.path().join("out/run.json"), 3);
+    // A cap longer than the plan cuts nothing: the run passes.
+    std::fs::write(&path, plan_head(&server.url(), 50, "1s")).unwrap();
+    let out = loadcheck()
+        .arg("run")
+        .arg(&path)
+        .args(["--max-duration", "30s", "-q", "--out"])
+        .arg(dir.path().join("out2"))
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+}

@@ -1,0 +1,174 @@
+//! `loadcheck verdict`: a run judged again from its run.json alone. The
+//! atoms decide it (editing one changes the value it feeds), another plan's
+//! checks can be judged on the same file, and bad input is exit 2.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+
+use loadcheck::metrics::Hist;
+use serde_json::Value;
+
+fn verdict(args: &[&str], run: &Path) -> Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_loadcheck"))
+        .arg("verdict")
+        .arg(run)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn read(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn write(path: &Path, v: &Value) {
+    std::fs::write(path, serde_json::to_string_pretty(v).unwrap()).unwrap();
+}
+
+fn plan(url: &str) -> String {
+    format!(
+        r#"name = "two endpoints"
+target = "{url}"
+[[endpoint]]
+name = "a"
+path = "/ok"
+[[endpoint]]
+name = "b"
+path = "/ok"
+[[scenario]]
+name = "steady"
+executor = "constant-arrival-rate"
+rate = 100
+duration = "2s"
+endpoints = {{ a = 1, b = 1 }}
+[[scenario]]
+name = "browse"
+executor = "constant-vus"
+vus = 2
+duration = "2s"
+endpoints = ["b"]
+[thresholds]
+"http_req_duration{{endpoint:a}}" = ["p(99)<1000"]
+"http_req_duration{{endpoint:b}}" = ["p(99)<1000"]
+[[requirement]]
+name = "a p95"
+target = "< 1 s"
+check = "http_req_duration{{endpoint:a}}: p(95)<1000"
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_atom_changes_the_value_it_feeds_and_only_that() {
+    let server = common::basic_server().await;
+    let (code, _, dir) = common::run(&plan(&server.url())).await;
+    assert_eq!(code.code(), 0);
+    let path = dir.join("run.json");
+    let mut r = read(&path);
+    assert_eq!(r["id"], "two-endpoints", "the id is a slug of the name");
+    let before_b = r["thresholds"][1]["value"].clone();
+    // Every request of endpoint a now took 2 s, says the file.
+    let atom = r["stats"]["atoms"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|a| a["endpoint"] == "a")
+        .expect("an atom for a");
+    let n = atom["requests"].as_u64().unwrap();
+    let mut h = Hist::default();
+    for _ in 0..n {
+        h.record(2_000_000);
+    }
+    atom["histograms"]["http_req_duration"] = Value::String(h.to_base64());
+    write(&path, &r);
+    let out = verdict(&[], &dir);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("verdict: FAIL (exit 1)"), "{stdout}");
+    let judged = read(&path);
+    let a = judged["thresholds"][0]["value"].as_f64().unwrap();
+    assert!((a - 2000.0).abs() < 2.0, "p(99) of a is 2 s now: {a}");
+    assert_eq!(judged["thresholds"][0]["ok"], false);
+    assert_eq!(judged["thresholds"][1]["value"], before_b, "b did not change");
+    assert_eq!(judged["requirements"][0]["ok"], false);
+    assert_eq!(judged["verdict"]["exit_code"], 1);
+    let names: Vec<&str> = judged["verdict"]["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["http_req_duration{endpoint:a}: p(99)<1000", "a p95"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_plans_checks_are_judged_on_the_file_which_is_left_alone() {
+    let server = common::basic_server().await;
+    let (_, result, dir) = common::run(&plan(&server.url())).await;
+    let path = dir.join("run.json");
+    let before = std::fs::read_to_string(&path).unwrap();
+    let other = dir.join("other.toml");
+    std::fs::write(
+        &other,
+        "# only the checks are read\n[thresholds]\n\"http_reqs{scenario:browse,endpoint:a}\" = [\"count==0\"]\n\"http_reqs{scenario:steady,endpoint:a}\" = [\"count>0\"]\n\"send_lag{scenario:steady}\" = [\"p(50)<1000\"]\n\"send_lag{scenario:browse}\" = [\"p(50)<1000\"]\n",
+    )
+    .unwrap();
+    let out = verdict(&["--plan", other.to_str().unwrap()], &dir);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // browse is closed-model: it has no send lag, which is not a pass.
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("✓ http_reqs{scenario:browse,endpoint:a} count==0"), "{stdout}");
+    let steady_a = result.stats.endpoints["a"].requests;
+    assert!(
+        stdout.contains(&format!("http_reqs{{scenario:steady,endpoint:a}} count>0  (measured {steady_a}.000)")),
+        "every request to a came from steady ({steady_a}): {stdout}"
+    );
+    assert!(stdout.contains("✓ send_lag{scenario:steady} p(50)<1000"), "{stdout}");
+    assert!(stdout.contains("✗ send_lag{scenario:browse} p(50)<1000  (measured no data)"), "{stdout}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), before, "--plan leaves the file alone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_exit_2_naming_the_file_and_a_killed_run_is_exit_3() {
+    let server = common::basic_server().await;
+    let (_, _, dir) = common::run(&plan(&server.url())).await;
+    // A plan naming an endpoint the run does not have: file, line, field.
+    let other = dir.join("other.toml");
+    std::fs::write(&other, "[thresholds]\n\"http_reqs{endpoint:c}\" = [\"count>0\"]\n").unwrap();
+    let out = verdict(&["--plan", other.to_str().unwrap()], &dir);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("other.toml:2") && err.contains("no endpoint \"c\""), "{err}");
+    // An atom naming an endpoint the recorded plan does not have.
+    let path = dir.join("run.json");
+    let good = read(&path);
+    let mut r = good.clone();
+    r["stats"]["atoms"][0]["endpoint"] = Value::String("nope".into());
+    write(&path, &r);
+    let out = verdict(&[], &path);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("stats.atoms[0]") && err.contains("nope"), "{err}");
+    // A histogram that is not one.
+    let mut r = good.clone();
+    r["stats"]["atoms"][0]["histograms"]["http_req_duration"] = Value::String("not base64!".into());
+    write(&path, &r);
+    let out = verdict(&[], &path);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("http_req_duration") && err.contains("base64"), "{err}");
+    // Not a run at all.
+    std::fs::write(&path, "{\"schema\": 1}").unwrap();
+    let out = verdict(&[], &path);
+    assert_eq!(out.status.code(), Some(2));
+    // A run whose process was killed: its file still says running.
+    let mut r = good;
+    r["status"] = Value::String("running".into());
+    write(&path, &r);
+    let out = verdict(&[], &dir);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("killed"), "{err}");
+}
