@@ -78,7 +78,7 @@ pub fn decide(result: &RunResult) -> Verdict {
             ReasonKind::Threshold,
             &name,
             t.value,
-            measured(t.value, &t.expression),
+            measured(t.value, t.not_in_file, &t.expression),
             Exit::Fail,
         ));
     }
@@ -87,7 +87,7 @@ pub fn decide(result: &RunResult) -> Verdict {
             ReasonKind::Requirement,
             &r.name,
             r.value,
-            measured(r.value, &r.check),
+            measured(r.value, r.not_in_file, &r.check),
             Exit::Fail,
         ));
     }
@@ -126,8 +126,9 @@ fn reason(kind: ReasonKind, name: &str, value: Option<f64>, detail: String, code
     }
 }
 
-fn measured(value: Option<f64>, condition: &str) -> String {
+fn measured(value: Option<f64>, not_in_file: bool, condition: &str) -> String {
     match value {
+        _ if not_in_file => format!("not in this file: it does not hold the data {condition} needs"),
         Some(v) => format!("measured {v} against {condition}"),
         None => format!("not measured (no samples) against {condition}"),
     }

@@ -423,7 +423,10 @@ async fn a_failed_fault_command_exits_3_and_its_rto_is_never_a_pass() {
     assert!(ev["not_measured"].as_str().unwrap().contains("exit 7"), "{ev}");
     let reasons = r["verdict"]["reasons"].as_array().unwrap();
     let fault = reasons.iter().find(|x| x["kind"] == "fault").expect("a fault reason");
-    assert_eq!((fault["name"].as_str(), fault["exit_code"].as_i64()), (Some("kill"), Some(3)));
+    assert_eq!(
+        (fault["name"].as_str(), fault["exit_code"].as_i64()),
+        (Some("kill"), Some(3))
+    );
     assert!(fault["detail"].as_str().unwrap().contains("exit 7"), "{fault}");
     assert!(reasons.iter().any(|x| x["kind"] == "requirement" && x["name"] == "RTO"));
     assert_eq!(r["verdict"]["result"], "error");

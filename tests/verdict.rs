@@ -119,15 +119,27 @@ async fn another_plans_checks_are_judged_on_the_file_which_is_left_alone() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     // browse is closed-model: it has no send lag, which is not a pass.
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("✓ http_reqs{scenario:browse,endpoint:a} count==0"), "{stdout}");
+    assert!(
+        stdout.contains("✓ http_reqs{scenario:browse,endpoint:a} count==0"),
+        "{stdout}"
+    );
     let steady_a = result.stats.endpoints["a"].requests;
     assert!(
-        stdout.contains(&format!("http_reqs{{scenario:steady,endpoint:a}} count>0  (measured {steady_a}.000)")),
+        stdout.contains(&format!(
+            "http_reqs{{scenario:steady,endpoint:a}} count>0  (measured {steady_a}.000)"
+        )),
         "every request to a came from steady ({steady_a}): {stdout}"
     );
     assert!(stdout.contains("✓ send_lag{scenario:steady} p(50)<1000"), "{stdout}");
-    assert!(stdout.contains("✗ send_lag{scenario:browse} p(50)<1000  (measured no data)"), "{stdout}");
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), before, "--plan leaves the file alone");
+    assert!(
+        stdout.contains("✗ send_lag{scenario:browse} p(50)<1000  (measured no data)"),
+        "{stdout}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        before,
+        "--plan leaves the file alone"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -140,7 +152,10 @@ async fn bad_input_is_exit_2_naming_the_file_and_a_killed_run_is_exit_3() {
     let out = verdict(&["--plan", other.to_str().unwrap()], &dir);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("other.toml:2") && err.contains("no endpoint \"c\""), "{err}");
+    assert!(
+        err.contains("other.toml:2") && err.contains("no endpoint \"c\""),
+        "{err}"
+    );
     // An atom naming an endpoint the recorded plan does not have.
     let path = dir.join("run.json");
     let good = read(&path);
@@ -171,4 +186,51 @@ async fn bad_input_is_exit_2_naming_the_file_and_a_killed_run_is_exit_3() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(err.contains("killed"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_metric_the_file_does_not_hold_is_not_in_this_file_never_0_or_a_pass() {
+    let server = common::basic_server().await;
+    let (_, _, dir) = common::run(&plan(&server.url())).await;
+    let path = dir.join("run.json");
+    let mut r = read(&path);
+    // A file with only the summaries (as a summary-only import will be).
+    r["stats"].as_object_mut().unwrap().remove("atoms");
+    r["generator"].as_object_mut().unwrap().remove("scenarios");
+    write(&path, &r);
+    let other = dir.join("other.toml");
+    std::fs::write(
+        &other,
+        "[thresholds]\n\"http_req_failed\" = [\"rate<=1\"]\n\"send_lag{scenario:steady}\" = [\"p(99)<100000\"]\n",
+    )
+    .unwrap();
+    let out = verdict(&["--plan", other.to_str().unwrap()], &dir);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("✗ http_req_failed rate<=1  (not in this file)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("✗ send_lag{scenario:steady} p(99)<100000  (not in this file)"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("measured 0"), "{stdout}");
+    // Its own checks, written back: null values, flagged, not a pass.
+    let out = verdict(&[], &dir);
+    assert_eq!(out.status.code(), Some(1));
+    let judged = read(&path);
+    for t in judged["thresholds"].as_array().unwrap() {
+        assert_eq!(
+            (t["ok"].as_bool(), t["not_in_file"].as_bool()),
+            (Some(false), Some(true)),
+            "{t}"
+        );
+        assert!(t["value"].is_null(), "{t}");
+    }
+    let reason = &judged["verdict"]["reasons"][0];
+    assert!(
+        reason["detail"].as_str().unwrap().starts_with("not in this file"),
+        "{reason}"
+    );
 }

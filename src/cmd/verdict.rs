@@ -10,7 +10,7 @@ use anyhow::{Context, Result, anyhow};
 use crate::cli::VerdictArgs;
 use crate::exit::Exit;
 use crate::metrics::RunResult;
-use crate::metrics::judge::judge;
+use crate::metrics::judge::{judge, mark_not_in_file};
 use crate::metrics::readback::Decoded;
 use crate::metrics::result::RunStatus;
 use crate::plan::record::PlanRecord;
@@ -84,7 +84,8 @@ fn rejudge(path: &Path, plan: Option<&Path>) -> Result<Judged> {
         None => record.checks(path).map_err(|e| anyhow!("{e}"))?,
     };
     let decoded = Decoded::of(&result, &roster).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-    let (thresholds, requirements) = judge(&checks, &decoded.view(&result, &roster), &result.stats);
+    let (mut thresholds, mut requirements) = judge(&checks, &decoded.view(&result, &roster), &result.stats);
+    mark_not_in_file(&checks, &mut thresholds, &mut requirements, &|m| decoded.holds(m));
     result.thresholds = thresholds;
     result.requirements = requirements;
     result.verdict = Some(crate::verdict::decide(&result));

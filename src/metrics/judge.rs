@@ -22,6 +22,7 @@ pub fn judge(checks: &Checks, view: &View<'_>, stats: &StatsSet) -> (Vec<CheckRe
                 value,
                 ok,
                 abort_on_fail: t.abort_on_fail,
+                not_in_file: false,
             }
         })
         .collect();
@@ -38,10 +39,31 @@ pub fn judge(checks: &Checks, view: &View<'_>, stats: &StatsSet) -> (Vec<CheckRe
                 ok,
                 validated: validated(view.roster, stats, view.phases, &r.selector, view.duration_s),
                 note: r.note.clone(),
+                not_in_file: false,
             }
         })
         .collect();
     (thresholds, requirements)
+}
+
+/// Marks every check whose metric `held` says the file does not hold as
+/// "not in this file": no value, and not a pass.
+pub fn mark_not_in_file(
+    checks: &Checks,
+    thresholds: &mut [CheckResult],
+    requirements: &mut [RequirementResult],
+    held: &dyn Fn(&str) -> bool,
+) {
+    for (t, result) in checks.thresholds.iter().zip(thresholds) {
+        if !held(t.selector.metric.name) {
+            (result.value, result.ok, result.not_in_file) = (None, false, true);
+        }
+    }
+    for (r, result) in checks.requirements.iter().zip(requirements) {
+        if !held(r.selector.metric.name) {
+            (result.value, result.ok, result.not_in_file) = (None, false, true);
+        }
+    }
 }
 
 /// The "Validated" column: what was actually run and measured for the

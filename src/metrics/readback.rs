@@ -19,6 +19,8 @@ pub struct Decoded {
     pub generator: Vec<GenStats>,
     /// The sink's figures with the end-to-end histogram decoded.
     pub delivery: Option<DeliveryReport>,
+    /// Metric families the file does not hold the data for, by name prefix.
+    absent: Vec<&'static str>,
 }
 
 impl Decoded {
@@ -67,11 +69,32 @@ impl Decoded {
         {
             c.hist = Hist::from_base64(hdr).map_err(|e| format!("delivery.correlation.hdr: {e}"))?;
         }
+        let mut absent = Vec::new();
+        if result.stats.atoms.is_empty() && result.stats.total.requests > 0 {
+            absent.push("http_");
+        }
+        let g = &result.generator;
+        if g.scenarios.is_empty() && (g.scheduled_sends > 0 || g.dropped_sends > 0) {
+            absent.extend(["send_lag", "dropped_sends"]);
+        }
+        if delivery
+            .as_ref()
+            .and_then(|d| d.correlation.as_ref())
+            .is_some_and(|c| c.latency_ms.is_some() && c.hdr.is_none())
+        {
+            absent.push("delivery_duration");
+        }
         Ok(Decoded {
             keys,
             generator,
             delivery,
+            absent,
         })
+    }
+
+    /// Whether the file holds what `metric` is computed from.
+    pub fn holds(&self, metric: &str) -> bool {
+        !self.absent.iter().any(|prefix| metric.starts_with(prefix))
     }
 
     /// The evaluator's view of the file.

@@ -716,6 +716,11 @@ pub struct CheckResult {
     pub ok: bool,
     /// Whether it stops the run when it fails.
     pub abort_on_fail: bool,
+    /// Judged from a file that does not hold the data the metric needs (a
+    /// summary-only import, a file from before the data was recorded): the
+    /// value is `null` and the check is not a pass.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_in_file: bool,
 }
 
 /// A requirement's outcome.
@@ -736,4 +741,7 @@ pub struct RequirementResult {
     /// The plan's note, if any.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub note: Option<String>,
+    /// Judged from a file that does not hold the data the metric needs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_in_file: bool,
 }

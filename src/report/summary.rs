@@ -239,7 +239,11 @@ pub fn verdict_lines(r: &RunResult) -> String {
         for t in &r.thresholds {
             let mark = if t.ok { "✓" } else { "✗" };
             let value = t.value.map_or("no data".to_string(), |v| format!("{v:.3}"));
-            let _ = writeln!(out, "    {mark} {} {}  (measured {value})", t.metric, t.expression);
+            if t.not_in_file {
+                let _ = writeln!(out, "    {mark} {} {}  (not in this file)", t.metric, t.expression);
+            } else {
+                let _ = writeln!(out, "    {mark} {} {}  (measured {value})", t.metric, t.expression);
+            }
         }
     }
     if !r.requirements.is_empty() {
@@ -248,7 +252,11 @@ pub fn verdict_lines(r: &RunResult) -> String {
             "\n  | Requirement | Target | Validated | Result |\n  |---|---|---|---|"
         );
         for q in &r.requirements {
-            let value = q.value.map_or("no data".to_string(), |v| format!("{v:.3}"));
+            let value = if q.not_in_file {
+                "not in this file".to_string()
+            } else {
+                q.value.map_or("no data".to_string(), |v| format!("{v:.3}"))
+            };
             let verdict = if q.ok { "✓ pass" } else { "✗ fail" };
             let _ = writeln!(
                 out,
