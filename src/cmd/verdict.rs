@@ -33,7 +33,7 @@ pub fn verdict(args: &VerdictArgs) -> Exit {
             if args.plan.is_none()
                 && let Err(e) = write_back(&path, &result)
             {
-                eprintln!("error: {}", format!("{e:#}"));
+                eprintln!("error: {e:#}");
                 return Exit::Operational;
             }
             result
@@ -42,7 +42,7 @@ pub fn verdict(args: &VerdictArgs) -> Exit {
                 .map_or(Exit::Operational, |v| crate::verdict::exit_of(v.exit_code))
         }
         Err(e) => {
-            eprintln!("error: {}", format!("{e:#}"));
+            eprintln!("error: {e:#}");
             Exit::BadInput
         }
     }
