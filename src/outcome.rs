@@ -249,6 +249,7 @@ fn timeline(plan: &Plan, out: &EngineOutput, report: &RolloutReport) -> Timeline
             .zip(&agg.endpoint_rows)
             .map(|(ep, rows)| (ep.name.clone(), rows.clone()))
             .collect(),
+        interval_log: out.interval_log.clone(),
     }
 }
 

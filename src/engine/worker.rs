@@ -59,6 +59,8 @@ pub struct Shared {
     pub n_phases: usize,
     /// The phase and the versions seen, shared with the rollout controller.
     pub live: Arc<crate::metrics::live::Live>,
+    /// Recorders keep raw samples for the test-only dump.
+    pub raw: bool,
 }
 
 /// Starts worker `worker` on its own OS thread.
@@ -92,14 +94,18 @@ fn seed_for(base: u64, a: u64, b: u64) -> u64 {
 
 async fn run_worker(shared: Arc<Shared>, worker: usize, stop: StopRx, tx: UnboundedSender<Delta>) {
     let n_keys = shared.n_phases * shared.scenarios.len() * shared.exchange.n_endpoints();
-    let rec = Rc::new(RefCell::new(Recorder::new(
+    let mut recorder = Recorder::new(
         worker,
         shared.run_start,
         n_keys,
         shared.scenarios.len(),
         tx,
         shared.live.clone(),
-    )));
+    );
+    if shared.raw {
+        recorder.keep_raw();
+    }
+    let rec = Rc::new(RefCell::new(recorder));
     let pool = Rc::new(shared.exchange.h2_pool());
     let mut set = JoinSet::new();
     for (si, sc) in shared.scenarios.iter().enumerate() {

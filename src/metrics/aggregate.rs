@@ -2,12 +2,14 @@
 //! totals and its per-second timeline.
 //!
 //! A second is closed, and its timeline row computed, once every worker has
-//! moved past it; the row's histograms are then dropped, so memory stays flat
-//! however long the run.
+//! moved past it; its histograms per scenario × endpoint then go to the
+//! interval log (`timeline.hlog`) when there is one, and are dropped with the
+//! row's, so memory stays flat however long the run.
 
 use std::collections::BTreeMap;
 
 use super::hist::Hist;
+use super::hlog::{Cell, IntervalLog};
 use super::outcomes::OutcomeLog;
 use super::recorder::{Delta, GenStats};
 use super::result::TimelineRow;
@@ -40,16 +42,38 @@ impl RowAcc {
     }
 }
 
+/// A second still open: its rows, and its histograms per scenario ×
+/// endpoint while an interval log is written.
+#[derive(Debug, Clone)]
+struct Pending {
+    total: RowAcc,
+    endpoints: Vec<RowAcc>,
+    /// Indexed `scenario * n_endpoints + endpoint`; empty without a log.
+    cells: Vec<Cell>,
+}
+
+/// Where the interval log stands.
+enum Log {
+    /// None was asked for.
+    Off,
+    /// Every closed second so far is in it.
+    On(IntervalLog),
+    /// A write failed; the message, until the engine takes it to warn.
+    Failed(Option<String>),
+}
+
 /// Totals by key and the finished timeline, built from [`Delta`]s.
 pub struct Aggregator {
     n_endpoints: usize,
+    n_scenarios: usize,
     /// Stats by key (`(phase * n_scenarios + scenario) * n_endpoints +
     /// endpoint`; one phase without a rollout).
     pub keys: Vec<Stats>,
     /// Pacing by scenario.
     pub generator: Vec<GenStats>,
     until: Vec<u64>,
-    pending: BTreeMap<u64, (RowAcc, Vec<RowAcc>)>,
+    pending: BTreeMap<u64, Pending>,
+    log: Log,
     next_row: u64,
     /// Closed rows for the whole run.
     pub total_rows: Vec<TimelineRow>,
@@ -69,16 +93,51 @@ impl Aggregator {
     pub fn new(n_workers: usize, n_groups: usize, n_scenarios: usize, n_endpoints: usize) -> Self {
         Aggregator {
             n_endpoints,
+            n_scenarios,
             keys: vec![Stats::default(); n_groups * n_endpoints],
             generator: vec![GenStats::default(); n_scenarios],
             until: vec![0; n_workers],
             pending: BTreeMap::new(),
+            log: Log::Off,
             next_row: 0,
             total_rows: Vec::new(),
             endpoint_rows: vec![Vec::new(); n_endpoints],
             version_rows: Vec::new(),
             version_totals: [0; MAX_VERSIONS],
             outcomes: OutcomeLog::default(),
+        }
+    }
+
+    /// Writes each second's histograms to `log` as the second closes, from
+    /// the next one to close on.
+    pub fn log_to(&mut self, log: IntervalLog) {
+        self.log = Log::On(log);
+    }
+
+    /// Whether every closed second went to the interval log (false when
+    /// there is none, or a write failed).
+    pub fn logged(&self) -> bool {
+        matches!(self.log, Log::On(_))
+    }
+
+    /// Why the interval log stopped, once: the caller warns.
+    pub fn take_log_failure(&mut self) -> Option<String> {
+        match &mut self.log {
+            Log::Failed(why) => why.take(),
+            _ => None,
+        }
+    }
+
+    fn empty_pending(&self) -> Pending {
+        let cells = if matches!(self.log, Log::On(_)) {
+            vec![Cell::default(); self.n_scenarios * self.n_endpoints]
+        } else {
+            Vec::new()
+        };
+        Pending {
+            total: RowAcc::default(),
+            endpoints: vec![RowAcc::default(); self.n_endpoints],
+            cells,
         }
     }
 
@@ -89,17 +148,25 @@ impl Aggregator {
         }
         if !delta.keys.is_empty() || !delta.versions.is_empty() {
             let n = self.n_endpoints;
-            let (total, per_endpoint) = self
-                .pending
-                .entry(delta.second)
-                .or_insert_with(|| (RowAcc::default(), vec![RowAcc::default(); n]));
+            let n_sc = self.n_scenarios.max(1);
+            if !self.pending.contains_key(&delta.second) {
+                let empty = self.empty_pending();
+                self.pending.insert(delta.second, empty);
+            }
+            let Some(p) = self.pending.get_mut(&delta.second) else {
+                return;
+            };
             for (key, stats) in &delta.keys {
-                total.add(stats);
-                per_endpoint[key % n].add(stats);
+                p.total.add(stats);
+                p.endpoints[key % n].add(stats);
+                if let Some(cell) = p.cells.get_mut((key / n) % n_sc * n + key % n) {
+                    cell.duration += &stats.duration;
+                    cell.service += &stats.service;
+                }
                 self.keys[*key] += stats;
             }
             for &(id, count) in &delta.versions {
-                total.versions[id] += count;
+                p.total.versions[id] += count;
                 self.version_totals[id] += count;
             }
         }
@@ -148,14 +215,21 @@ impl Aggregator {
         };
         while self.next_row < end {
             let second = self.next_row;
-            let (total, per_endpoint) = self
-                .pending
-                .remove(&second)
-                .unwrap_or_else(|| (RowAcc::default(), vec![RowAcc::default(); self.n_endpoints]));
-            self.total_rows.push(total.row(second));
-            self.version_rows.push(total.versions);
-            for (rows, acc) in self.endpoint_rows.iter_mut().zip(&per_endpoint) {
+            let p = match self.pending.remove(&second) {
+                Some(p) => p,
+                None => self.empty_pending(),
+            };
+            self.total_rows.push(p.total.row(second));
+            self.version_rows.push(p.total.versions);
+            for (rows, acc) in self.endpoint_rows.iter_mut().zip(&p.endpoints) {
                 rows.push(acc.row(second));
+            }
+            if let Log::On(log) = &mut self.log
+                && let Err(e) = log.write_second(second, &p.cells)
+            {
+                self.log = Log::Failed(Some(format!(
+                    "{e}; the per-second histograms from second {second} on are not in it"
+                )));
             }
             self.next_row += 1;
         }

@@ -14,6 +14,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::hist::Hist;
 use super::outcomes::OutcomeLog;
+use super::raw::{RawBuf, RawRequest, RawSend};
 use super::stats::{Outcome, Sample, Stats};
 use crate::metrics::live::{Live, MAX_VERSIONS};
 
@@ -63,6 +64,8 @@ pub struct Delta {
     pub versions: Vec<(usize, u64)>,
     /// The worker's whole outcome log, in its last delta only.
     pub outcomes: Option<OutcomeLog>,
+    /// The second's raw records, when the raw-sample dump is on.
+    pub raw: Option<RawBuf>,
     /// The worker will send nothing more for seconds before this one.
     pub until: u64,
     /// The worker has finished; no more deltas follow from it.
@@ -86,6 +89,9 @@ pub struct Recorder {
     version_ids: Vec<(http::HeaderValue, usize)>,
     /// Per version id, the last ms this worker reported to the table.
     version_last_ms: [u64; MAX_VERSIONS],
+    /// Raw records for the test-only dump; `None` (the rule) costs one
+    /// check per sample.
+    raw: Option<RawBuf>,
 }
 
 impl Recorder {
@@ -110,7 +116,14 @@ impl Recorder {
             versions: [0; MAX_VERSIONS],
             version_ids: Vec::new(),
             version_last_ms: [u64::MAX; MAX_VERSIONS],
+            raw: None,
         }
+    }
+
+    /// Also keeps every sample and send as it was recorded, for the raw
+    /// dump; they leave with each second's delta.
+    pub fn keep_raw(&mut self) {
+        self.raw = Some(RawBuf::default());
     }
 
     /// Records one request that ended at `now`, with the version its
@@ -119,6 +132,13 @@ impl Recorder {
     pub fn record(&mut self, key: usize, sample: &Sample, now: Instant, version: Option<&http::HeaderValue>) {
         self.advance(now);
         self.keys[key].record(sample);
+        if let Some(raw) = &mut self.raw {
+            raw.requests.push(RawRequest {
+                key,
+                second: self.second,
+                sample: *sample,
+            });
+        }
         let end_us = now.saturating_duration_since(self.run_start).as_micros() as u64;
         // By intended send time: `duration_us` runs from it.
         let sent_ms = end_us.saturating_sub(sample.duration_us) / 1000;
@@ -153,7 +173,15 @@ impl Recorder {
         self.advance(now);
         let g = &mut self.generator[scenario];
         g.scheduled += 1;
-        g.lag.record(lag.as_micros() as u64);
+        let lag_us = lag.as_micros() as u64;
+        g.lag.record(lag_us);
+        if let Some(raw) = &mut self.raw {
+            raw.sends.push(RawSend {
+                scenario,
+                second: self.second,
+                lag_us: Some(lag_us),
+            });
+        }
         if lag > LATE_AFTER {
             g.late += 1;
         }
@@ -166,6 +194,13 @@ impl Recorder {
         let g = &mut self.generator[scenario];
         g.scheduled += 1;
         g.dropped += 1;
+        if let Some(raw) = &mut self.raw {
+            raw.sends.push(RawSend {
+                scenario,
+                second: self.second,
+                lag_us: None,
+            });
+        }
     }
 
     /// Called about once a second: hands over the finished second even if
@@ -223,6 +258,7 @@ impl Recorder {
             generator,
             versions,
             outcomes: None,
+            raw: self.raw.as_mut().map(std::mem::take),
             until: self.second,
             done: false,
         }

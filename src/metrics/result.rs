@@ -298,6 +298,11 @@ pub struct Timeline {
     pub total: Vec<TimelineRow>,
     /// Rows by endpoint name.
     pub endpoints: BTreeMap<String, Vec<TimelineRow>>,
+    /// The per-second histograms' file (`timeline.hlog`, HdrHistogram
+    /// interval log), relative to run.json; absent when none was written
+    /// whole.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub interval_log: Option<String>,
 }
 
 /// One second of the run, by completion time.
