@@ -16,7 +16,7 @@ use crate::metrics::recorder::{GenStats, LATE_AFTER};
 use crate::metrics::result::{
     CheckResult, Generator, Metadata, RequirementResult, RunStatus, StatsSet, StatsSummary, Timeline,
 };
-use crate::metrics::result::{CommandOutput, RolloutResult, VersionSeen, Versions, ZeroDowntime};
+use crate::metrics::result::{CommandOutput, RolloutResult, ScenarioLoad, VersionSeen, Versions, ZeroDowntime};
 use crate::metrics::{Aggregator, ErrorClass, RunResult, Stats};
 use crate::plan::registry::Tag;
 use crate::plan::{Executor, MetricSelector, Plan};
@@ -229,6 +229,16 @@ fn timeline(plan: &Plan, out: &EngineOutput, report: &RolloutReport) -> Timeline
             {
                 row.versions.insert(name.clone(), count);
             }
+        }
+    }
+    for (row, load) in total_rows.iter_mut().zip(&agg.load_rows) {
+        for (sc, l) in plan.scenarios.iter().zip(load) {
+            let value = if sc.executor.is_open() {
+                ScenarioLoad::Scheduled(l.scheduled)
+            } else {
+                ScenarioLoad::Vus(l.vus)
+            };
+            row.load.insert(sc.name.clone(), value);
         }
     }
     for probe in &report.probes {

@@ -22,6 +22,7 @@ use hdrhistogram::serialization::Deserializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
 use loadcheck::cli::EngineArgs;
 use loadcheck::metrics::RunResult;
+use loadcheck::metrics::result::ScenarioLoad;
 
 /// Delays in ms, taken in turn by request count, so every second holds a
 /// spread of 1 to 40 ms.
@@ -118,11 +119,18 @@ fn read_hlog(bytes: &[u8]) -> (Option<Duration>, Vec<Interval>) {
 /// went into that histogram.
 type Truth = BTreeMap<(String, u64, String, String), Vec<u64>>;
 
-fn read_raw(text: &str) -> (Truth, u64) {
+/// The raw dump's samples by histogram, its request count, and its
+/// open-model sends (made or dropped) per second.
+fn read_raw(text: &str) -> (Truth, u64, BTreeMap<u64, u64>) {
     let mut truth = Truth::new();
     let mut requests = 0;
+    let mut sends = BTreeMap::new();
     for line in text.lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if v["kind"] == "send" || v["kind"] == "dropped" {
+            assert_eq!(v["scenario"], "steady");
+            *sends.entry(v["second"].as_u64().unwrap()).or_default() += 1;
+        }
         if v["kind"] != "request" {
             continue;
         }
@@ -143,7 +151,7 @@ fn read_raw(text: &str) -> (Truth, u64) {
                 .push(v[field].as_u64().unwrap().max(1));
         }
     }
-    (truth, requests)
+    (truth, requests, sends)
 }
 
 fn nearest_rank(samples: &mut [u64], p: f64) -> u64 {
@@ -173,7 +181,7 @@ async fn each_second_of_the_interval_log_is_its_samples_nearest_rank_percentiles
     let r: RunResult = serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
     assert_eq!(r.timeline.interval_log.as_deref(), Some("timeline.hlog"));
 
-    let (mut truth, raw_requests) = read_raw(&std::fs::read_to_string(dir.join("raw.ndjson")).unwrap());
+    let (mut truth, raw_requests, sends) = read_raw(&std::fs::read_to_string(dir.join("raw.ndjson")).unwrap());
     assert_eq!(raw_requests, r.stats.total.requests, "the dump holds every request");
     let bytes = std::fs::read(dir.join("timeline.hlog")).unwrap();
     let text = String::from_utf8_lossy(&bytes);
@@ -237,6 +245,29 @@ async fn each_second_of_the_interval_log_is_its_samples_nearest_rank_percentiles
     assert!(seconds.len() >= 4, "seconds: {seconds:?}");
     assert!(seen.len() >= 2 * 2 * 2 * 3, "{} intervals", seen.len());
     assert!(spread >= 8, "only {spread} intervals had p99 > 3 × p50");
+
+    // The load per second: the open scenario's scheduled sends are the
+    // dump's sends of that second; the closed one had its 6 VUs.
+    for row in &r.timeline.total {
+        let sent = sends.get(&row.second).copied().unwrap_or(0);
+        assert_eq!(
+            row.load["steady"],
+            ScenarioLoad::Scheduled(sent),
+            "second {}",
+            row.second
+        );
+        if (1..=3).contains(&row.second) {
+            assert!(
+                (140..=160).contains(&sent),
+                "second {}: {sent} sends at 150/s",
+                row.second
+            );
+        }
+        if row.second <= 3 {
+            assert_eq!(row.load["browse"], ScenarioLoad::Vus(6), "second {}", row.second);
+        }
+    }
+    assert_eq!(sends.values().sum::<u64>(), 600, "150/s × 4 s");
 
     // The counts: per endpoint, the run's responses; per endpoint and
     // second, the timeline row's responses (same completion second).

@@ -267,10 +267,22 @@ async fn vu_loop(run: LoopCtx, mut stop: StopRx, si: usize, vu: u32) {
     let mut rng = SmallRng::seed_from_u64(seed_for(shared.seed, si as u64, u64::from(vu) + (1 << 32)));
     let mut slots: Vec<Slot> = (0..shared.exchange.n_origins()).map(|_| Slot::default()).collect();
     let mut done = 0u64;
+    // Whether this VU counts as active (the timeline's VUs per second).
+    let mut active = false;
     while !stopping(&stop) {
-        match schedule.step(vu, done, Instant::now().saturating_duration_since(start)) {
-            VuStep::Run => {}
+        let now = Instant::now();
+        match schedule.step(vu, done, now.saturating_duration_since(start)) {
+            VuStep::Run => {
+                if !active {
+                    active = true;
+                    rec.borrow_mut().vu_started(si, now);
+                }
+            }
             VuStep::WaitUntil(t) => {
+                if active {
+                    active = false;
+                    rec.borrow_mut().vu_stopped(si, now);
+                }
                 tokio::select! {
                     _ = sleep_until((start + t).into()) => continue,
                     _ = stop.changed() => break,
@@ -308,5 +320,8 @@ async fn vu_loop(run: LoopCtx, mut stop: StopRx, si: usize, vu: u32) {
                 _ = stop.changed() => break,
             }
         }
+    }
+    if active {
+        rec.borrow_mut().vu_stopped(si, Instant::now());
     }
 }

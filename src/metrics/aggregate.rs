@@ -50,6 +50,17 @@ struct Pending {
     endpoints: Vec<RowAcc>,
     /// Indexed `scenario * n_endpoints + endpoint`; empty without a log.
     cells: Vec<Cell>,
+    /// Per scenario.
+    load: Vec<Load>,
+}
+
+/// One second's load of one scenario.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Load {
+    /// Open model: sends the schedule asked for (made or dropped).
+    pub scheduled: u64,
+    /// Closed model: VUs active at some point in the second.
+    pub vus: u64,
 }
 
 /// Where the interval log stands.
@@ -81,6 +92,8 @@ pub struct Aggregator {
     pub endpoint_rows: Vec<Vec<TimelineRow>>,
     /// Responses by version id, per closed second (parallel to `total_rows`).
     pub version_rows: Vec<[u64; MAX_VERSIONS]>,
+    /// Load by scenario, per closed second (parallel to `total_rows`).
+    pub load_rows: Vec<Vec<Load>>,
     /// Responses by version id over the run.
     pub version_totals: [u64; MAX_VERSIONS],
     /// Every worker's outcome log, merged as workers finish.
@@ -103,6 +116,7 @@ impl Aggregator {
             total_rows: Vec::new(),
             endpoint_rows: vec![Vec::new(); n_endpoints],
             version_rows: Vec::new(),
+            load_rows: Vec::new(),
             version_totals: [0; MAX_VERSIONS],
             outcomes: OutcomeLog::default(),
         }
@@ -138,6 +152,7 @@ impl Aggregator {
             total: RowAcc::default(),
             endpoints: vec![RowAcc::default(); self.n_endpoints],
             cells,
+            load: vec![Load::default(); self.n_scenarios],
         }
     }
 
@@ -146,7 +161,8 @@ impl Aggregator {
         if let Some(log) = &delta.outcomes {
             self.outcomes.merge(log);
         }
-        if !delta.keys.is_empty() || !delta.versions.is_empty() {
+        if !delta.keys.is_empty() || !delta.versions.is_empty() || !delta.generator.is_empty() || !delta.vus.is_empty()
+        {
             let n = self.n_endpoints;
             let n_sc = self.n_scenarios.max(1);
             if !self.pending.contains_key(&delta.second) {
@@ -168,6 +184,16 @@ impl Aggregator {
             for &(id, count) in &delta.versions {
                 p.total.versions[id] += count;
                 self.version_totals[id] += count;
+            }
+            for (scenario, g) in &delta.generator {
+                if let Some(l) = p.load.get_mut(*scenario) {
+                    l.scheduled += g.scheduled;
+                }
+            }
+            for &(scenario, vus) in &delta.vus {
+                if let Some(l) = p.load.get_mut(scenario) {
+                    l.vus += u64::from(vus);
+                }
             }
         }
         for (scenario, g) in &delta.generator {
@@ -221,6 +247,7 @@ impl Aggregator {
             };
             self.total_rows.push(p.total.row(second));
             self.version_rows.push(p.total.versions);
+            self.load_rows.push(p.load);
             for (rows, acc) in self.endpoint_rows.iter_mut().zip(&p.endpoints) {
                 rows.push(acc.row(second));
             }
@@ -281,5 +308,30 @@ mod tests {
         a.finish(5);
         assert_eq!(a.total_rows.len(), 5);
         assert_eq!(a.total().requests, 6);
+    }
+
+    #[test]
+    fn sums_each_seconds_load_per_scenario_over_workers() {
+        let mut a = Aggregator::new(2, 2, 2, 1);
+        let open = |n| GenStats {
+            scheduled: n,
+            ..GenStats::default()
+        };
+        a.apply(Delta {
+            generator: vec![(0, open(90))],
+            vus: vec![(1, 2)],
+            ..delta(0, 0, 1, vec![])
+        });
+        a.apply(Delta {
+            generator: vec![(0, open(110))],
+            vus: vec![(1, 3)],
+            ..delta(1, 0, 2, vec![])
+        });
+        a.apply(delta(0, 1, 2, vec![]));
+        let load = |scheduled, vus| Load { scheduled, vus };
+        assert_eq!(
+            a.load_rows,
+            vec![vec![load(200, 0), load(0, 5)], vec![load(0, 0), load(0, 0)]]
+        );
     }
 }

@@ -18,7 +18,7 @@ pub mod setup;
 pub(crate) mod stats;
 
 pub use crate::plan::registry::ErrorClass;
-pub use aggregate::Aggregator;
+pub use aggregate::{Aggregator, Load};
 pub use hist::Hist;
 pub use outcomes::OutcomeLog;
 pub use recorder::{Delta, GenStats, Recorder};

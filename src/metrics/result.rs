@@ -333,6 +333,21 @@ pub struct TimelineRow {
     /// only).
     #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
     pub probes: BTreeMap<String, f64>,
+    /// Each scenario's load in this second, by scenario name (total rows
+    /// only).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub load: BTreeMap<String, ScenarioLoad>,
+}
+
+/// A scenario's load in one second: `{"scheduled": n}` or `{"vus": n}`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ScenarioLoad {
+    /// Open model: sends the schedule asked for in this second, made or
+    /// dropped, by when the generator reached them.
+    Scheduled(u64),
+    /// Closed model: VUs active at some point in this second.
+    Vus(u64),
 }
 
 impl TimelineRow {
@@ -353,6 +368,7 @@ impl TimelineRow {
             p99_ms: duration.quantile(0.99).map(ms),
             versions: BTreeMap::new(),
             probes: BTreeMap::new(),
+            load: BTreeMap::new(),
         }
     }
 }
