@@ -114,6 +114,11 @@ pub struct EngineArgs {
     /// No progress output.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Tests only: write every request's measurement and every open-model
+    /// send's lag to this file, one JSON object per line
+    /// (docs/development.md).
+    #[arg(long, hide = true)]
+    pub raw_samples: Option<PathBuf>,
 }
 
 /// `loadcheck demo`.

@@ -67,6 +67,8 @@ pub async fn run_plan(mut plan: Plan, args: &EngineArgs) -> Exit {
         seed,
         max_duration: args.max_duration,
         grace: args.grace,
+        interval_log: Some(args.out.join(metrics::hlog::FILE_NAME)),
+        raw_samples: args.raw_samples.clone(),
     };
     let planned = args
         .max_duration

@@ -19,6 +19,7 @@ pub(crate) mod tls_stream;
 mod wire;
 mod worker;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -27,7 +28,9 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::metrics::Aggregator;
 use crate::metrics::eval::{View, evaluate};
+use crate::metrics::hlog::IntervalLog;
 use crate::metrics::live::Live;
+use crate::metrics::raw::{RawBuf, RawDump};
 use crate::plan::{Plan, Scheme};
 use crate::progress::Progress;
 use exchange::Exchange;
@@ -45,6 +48,11 @@ pub struct EngineOptions {
     pub max_duration: Option<Duration>,
     /// How long in-flight requests may finish after a stop signal.
     pub grace: Duration,
+    /// Where to write each second's histograms as it closes
+    /// (`DIR/timeline.hlog`); `None` writes none.
+    pub interval_log: Option<PathBuf>,
+    /// The test-only raw-sample dump (`--raw-samples FILE`).
+    pub raw_samples: Option<PathBuf>,
 }
 
 /// How the run is tied to the rollout controller.
@@ -86,6 +94,9 @@ pub struct EngineOutput {
     pub elapsed: Duration,
     /// Why it stopped early, if it did.
     pub abort: Option<Abort>,
+    /// The interval log's file name, when every second of the run went
+    /// to it.
+    pub interval_log: Option<String>,
 }
 
 /// Why a run stopped early.
@@ -230,13 +241,29 @@ pub async fn execute(
         handles,
         mut rx,
         stop_tx,
-    } = start_workers(&plan, ready, opts.seed, run_start, n_workers, n_phases)?;
+    } = start_workers(&plan, ready, opts, run_start, n_phases)?;
     let mut agg = Aggregator::new(
         n_workers,
         n_phases * plan.scenarios.len(),
         plan.scenarios.len(),
         plan.endpoints.len(),
     );
+    let scenarios: Vec<&str> = plan.scenarios.iter().map(|s| s.name.as_str()).collect();
+    let endpoints: Vec<&str> = plan.endpoints.iter().map(|e| e.name.as_str()).collect();
+    let mut raw = opts.raw_samples.as_ref().and_then(|path| {
+        RawDump::create(path, &scenarios, &endpoints, plan.rollout.is_some())
+            .map_err(|e| eprintln!("warning: cannot write {}: {e}; no raw samples", path.display()))
+            .ok()
+    });
+    if let Some(path) = &opts.interval_log {
+        match IntervalLog::create(path, started_at, &scenarios, &endpoints) {
+            Ok(log) => agg.log_to(log),
+            Err(e) => eprintln!(
+                "warning: cannot write {}: {e}; the run goes on without per-second histograms",
+                path.display()
+            ),
+        }
+    }
     let mut finished_by_controller = false;
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -253,9 +280,13 @@ pub async fn execute(
     while finished < n_workers {
         tokio::select! {
             delta = rx.recv() => match delta {
-                Some(d) => {
+                Some(mut d) => {
                     finished += usize::from(d.done);
+                    if let Some(buf) = d.raw.take() {
+                        write_raw(&mut raw, &buf, opts);
+                    }
                     agg.apply(d);
+                    warn_log_failure(&mut agg, opts);
                 }
                 None => break,
             },
@@ -286,6 +317,18 @@ pub async fn execute(
         let _ = h.join();
     }
     agg.finish(elapsed.as_secs_f64().ceil() as u64);
+    warn_log_failure(&mut agg, opts);
+    if let Some(mut dump) = raw.take()
+        && let Err(e) = dump.flush()
+    {
+        warn_raw(opts, &e);
+    }
+    let interval_log = opts
+        .interval_log
+        .as_ref()
+        .filter(|_| agg.logged())
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned());
     progress.finish(&agg, elapsed);
     let version_names = (0..crate::metrics::live::MAX_VERSIONS)
         .filter_map(|id| live.versions().name(id).map(|n| (id, n)))
@@ -297,7 +340,35 @@ pub async fn execute(
         started_at,
         elapsed,
         abort,
+        interval_log,
     })
+}
+
+/// Appends a worker's raw records to the dump; on a failure, says so and
+/// stops dumping.
+fn write_raw(dump: &mut Option<RawDump>, buf: &RawBuf, opts: &EngineOptions) {
+    if let Some(d) = dump
+        && let Err(e) = d.write(buf)
+    {
+        warn_raw(opts, &e);
+        *dump = None;
+    }
+}
+
+fn warn_raw(opts: &EngineOptions, e: &std::io::Error) {
+    let path = opts.raw_samples.as_deref().unwrap_or(std::path::Path::new(""));
+    eprintln!(
+        "warning: cannot write {}: {e}; the raw samples stop here",
+        path.display()
+    );
+}
+
+/// Says once, when it happens, that the interval log could not be written.
+fn warn_log_failure(agg: &mut Aggregator, opts: &EngineOptions) {
+    if let Some(why) = agg.take_log_failure() {
+        let path = opts.interval_log.as_deref().unwrap_or(std::path::Path::new(""));
+        eprintln!("warning: cannot write {}: {why}; the run goes on", path.display());
+    }
 }
 
 /// The worker threads, the channel their deltas come on, and the sender
@@ -313,19 +384,20 @@ struct Workers {
 fn start_workers(
     plan: &Plan,
     ready: Ready,
-    seed: u64,
+    opts: &EngineOptions,
     run_start: Instant,
-    n_workers: usize,
     n_phases: usize,
 ) -> Result<Workers> {
+    let n_workers = opts.workers.max(1);
     let shared = Arc::new(Shared {
         exchange: ready.exchange,
         scenarios: scenarios_rt(plan),
         run_start,
         n_workers,
-        seed,
+        seed: opts.seed,
         n_phases,
         live: ready.live,
+        raw: opts.raw_samples.is_some(),
     });
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(None);

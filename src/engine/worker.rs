@@ -59,6 +59,8 @@ pub struct Shared {
     pub n_phases: usize,
     /// The phase and the versions seen, shared with the rollout controller.
     pub live: Arc<crate::metrics::live::Live>,
+    /// Recorders keep raw samples for the test-only dump.
+    pub raw: bool,
 }
 
 /// Starts worker `worker` on its own OS thread.
@@ -92,14 +94,18 @@ fn seed_for(base: u64, a: u64, b: u64) -> u64 {
 
 async fn run_worker(shared: Arc<Shared>, worker: usize, stop: StopRx, tx: UnboundedSender<Delta>) {
     let n_keys = shared.n_phases * shared.scenarios.len() * shared.exchange.n_endpoints();
-    let rec = Rc::new(RefCell::new(Recorder::new(
+    let mut recorder = Recorder::new(
         worker,
         shared.run_start,
         n_keys,
         shared.scenarios.len(),
         tx,
         shared.live.clone(),
-    )));
+    );
+    if shared.raw {
+        recorder.keep_raw();
+    }
+    let rec = Rc::new(RefCell::new(recorder));
     let pool = Rc::new(shared.exchange.h2_pool());
     let mut set = JoinSet::new();
     for (si, sc) in shared.scenarios.iter().enumerate() {
@@ -261,10 +267,22 @@ async fn vu_loop(run: LoopCtx, mut stop: StopRx, si: usize, vu: u32) {
     let mut rng = SmallRng::seed_from_u64(seed_for(shared.seed, si as u64, u64::from(vu) + (1 << 32)));
     let mut slots: Vec<Slot> = (0..shared.exchange.n_origins()).map(|_| Slot::default()).collect();
     let mut done = 0u64;
+    // Whether this VU counts as active (the timeline's VUs per second).
+    let mut active = false;
     while !stopping(&stop) {
-        match schedule.step(vu, done, Instant::now().saturating_duration_since(start)) {
-            VuStep::Run => {}
+        let now = Instant::now();
+        match schedule.step(vu, done, now.saturating_duration_since(start)) {
+            VuStep::Run => {
+                if !active {
+                    active = true;
+                    rec.borrow_mut().vu_started(si, now);
+                }
+            }
             VuStep::WaitUntil(t) => {
+                if active {
+                    active = false;
+                    rec.borrow_mut().vu_stopped(si, now);
+                }
                 tokio::select! {
                     _ = sleep_until((start + t).into()) => continue,
                     _ = stop.changed() => break,
@@ -302,5 +320,8 @@ async fn vu_loop(run: LoopCtx, mut stop: StopRx, si: usize, vu: u32) {
                 _ = stop.changed() => break,
             }
         }
+    }
+    if active {
+        rec.borrow_mut().vu_stopped(si, Instant::now());
     }
 }

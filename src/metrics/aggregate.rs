@@ -2,12 +2,14 @@
 //! totals and its per-second timeline.
 //!
 //! A second is closed, and its timeline row computed, once every worker has
-//! moved past it; the row's histograms are then dropped, so memory stays flat
-//! however long the run.
+//! moved past it; its histograms per scenario × endpoint then go to the
+//! interval log (`timeline.hlog`) when there is one, and are dropped with the
+//! row's, so memory stays flat however long the run.
 
 use std::collections::BTreeMap;
 
 use super::hist::Hist;
+use super::hlog::{Cell, IntervalLog};
 use super::outcomes::OutcomeLog;
 use super::recorder::{Delta, GenStats};
 use super::result::TimelineRow;
@@ -40,16 +42,49 @@ impl RowAcc {
     }
 }
 
+/// A second still open: its rows, and its histograms per scenario ×
+/// endpoint while an interval log is written.
+#[derive(Debug, Clone)]
+struct Pending {
+    total: RowAcc,
+    endpoints: Vec<RowAcc>,
+    /// Indexed `scenario * n_endpoints + endpoint`; empty without a log.
+    cells: Vec<Cell>,
+    /// Per scenario.
+    load: Vec<Load>,
+}
+
+/// One second's load of one scenario.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Load {
+    /// Open model: sends the schedule asked for (made or dropped).
+    pub scheduled: u64,
+    /// Closed model: VUs active at some point in the second.
+    pub vus: u64,
+}
+
+/// Where the interval log stands.
+enum Log {
+    /// None was asked for.
+    Off,
+    /// Every closed second so far is in it.
+    On(IntervalLog),
+    /// A write failed; the message, until the engine takes it to warn.
+    Failed(Option<String>),
+}
+
 /// Totals by key and the finished timeline, built from [`Delta`]s.
 pub struct Aggregator {
     n_endpoints: usize,
+    n_scenarios: usize,
     /// Stats by key (`(phase * n_scenarios + scenario) * n_endpoints +
     /// endpoint`; one phase without a rollout).
     pub keys: Vec<Stats>,
     /// Pacing by scenario.
     pub generator: Vec<GenStats>,
     until: Vec<u64>,
-    pending: BTreeMap<u64, (RowAcc, Vec<RowAcc>)>,
+    pending: BTreeMap<u64, Pending>,
+    log: Log,
     next_row: u64,
     /// Closed rows for the whole run.
     pub total_rows: Vec<TimelineRow>,
@@ -57,6 +92,8 @@ pub struct Aggregator {
     pub endpoint_rows: Vec<Vec<TimelineRow>>,
     /// Responses by version id, per closed second (parallel to `total_rows`).
     pub version_rows: Vec<[u64; MAX_VERSIONS]>,
+    /// Load by scenario, per closed second (parallel to `total_rows`).
+    pub load_rows: Vec<Vec<Load>>,
     /// Responses by version id over the run.
     pub version_totals: [u64; MAX_VERSIONS],
     /// Every worker's outcome log, merged as workers finish.
@@ -69,16 +106,53 @@ impl Aggregator {
     pub fn new(n_workers: usize, n_groups: usize, n_scenarios: usize, n_endpoints: usize) -> Self {
         Aggregator {
             n_endpoints,
+            n_scenarios,
             keys: vec![Stats::default(); n_groups * n_endpoints],
             generator: vec![GenStats::default(); n_scenarios],
             until: vec![0; n_workers],
             pending: BTreeMap::new(),
+            log: Log::Off,
             next_row: 0,
             total_rows: Vec::new(),
             endpoint_rows: vec![Vec::new(); n_endpoints],
             version_rows: Vec::new(),
+            load_rows: Vec::new(),
             version_totals: [0; MAX_VERSIONS],
             outcomes: OutcomeLog::default(),
+        }
+    }
+
+    /// Writes each second's histograms to `log` as the second closes, from
+    /// the next one to close on.
+    pub fn log_to(&mut self, log: IntervalLog) {
+        self.log = Log::On(log);
+    }
+
+    /// Whether every closed second went to the interval log (false when
+    /// there is none, or a write failed).
+    pub fn logged(&self) -> bool {
+        matches!(self.log, Log::On(_))
+    }
+
+    /// Why the interval log stopped, once: the caller warns.
+    pub fn take_log_failure(&mut self) -> Option<String> {
+        match &mut self.log {
+            Log::Failed(why) => why.take(),
+            _ => None,
+        }
+    }
+
+    fn empty_pending(&self) -> Pending {
+        let cells = if matches!(self.log, Log::On(_)) {
+            vec![Cell::default(); self.n_scenarios * self.n_endpoints]
+        } else {
+            Vec::new()
+        };
+        Pending {
+            total: RowAcc::default(),
+            endpoints: vec![RowAcc::default(); self.n_endpoints],
+            cells,
+            load: vec![Load::default(); self.n_scenarios],
         }
     }
 
@@ -87,20 +161,39 @@ impl Aggregator {
         if let Some(log) = &delta.outcomes {
             self.outcomes.merge(log);
         }
-        if !delta.keys.is_empty() || !delta.versions.is_empty() {
+        if !delta.keys.is_empty() || !delta.versions.is_empty() || !delta.generator.is_empty() || !delta.vus.is_empty()
+        {
             let n = self.n_endpoints;
-            let (total, per_endpoint) = self
-                .pending
-                .entry(delta.second)
-                .or_insert_with(|| (RowAcc::default(), vec![RowAcc::default(); n]));
+            let n_sc = self.n_scenarios.max(1);
+            if !self.pending.contains_key(&delta.second) {
+                let empty = self.empty_pending();
+                self.pending.insert(delta.second, empty);
+            }
+            let Some(p) = self.pending.get_mut(&delta.second) else {
+                return;
+            };
             for (key, stats) in &delta.keys {
-                total.add(stats);
-                per_endpoint[key % n].add(stats);
+                p.total.add(stats);
+                p.endpoints[key % n].add(stats);
+                if let Some(cell) = p.cells.get_mut((key / n) % n_sc * n + key % n) {
+                    cell.duration += &stats.duration;
+                    cell.service += &stats.service;
+                }
                 self.keys[*key] += stats;
             }
             for &(id, count) in &delta.versions {
-                total.versions[id] += count;
+                p.total.versions[id] += count;
                 self.version_totals[id] += count;
+            }
+            for (scenario, g) in &delta.generator {
+                if let Some(l) = p.load.get_mut(*scenario) {
+                    l.scheduled += g.scheduled;
+                }
+            }
+            for &(scenario, vus) in &delta.vus {
+                if let Some(l) = p.load.get_mut(scenario) {
+                    l.vus += u64::from(vus);
+                }
             }
         }
         for (scenario, g) in &delta.generator {
@@ -148,14 +241,22 @@ impl Aggregator {
         };
         while self.next_row < end {
             let second = self.next_row;
-            let (total, per_endpoint) = self
-                .pending
-                .remove(&second)
-                .unwrap_or_else(|| (RowAcc::default(), vec![RowAcc::default(); self.n_endpoints]));
-            self.total_rows.push(total.row(second));
-            self.version_rows.push(total.versions);
-            for (rows, acc) in self.endpoint_rows.iter_mut().zip(&per_endpoint) {
+            let p = match self.pending.remove(&second) {
+                Some(p) => p,
+                None => self.empty_pending(),
+            };
+            self.total_rows.push(p.total.row(second));
+            self.version_rows.push(p.total.versions);
+            self.load_rows.push(p.load);
+            for (rows, acc) in self.endpoint_rows.iter_mut().zip(&p.endpoints) {
                 rows.push(acc.row(second));
+            }
+            if let Log::On(log) = &mut self.log
+                && let Err(e) = log.write_second(second, &p.cells)
+            {
+                self.log = Log::Failed(Some(format!(
+                    "{e}; the per-second histograms from second {second} on are not in it"
+                )));
             }
             self.next_row += 1;
         }
@@ -207,5 +308,30 @@ mod tests {
         a.finish(5);
         assert_eq!(a.total_rows.len(), 5);
         assert_eq!(a.total().requests, 6);
+    }
+
+    #[test]
+    fn sums_each_seconds_load_per_scenario_over_workers() {
+        let mut a = Aggregator::new(2, 2, 2, 1);
+        let open = |n| GenStats {
+            scheduled: n,
+            ..GenStats::default()
+        };
+        a.apply(Delta {
+            generator: vec![(0, open(90))],
+            vus: vec![(1, 2)],
+            ..delta(0, 0, 1, vec![])
+        });
+        a.apply(Delta {
+            generator: vec![(0, open(110))],
+            vus: vec![(1, 3)],
+            ..delta(1, 0, 2, vec![])
+        });
+        a.apply(delta(0, 1, 2, vec![]));
+        let load = |scheduled, vus| Load { scheduled, vus };
+        assert_eq!(
+            a.load_rows,
+            vec![vec![load(200, 0), load(0, 5)], vec![load(0, 0), load(0, 0)]]
+        );
     }
 }

@@ -77,6 +77,11 @@ impl Hist {
         self.nonempty().map(|h| h.mean())
     }
 
+    /// The histogram itself, when it holds a value.
+    pub fn histogram(&self) -> Option<&Histogram<u64>> {
+        self.nonempty()
+    }
+
     fn nonempty(&self) -> Option<&Histogram<u64>> {
         self.inner.as_deref().filter(|h| !h.is_empty())
     }

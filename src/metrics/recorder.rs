@@ -14,6 +14,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::hist::Hist;
 use super::outcomes::OutcomeLog;
+use super::raw::{RawBuf, RawRequest, RawSend};
 use super::stats::{Outcome, Sample, Stats};
 use crate::metrics::live::{Live, MAX_VERSIONS};
 
@@ -61,8 +62,13 @@ pub struct Delta {
     pub generator: Vec<(usize, GenStats)>,
     /// `(version id, responses)` for versions seen this second.
     pub versions: Vec<(usize, u64)>,
+    /// `(scenario, VUs)` for closed-model scenarios with VUs active at some
+    /// point in this second.
+    pub vus: Vec<(usize, u32)>,
     /// The worker's whole outcome log, in its last delta only.
     pub outcomes: Option<OutcomeLog>,
+    /// The second's raw records, when the raw-sample dump is on.
+    pub raw: Option<RawBuf>,
     /// The worker will send nothing more for seconds before this one.
     pub until: u64,
     /// The worker has finished; no more deltas follow from it.
@@ -86,6 +92,15 @@ pub struct Recorder {
     version_ids: Vec<(http::HeaderValue, usize)>,
     /// Per version id, the last ms this worker reported to the table.
     version_last_ms: [u64; MAX_VERSIONS],
+    /// Raw records for the test-only dump; `None` (the rule) costs one
+    /// check per sample.
+    raw: Option<RawBuf>,
+    /// Closed model, per scenario: this worker's VUs active now.
+    vus_active: Vec<u32>,
+    /// Closed model, per scenario: this worker's VUs active at some point
+    /// in the current second (those active when it began, plus those
+    /// started since).
+    vus_seen: Vec<u32>,
 }
 
 impl Recorder {
@@ -110,7 +125,29 @@ impl Recorder {
             versions: [0; MAX_VERSIONS],
             version_ids: Vec::new(),
             version_last_ms: [u64::MAX; MAX_VERSIONS],
+            raw: None,
+            vus_active: vec![0; n_scenarios],
+            vus_seen: vec![0; n_scenarios],
         }
+    }
+
+    /// A closed-model VU of `scenario` starts running iterations.
+    pub fn vu_started(&mut self, scenario: usize, now: Instant) {
+        self.advance(now);
+        self.vus_active[scenario] += 1;
+        self.vus_seen[scenario] += 1;
+    }
+
+    /// A closed-model VU of `scenario` stops (done, or waiting for a ramp).
+    pub fn vu_stopped(&mut self, scenario: usize, now: Instant) {
+        self.advance(now);
+        self.vus_active[scenario] = self.vus_active[scenario].saturating_sub(1);
+    }
+
+    /// Also keeps every sample and send as it was recorded, for the raw
+    /// dump; they leave with each second's delta.
+    pub fn keep_raw(&mut self) {
+        self.raw = Some(RawBuf::default());
     }
 
     /// Records one request that ended at `now`, with the version its
@@ -119,6 +156,13 @@ impl Recorder {
     pub fn record(&mut self, key: usize, sample: &Sample, now: Instant, version: Option<&http::HeaderValue>) {
         self.advance(now);
         self.keys[key].record(sample);
+        if let Some(raw) = &mut self.raw {
+            raw.requests.push(RawRequest {
+                key,
+                second: self.second,
+                sample: *sample,
+            });
+        }
         let end_us = now.saturating_duration_since(self.run_start).as_micros() as u64;
         // By intended send time: `duration_us` runs from it.
         let sent_ms = end_us.saturating_sub(sample.duration_us) / 1000;
@@ -153,7 +197,15 @@ impl Recorder {
         self.advance(now);
         let g = &mut self.generator[scenario];
         g.scheduled += 1;
-        g.lag.record(lag.as_micros() as u64);
+        let lag_us = lag.as_micros() as u64;
+        g.lag.record(lag_us);
+        if let Some(raw) = &mut self.raw {
+            raw.sends.push(RawSend {
+                scenario,
+                second: self.second,
+                lag_us: Some(lag_us),
+            });
+        }
         if lag > LATE_AFTER {
             g.late += 1;
         }
@@ -166,6 +218,13 @@ impl Recorder {
         let g = &mut self.generator[scenario];
         g.scheduled += 1;
         g.dropped += 1;
+        if let Some(raw) = &mut self.raw {
+            raw.sends.push(RawSend {
+                scenario,
+                second: self.second,
+                lag_us: None,
+            });
+        }
     }
 
     /// Called about once a second: hands over the finished second even if
@@ -187,9 +246,26 @@ impl Recorder {
         if second > self.second {
             let mut delta = self.take();
             delta.until = second;
+            // Seconds skipped without a call still had the active VUs; each
+            // gets a delta of its own, before `until` passes it.
+            let gap = second > self.second + 1 && self.vus_active.iter().any(|&v| v > 0);
+            if gap {
+                delta.until = self.second + 1;
+            }
             // The aggregator outlives the workers; a closed channel means the
             // run is being torn down and the data has nowhere to go.
             let _ = self.tx.send(delta);
+            if gap {
+                for s in self.second + 1..second {
+                    let _ = self.tx.send(Delta {
+                        worker: self.worker,
+                        second: s,
+                        vus: nonzero(&self.vus_active),
+                        until: s + 1,
+                        ..Delta::default()
+                    });
+                }
+            }
             self.second = second;
         }
     }
@@ -216,17 +292,30 @@ impl Recorder {
             .filter(|(_, n)| **n > 0)
             .map(|(i, n)| (i, std::mem::take(n)))
             .collect();
+        let vus = nonzero(&self.vus_seen);
+        self.vus_seen.copy_from_slice(&self.vus_active);
         Delta {
             worker: self.worker,
             second: self.second,
             keys,
             generator,
             versions,
+            vus,
             outcomes: None,
+            raw: self.raw.as_mut().map(std::mem::take),
             until: self.second,
             done: false,
         }
     }
+}
+
+/// `(index, value)` of the non-zero values.
+fn nonzero(v: &[u32]) -> Vec<(usize, u32)> {
+    v.iter()
+        .enumerate()
+        .filter(|(_, n)| **n > 0)
+        .map(|(i, n)| (i, *n))
+        .collect()
 }
 
 #[cfg(test)]
@@ -265,5 +354,32 @@ mod tests {
         assert!(d2.done && d2.keys.is_empty());
         let log = d2.outcomes.unwrap();
         assert_eq!((log.ok_at(0), log.ok_at(499), log.ok_at(1499)), (1, 1, 1));
+    }
+
+    #[test]
+    fn counts_vus_active_in_each_second_gaps_included() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let start = Instant::now();
+        let mut r = Recorder::new(0, start, 1, 2, tx, Arc::new(Live::new(None)));
+        let at = |ms| start + Duration::from_millis(ms);
+        r.vu_started(1, at(100));
+        r.vu_started(1, at(500));
+        r.vu_stopped(1, at(700));
+        // Nothing happens in seconds 1 and 2; the next call is in second 3.
+        r.tick(at(3500));
+        r.finish();
+        let mut got = Vec::new();
+        while let Ok(d) = rx.try_recv() {
+            got.push((d.second, d.vus, d.until));
+        }
+        assert_eq!(
+            got,
+            vec![
+                (0, vec![(1, 2)], 1),
+                (1, vec![(1, 1)], 2),
+                (2, vec![(1, 1)], 3),
+                (3, vec![(1, 1)], 3),
+            ]
+        );
     }
 }

@@ -594,6 +594,11 @@ pub struct Timeline {
     pub total: Vec<TimelineRow>,
     /// Rows by endpoint name.
     pub endpoints: BTreeMap<String, Vec<TimelineRow>>,
+    /// The per-second histograms' file (`timeline.hlog`, HdrHistogram
+    /// interval log), relative to run.json; absent when none was written
+    /// whole.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub interval_log: Option<String>,
 }
 
 /// One second of the run, by completion time.
@@ -624,6 +629,21 @@ pub struct TimelineRow {
     /// only).
     #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
     pub probes: BTreeMap<String, f64>,
+    /// Each scenario's load in this second, by scenario name (total rows
+    /// only).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub load: BTreeMap<String, ScenarioLoad>,
+}
+
+/// A scenario's load in one second: `{"scheduled": n}` or `{"vus": n}`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ScenarioLoad {
+    /// Open model: sends the schedule asked for in this second, made or
+    /// dropped, by when the generator reached them.
+    Scheduled(u64),
+    /// Closed model: VUs active at some point in this second.
+    Vus(u64),
 }
 
 impl TimelineRow {
@@ -644,6 +664,7 @@ impl TimelineRow {
             p99_ms: duration.quantile(0.99).map(ms),
             versions: BTreeMap::new(),
             probes: BTreeMap::new(),
+            load: BTreeMap::new(),
         }
     }
 }

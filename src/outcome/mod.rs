@@ -20,7 +20,7 @@ use crate::metrics::result::{
     AbortKind, AbortRecord, Atom, Generator, Metadata, RunStart, RunStatus, ScenarioGenerator, StatsSet, StatsSummary,
     Timeline,
 };
-use crate::metrics::result::{CommandOutput, RolloutResult, VersionSeen, Versions, ZeroDowntime};
+use crate::metrics::result::{CommandOutput, RolloutResult, ScenarioLoad, VersionSeen, Versions, ZeroDowntime};
 use crate::metrics::{Aggregator, ErrorClass, RunResult, Stats};
 use crate::plan::{Checks, Executor, Plan};
 use crate::rollout::controller::RolloutReport;
@@ -261,6 +261,16 @@ fn timeline(plan: &Plan, out: &EngineOutput, report: &RolloutReport) -> Timeline
             }
         }
     }
+    for (row, load) in total_rows.iter_mut().zip(&agg.load_rows) {
+        for (sc, l) in plan.scenarios.iter().zip(load) {
+            let value = if sc.executor.is_open() {
+                ScenarioLoad::Scheduled(l.scheduled)
+            } else {
+                ScenarioLoad::Vus(l.vus)
+            };
+            row.load.insert(sc.name.clone(), value);
+        }
+    }
     for probe in &report.probes {
         for &(ms, value) in &probe.values {
             if let Some(row) = total_rows.get_mut((ms / 1000) as usize) {
@@ -279,6 +289,7 @@ fn timeline(plan: &Plan, out: &EngineOutput, report: &RolloutReport) -> Timeline
             .zip(&agg.endpoint_rows)
             .map(|(ep, rows)| (ep.name.clone(), rows.clone()))
             .collect(),
+        interval_log: out.interval_log.clone(),
     }
 }
 

@@ -147,6 +147,7 @@ pub fn engine_args(out: &Path) -> EngineArgs {
         threads: Some(2),
         grace: Duration::from_secs(2),
         quiet: true,
+        raw_samples: None,
     }
 }
 
