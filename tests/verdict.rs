@@ -234,3 +234,117 @@ async fn a_metric_the_file_does_not_hold_is_not_in_this_file_never_0_or_a_pass()
         "{reason}"
     );
 }
+
+/// A rollout plan with two scenarios over three endpoints, and no checks of
+/// its own.
+fn rollout_plan(url: &str) -> String {
+    format!(
+        r#"name = "phases"
+target = "{url}"
+timeout = "5s"
+[[endpoint]]
+name = "a"
+path = "/ok"
+[[endpoint]]
+name = "b"
+path = "/delay/3"
+[[endpoint]]
+name = "c"
+path = "/delay/12"
+[[scenario]]
+name = "steady"
+executor = "constant-arrival-rate"
+rate = 150
+duration = "30s"
+endpoints = {{ a = 2, b = 1, c = 1 }}
+[[scenario]]
+name = "browse"
+executor = "constant-vus"
+vus = 3
+duration = "30s"
+endpoints = {{ b = 1, c = 1 }}
+[rollout]
+head = "1s"
+tail = "1s"
+timeout = "10s"
+trigger = {{ command = "sleep 1" }}
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_selectors_judged_from_the_file_are_the_raw_samples_nearest_ranks() {
+    let server = common::basic_server().await;
+    let dir = tempfile::tempdir().unwrap().keep();
+    let args = loadcheck::cli::EngineArgs {
+        raw_samples: Some(dir.join("raw.ndjson")),
+        ..common::engine_args(&dir)
+    };
+    let code = loadcheck::run_plan(common::plan(&rollout_plan(&server.url())), &args).await;
+    assert_eq!(code.code(), 0);
+    // The truth: every sample by (metric, scenario, endpoint, phase), and
+    // each scenario's send lags.
+    let mut truth: std::collections::BTreeMap<(String, String, String, String), Vec<u64>> = Default::default();
+    let raw = std::fs::read_to_string(dir.join("raw.ndjson")).unwrap();
+    for line in raw.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+        match v["kind"].as_str() {
+            Some("request") if v.get("status").is_some() => {
+                for (metric, field) in [("http_req_duration", "duration_us"), ("http_req_service_duration", "service_us")] {
+                    truth
+                        .entry((metric.into(), s("scenario"), s("endpoint"), s("phase")))
+                        .or_default()
+                        .push(v[field].as_u64().unwrap().max(1));
+                }
+            }
+            Some("send") => truth
+                .entry(("send_lag".into(), s("scenario"), String::new(), String::new()))
+                .or_default()
+                .push(v["lag_us"].as_u64().unwrap().max(1)),
+            _ => {}
+        }
+    }
+    // Thresholds on selectors the run's plan never named, loose enough to
+    // pass: the values are what is checked.
+    let mut checks = String::from("[thresholds]\n");
+    let mut expected = Vec::new();
+    for ((metric, scenario, endpoint, phase), samples) in &mut truth {
+        let selector = if metric == "send_lag" {
+            format!("send_lag{{scenario:{scenario}}}")
+        } else {
+            format!("{metric}{{scenario:{scenario},endpoint:{endpoint},phase:{phase}}}")
+        };
+        checks.push_str(&format!(
+            "\"{selector}\" = [\"p(50)<600000\", \"p(90)<600000\", \"p(99)<600000\"]\n"
+        ));
+        for p in [50.0, 90.0, 99.0] {
+            expected.push((format!("{selector} p({p})<600000"), nearest(samples, p), samples.len()));
+        }
+    }
+    assert!(expected.len() >= 3 * (2 * 5 * 3 + 1), "every scenario × endpoint × phase: {}", expected.len());
+    let other = dir.join("selectors.toml");
+    std::fs::write(&other, checks).unwrap();
+    let out = verdict(&["--plan", other.to_str().unwrap()], &dir);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let hist = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+    for (line, want, n) in expected {
+        let measured = stdout
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(&format!("✓ {line}  (measured ")))
+            .unwrap_or_else(|| panic!("no line for {line} in\n{stdout}"));
+        let ms: f64 = measured.trim_end_matches(')').parse().unwrap();
+        let got = (ms * 1000.0).round() as u64;
+        assert!(
+            hist.equivalent(got, want),
+            "{line}: the file says {got} µs, the nearest rank of its {n} samples is {want} µs"
+        );
+    }
+}
+
+fn nearest(samples: &mut [u64], p: f64) -> u64 {
+    samples.sort_unstable();
+    let rank = ((p / 100.0) * samples.len() as f64).ceil().max(1.0) as usize;
+    samples[rank - 1]
+}
