@@ -365,6 +365,10 @@ note = "measured at the edge"
     let e = err(&text.replace("\"p(95)<500\"", "\"p95<500\""));
     assert_at(&e, 23, "thresholds.\"http_req_duration{endpoint:search}\"[0]");
     assert!(e.contains("threshold \"http_req_duration{endpoint:search}\""), "{e}");
+    assert!(e.ends_with("did you mean \"p(95)<500\"?"), "{e}");
+    let e = err(&text.replace(": p(99)<1000\"", ": P99.9 < 1000\""));
+    assert_at(&e, 28, "requirement[0].check");
+    assert!(e.ends_with("did you mean \"p(99.9)<1000\"?"), "{e}");
     let e = err(&text.replace("\"http_req_failed\" =", "\"http_req_faild\" ="));
     assert_at(&e, 22, "thresholds.http_req_faild");
     assert!(e.contains("did you mean \"http_req_failed\"?"), "{e}");
