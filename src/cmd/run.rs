@@ -69,10 +69,7 @@ pub async fn run_plan(mut plan: Plan, args: &EngineArgs) -> Exit {
         max_duration: args.max_duration,
         grace: args.grace,
     };
-    let planned = args
-        .max_duration
-        .map_or(plan.planned_duration(), |cap| cap.min(plan.planned_duration()));
-    let mut progress = progress::Progress::start(planned, args.quiet);
+    let mut progress = progress::Progress::start(progress::planned(&plan, args.max_duration), args.quiet);
     let (control, finish) = engine::Control::standalone();
     let (ended_tx, ended) = tokio::sync::watch::channel(false);
     let controller = tokio::spawn(rollout::controller::run(rollout::controller::Inputs {

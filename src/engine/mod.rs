@@ -286,7 +286,7 @@ pub async fn execute(
         let _ = h.join();
     }
     agg.finish(elapsed.as_secs_f64().ceil() as u64);
-    progress.finish(&agg, elapsed);
+    progress.finish(&agg, elapsed, abort.as_ref().map(ToString::to_string).as_deref());
     let version_names = (0..crate::metrics::live::MAX_VERSIONS)
         .filter_map(|id| live.versions().name(id).map(|n| (id, n)))
         .collect();
