@@ -93,6 +93,29 @@ fn validate_accepts_a_good_plan() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
+#[test]
+fn an_unreachable_target_is_one_line_with_the_os_reason_and_exits_3() {
+    let dead = common::dead_addr();
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write_plan(dir.path(), &format!("target = \"http://{dead}\"\n{GOOD_TAIL}"));
+    let out = loadcheck()
+        .arg("run")
+        .arg(&plan)
+        .arg("--quiet")
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("preflight"))
+        .unwrap_or_else(|| panic!("no preflight line in: {stderr}"));
+    assert_eq!(line.matches(&dead.to_string()).count(), 1, "the address once: {line}");
+    assert!(line.to_lowercase().contains("refused"), "the OS reason: {line}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_never_appear_in_any_output() {
     let server = common::basic_server().await;
