@@ -25,7 +25,7 @@ pub enum Command {
     /// Run a plan: load, measure, judge, write run.json.
     Run(RunArgs),
     /// Check a plan without sending anything.
-    Validate(PlanArgs),
+    Validate(ValidateArgs),
     /// The whole pipeline against the embedded demo service.
     Demo(DemoArgs),
     /// The webhook receiver on its own: verifies, dedups, answers as programmed.
@@ -67,6 +67,20 @@ pub struct PlanArgs {
     /// VUs of VU-based scenarios.
     #[arg(long)]
     pub vus: Option<u32>,
+}
+
+/// `loadcheck validate`.
+#[derive(Debug, Clone, Args)]
+pub struct ValidateArgs {
+    /// The plan and its overrides.
+    #[command(flatten)]
+    pub plan: PlanArgs,
+    /// Fail (exit 2) when an environment variable the plan reads
+    /// (`secret_env`, `[vars] x = { env = … }`) is unset, as `run` does;
+    /// without it, each is a warning, so plans can be checked where the
+    /// secrets are not (a pull request's job).
+    #[arg(long)]
+    pub require_secrets: bool,
 }
 
 /// `loadcheck run`.

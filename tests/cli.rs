@@ -74,15 +74,61 @@ fn bad_plans_exit_2_with_file_line_and_field() {
     );
     assert_bad_plan("this is [not toml\n", 1, &["loadcheck.toml"]);
     assert_bad_plan(
-        &format!("{target}[vars]\ntoken = {{ env = \"LOADCHECK_TEST_UNSET_SECRET\", secret = true }}\n{GOOD_TAIL}"),
-        3,
-        &["LOADCHECK_TEST_UNSET_SECRET"],
-    );
-    assert_bad_plan(
         &format!("{target}{GOOD_TAIL}[thresholds]\n\"http_req_duration\" = [\"p(95)<<500\"]\n"),
         10,
         &["http_req_duration"],
     );
+}
+
+/// `validate` lints a plan where its secrets are not (a pull request's
+/// job): each unset one is a warning naming file, line and field, exit 0.
+/// `--require-secrets` makes them errors (exit 2), and `run` always refuses.
+#[test]
+fn validate_warns_of_unset_secrets_and_run_refuses_them() {
+    let dead = common::dead_addr();
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write_plan(
+        dir.path(),
+        &format!(
+            "target = \"http://{dead}\"\n[vars]\ntoken = {{ env = \"LOADCHECK_TEST_UNSET_TOKEN\", secret = true }}\n\
+             [signing]\nscheme = \"standard-webhooks\"\nsecret_env = \"LOADCHECK_TEST_UNSET_SECRET\"\n{GOOD_TAIL}"
+        ),
+    );
+    let run = |args: &[&str]| {
+        let out = loadcheck()
+            .args(args)
+            .arg(&plan)
+            .env_remove("LOADCHECK_TEST_UNSET_TOKEN")
+            .env_remove("LOADCHECK_TEST_UNSET_SECRET")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), stderr, String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (code, stderr, stdout) = run(&["validate"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.starts_with("warning:")).collect();
+    assert_eq!(warnings.len(), 2, "{stderr}");
+    assert!(
+        warnings[0].contains("loadcheck.toml:3") && warnings[0].contains("field `vars.token.env`"),
+        "{stderr}"
+    );
+    assert!(warnings[0].contains("LOADCHECK_TEST_UNSET_TOKEN is not set"), "{stderr}");
+    assert!(
+        warnings[1].contains("loadcheck.toml:6") && warnings[1].contains("LOADCHECK_TEST_UNSET_SECRET"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("ok (1 scenarios, 1 endpoints, 2 environment variable(s) unset)"), "{stdout}");
+
+    let (code, stderr, _) = run(&["validate", "--require-secrets"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("loadcheck.toml:3") && stderr.contains("LOADCHECK_TEST_UNSET_TOKEN"), "{stderr}");
+
+    let out_dir = dir.path().join("out");
+    let (code, stderr, _) = run(&["run", "--quiet", "--out", out_dir.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("LOADCHECK_TEST_UNSET_TOKEN is not set"), "{stderr}");
+    assert!(!out_dir.join("run.json").exists());
 }
 
 #[test]

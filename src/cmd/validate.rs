@@ -1,19 +1,35 @@
 //! `loadcheck validate`: checks a plan without sending anything, and the
 //! plan loading every command that takes a plan shares.
 
-use crate::cli::PlanArgs;
+use crate::cli::{PlanArgs, ValidateArgs};
 use crate::exit::Exit;
 use crate::plan::{self, Overrides, Plan};
 
-/// `loadcheck validate`.
-pub fn validate(args: &PlanArgs) -> Exit {
-    match load_plan(args) {
-        Ok(plan) => {
+/// `loadcheck validate`. An unset environment variable the plan reads is a
+/// warning unless `--require-secrets`; `run` always refuses it.
+pub fn validate(args: &ValidateArgs) -> Exit {
+    let checked = if args.require_secrets {
+        load_plan(&args.plan).map(|plan| (plan, Vec::new()))
+    } else {
+        plan::lint(&args.plan.plan, &overrides(&args.plan)).map_err(|e| {
+            eprintln!("error: {e}");
+            Exit::BadInput
+        })
+    };
+    match checked {
+        Ok((plan, unset)) => {
+            for e in &unset {
+                eprintln!("warning: {e}; `run` needs it (--require-secrets makes this an error)");
+            }
             println!(
-                "{}: ok ({} scenarios, {} endpoints)",
-                args.plan.display(),
+                "{}: ok ({} scenarios, {} endpoints{})",
+                args.plan.plan.display(),
                 plan.scenarios.len(),
-                plan.endpoints.len()
+                plan.endpoints.len(),
+                match unset.len() {
+                    0 => String::new(),
+                    n => format!(", {n} environment variable(s) unset"),
+                }
             );
             Exit::Pass
         }

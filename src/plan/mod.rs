@@ -39,7 +39,7 @@ pub use checks::{Requirement, Threshold};
 pub use endpoint::Endpoint;
 pub use error::PlanError;
 pub use expr::{Aggregation, CmpOp, Condition, MetricSelector};
-pub use load::{load, load_sink, parse, parse_sink, parse_with_env};
+pub use load::{lint, lint_with_env, load, load_sink, parse, parse_sink, parse_with_env};
 pub use registry::ErrorClass;
 pub use request::Body;
 pub use rollout::{Availability, DeploymentSpec, Fault, Probe, Rollout, Trigger, WorkflowSpec};

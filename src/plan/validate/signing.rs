@@ -63,10 +63,9 @@ pub(in crate::plan) fn signing(
     }
     let mut secrets = Vec::with_capacity(secret_env.len());
     for name in &secret_env {
-        match env(name) {
-            Some(v) if !v.is_empty() => secrets.push(v),
-            Some(_) => return Err(ctx.err(&env_at, format!("environment variable {name} is empty"))),
-            None => return Err(ctx.err(&env_at, format!("environment variable {name} is not set"))),
+        match ctx.env(env, &env_at, name)? {
+            v if !v.is_empty() => secrets.push(v),
+            _ => return Err(ctx.err(&env_at, format!("environment variable {name} is empty"))),
         }
     }
     let custom = if scheme == SchemeKind::Custom {
