@@ -52,19 +52,21 @@ pub struct SinkArgs {
 /// Which plan, and what overrides it.
 #[derive(Debug, Clone, Args)]
 pub struct PlanArgs {
-    /// The plan file.
-    #[arg(default_value = "loadcheck.toml")]
-    pub plan: PathBuf,
+    /// The plan file (default: `loadcheck.toml`). `run` without one, where
+    /// `./loadcheck.toml` does not exist, and with `--target URL` runs quick
+    /// mode: one GET of the URL.
+    pub plan: Option<PathBuf>,
     /// Base URL to send to (overrides `target`).
     #[arg(long, env = "LOADCHECK_TARGET")]
     pub target: Option<String>,
-    /// Length of every scenario that has a `duration`.
+    /// Length of every scenario that has a `duration` (quick mode: 10s).
     #[arg(long, value_parser = duration_arg)]
     pub duration: Option<Duration>,
-    /// Rate of constant-arrival-rate scenarios, requests per second.
+    /// Rate of constant-arrival-rate scenarios, requests per second (quick
+    /// mode: an open model at this rate, instead of 50 VUs).
     #[arg(long)]
     pub rate: Option<f64>,
-    /// VUs of VU-based scenarios.
+    /// VUs of VU-based scenarios (quick mode: 50).
     #[arg(long)]
     pub vus: Option<u32>,
 }
@@ -82,6 +84,16 @@ pub struct ValidateArgs {
     #[arg(long)]
     pub require_secrets: bool,
 }
+
+impl PlanArgs {
+    /// The plan file: the one given, else `loadcheck.toml`.
+    pub fn plan_path(&self) -> PathBuf {
+        self.plan.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_PLAN))
+    }
+}
+
+/// The plan read when none is named.
+pub const DEFAULT_PLAN: &str = "loadcheck.toml";
 
 /// `loadcheck run`.
 #[derive(Debug, Clone, Args)]

@@ -162,6 +162,58 @@ fn an_unreachable_target_is_one_line_with_the_os_reason_and_exits_3() {
     assert!(line.to_lowercase().contains("refused"), "the OS reason: {line}");
 }
 
+/// The README's plan-less run, as printed: with no plan file given and no
+/// `./loadcheck.toml`, `--target URL` runs one GET of the URL, in the open
+/// model at `--rate`, or else with 50 VUs (`--vus`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_without_a_plan_gets_the_target_url() {
+    let server = common::basic_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("{}/ok?from=quick", server.url());
+    let cwd = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        loadcheck()
+            .current_dir(&cwd)
+            .args(["run", "--target", &url, "--duration", "2s", "--rate", "25", "--out", "out"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/run.json")).unwrap()).unwrap();
+    let requests = run["stats"]["total"]["requests"].as_u64().unwrap();
+    assert!((45..=55).contains(&requests), "25/s for 2 s: {requests}");
+    assert_eq!(run["stats"]["total"]["ok"].as_u64(), Some(requests), "every GET reached /ok");
+    assert_eq!(server.hits.load(std::sync::atomic::Ordering::Relaxed), requests);
+    assert_eq!(run["plan"]["name"], "127.0.0.1");
+    assert_eq!(run["plan"]["endpoints"][0]["path"], "/ok?from=quick");
+    assert_eq!(run["plan"]["endpoints"][0]["method"], "GET");
+    assert_eq!(run["plan"]["scenarios"][0]["executor"]["executor"], "constant-arrival-rate");
+    assert_eq!(run["thresholds"].as_array().map(Vec::len), Some(0));
+
+    // Without --rate: the closed model, 50 VUs unless --vus says otherwise.
+    let cwd = dir.path().to_path_buf();
+    let url = format!("{}/ok", server.url());
+    let out = tokio::task::spawn_blocking(move || {
+        loadcheck()
+            .current_dir(&cwd)
+            .args(["run", "--target", &url, "--duration", "1s", "--quiet", "--out", "closed"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("closed/run.json")).unwrap()).unwrap();
+    assert_eq!(run["plan"]["scenarios"][0]["executor"]["executor"], "constant-vus");
+    assert_eq!(run["plan"]["scenarios"][0]["executor"]["vus"], 50);
+    assert!(run["stats"]["total"]["requests"].as_u64().unwrap() > 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_never_appear_in_any_output() {
     let server = common::basic_server().await;
