@@ -103,7 +103,11 @@ fn validate_warns_of_unset_secrets_and_run_refuses_them() {
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        (out.status.code(), stderr, String::from_utf8_lossy(&out.stdout).into_owned())
+        (
+            out.status.code(),
+            stderr,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
     };
     let (code, stderr, stdout) = run(&["validate"]);
     assert_eq!(code, Some(0), "{stderr}");
@@ -113,16 +117,25 @@ fn validate_warns_of_unset_secrets_and_run_refuses_them() {
         warnings[0].contains("loadcheck.toml:3") && warnings[0].contains("field `vars.token.env`"),
         "{stderr}"
     );
-    assert!(warnings[0].contains("LOADCHECK_TEST_UNSET_TOKEN is not set"), "{stderr}");
+    assert!(
+        warnings[0].contains("LOADCHECK_TEST_UNSET_TOKEN is not set"),
+        "{stderr}"
+    );
     assert!(
         warnings[1].contains("loadcheck.toml:6") && warnings[1].contains("LOADCHECK_TEST_UNSET_SECRET"),
         "{stderr}"
     );
-    assert!(stdout.contains("ok (1 scenarios, 1 endpoints, 2 environment variable(s) unset)"), "{stdout}");
+    assert!(
+        stdout.contains("ok (1 scenarios, 1 endpoints, 2 environment variable(s) unset)"),
+        "{stdout}"
+    );
 
     let (code, stderr, _) = run(&["validate", "--require-secrets"]);
     assert_eq!(code, Some(2), "{stderr}");
-    assert!(stderr.contains("loadcheck.toml:3") && stderr.contains("LOADCHECK_TEST_UNSET_TOKEN"), "{stderr}");
+    assert!(
+        stderr.contains("loadcheck.toml:3") && stderr.contains("LOADCHECK_TEST_UNSET_TOKEN"),
+        "{stderr}"
+    );
 
     let out_dir = dir.path().join("out");
     let (code, stderr, _) = run(&["run", "--quiet", "--out", out_dir.to_str().unwrap()]);
@@ -174,7 +187,17 @@ async fn run_without_a_plan_gets_the_target_url() {
     let out = tokio::task::spawn_blocking(move || {
         loadcheck()
             .current_dir(&cwd)
-            .args(["run", "--target", &url, "--duration", "2s", "--rate", "25", "--out", "out"])
+            .args([
+                "run",
+                "--target",
+                &url,
+                "--duration",
+                "2s",
+                "--rate",
+                "25",
+                "--out",
+                "out",
+            ])
             .output()
             .unwrap()
     })
@@ -186,12 +209,19 @@ async fn run_without_a_plan_gets_the_target_url() {
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/run.json")).unwrap()).unwrap();
     let requests = run["stats"]["total"]["requests"].as_u64().unwrap();
     assert!((45..=55).contains(&requests), "25/s for 2 s: {requests}");
-    assert_eq!(run["stats"]["total"]["ok"].as_u64(), Some(requests), "every GET reached /ok");
+    assert_eq!(
+        run["stats"]["total"]["ok"].as_u64(),
+        Some(requests),
+        "every GET reached /ok"
+    );
     assert_eq!(server.hits.load(std::sync::atomic::Ordering::Relaxed), requests);
     assert_eq!(run["plan"]["name"], "127.0.0.1");
     assert_eq!(run["plan"]["endpoints"][0]["path"], "/ok?from=quick");
     assert_eq!(run["plan"]["endpoints"][0]["method"], "GET");
-    assert_eq!(run["plan"]["scenarios"][0]["executor"]["executor"], "constant-arrival-rate");
+    assert_eq!(
+        run["plan"]["scenarios"][0]["executor"]["executor"],
+        "constant-arrival-rate"
+    );
     assert_eq!(run["thresholds"].as_array().map(Vec::len), Some(0));
 
     // Without --rate: the closed model, 50 VUs unless --vus says otherwise.
@@ -200,7 +230,16 @@ async fn run_without_a_plan_gets_the_target_url() {
     let out = tokio::task::spawn_blocking(move || {
         loadcheck()
             .current_dir(&cwd)
-            .args(["run", "--target", &url, "--duration", "1s", "--quiet", "--out", "closed"])
+            .args([
+                "run",
+                "--target",
+                &url,
+                "--duration",
+                "1s",
+                "--quiet",
+                "--out",
+                "closed",
+            ])
             .output()
             .unwrap()
     })
@@ -222,7 +261,7 @@ async fn secrets_never_appear_in_any_output() {
     let plan = write_plan(
         dir.path(),
         &format!(
-            "target = \"{}\"\n[vars]\ntoken = {{ env = \"LC_TEST_TOKEN\", secret = true }}\n[load]\nexecutor = \"constant-vus\"\nvus = 2\nduration = \"1s\"\n[[endpoint]]\nname = \"authed\"\npath = \"/ok\"\nheaders = {{ Authorization = \"Bearer {{token}}\" }}\n",
+            "target = \"{}\"\n[vars]\ntoken = {{ env = \"LC_TEST_TOKEN\", secret = true }}\n[load]\nexecutor = \"constant-vus\"\nvus = 2\nduration = \"1s\"\n[[endpoint]]\nname = \"authed\"\npath = \"/ok\"\nheaders = {{ Authorization = \"Bearer {{{{token}}}}\" }}\n",
             server.url()
         ),
     );

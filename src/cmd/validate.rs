@@ -83,16 +83,22 @@ pub fn quick_plan(url: &str, args: &PlanArgs) -> Result<Plan, Exit> {
         Exit::BadInput
     };
     let Some(after_scheme) = url.find("://").map(|i| i + 3) else {
-        return Err(bad("quick mode (no plan file) needs a URL such as http://127.0.0.1:8080/path"));
+        return Err(bad(
+            "quick mode (no plan file) needs a URL such as http://127.0.0.1:8080/path",
+        ));
     };
-    let split = url[after_scheme..].find(['/', '?']).map_or(url.len(), |i| i + after_scheme);
+    let split = url[after_scheme..]
+        .find(['/', '?'])
+        .map_or(url.len(), |i| i + after_scheme);
     let (origin, rest) = url.split_at(split);
     let path = match rest.chars().next() {
         None => "/".to_string(),
         Some('?') => format!("/{rest}"),
         Some(_) => rest.to_string(),
     };
-    let host = origin[after_scheme..].rsplit_once(':').map_or(&origin[after_scheme..], |(h, _)| h);
+    let host = origin[after_scheme..]
+        .rsplit_once(':')
+        .map_or(&origin[after_scheme..], |(h, _)| h);
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let s = |v: &str| toml::Value::String(v.to_string()).to_string();
     // --rate, --vus and --duration apply as overrides, checked as a plan's.

@@ -313,7 +313,9 @@ pub fn condition(s: &str, metric: &MetricDef) -> Result<Condition, ExprError> {
     })?;
     if let Some(n) = percentile_shorthand(agg_text) {
         return Err(ExprError {
-            message: format!("\"{agg_text}\" in condition \"{text}\" is not an aggregation; a percentile is written p(N)"),
+            message: format!(
+                "\"{agg_text}\" in condition \"{text}\" is not an aggregation; a percentile is written p(N)"
+            ),
             suggestion: Some(format!("p({n}){}{value_text}", op.symbol())),
         });
     }

@@ -59,7 +59,13 @@ pub(super) fn lint_with_env(
     Ok((plan, ctx.take_unset_env()))
 }
 
-fn validate_plan(ctx: &Ctx, path: &Path, raw: RawPlan, overrides: &Overrides, env: EnvLookup) -> Result<Plan, PlanError> {
+fn validate_plan(
+    ctx: &Ctx,
+    path: &Path,
+    raw: RawPlan,
+    overrides: &Overrides,
+    env: EnvLookup,
+) -> Result<Plan, PlanError> {
     scenario::check_overrides(ctx, overrides)?;
     let target = url::target(ctx, raw.target.as_deref(), overrides.target.as_deref())?;
     let timeout = match raw.timeout {
@@ -271,7 +277,7 @@ mod tests {
         validate_with_env(path, text, raw, &Overrides::default(), env)
     }
 
-    const PLAN: &str = "target = \"http://h\"\n[vars]\nk = { env = \"K\", secret = true }\n[[endpoint]]\nname = \"e\"\npath = \"/{k}\"\n[load]\nexecutor = \"constant-vus\"\nduration = \"1s\"\n";
+    const PLAN: &str = "target = \"http://h\"\n[vars]\nk = { env = \"K\", secret = true }\n[[endpoint]]\nname = \"e\"\npath = \"/{{k}}\"\n[load]\nexecutor = \"constant-vus\"\nduration = \"1s\"\n";
 
     #[test]
     fn secrets_come_from_the_environment() {

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::metrics::{ErrorClass, RunResult};
 use crate::metrics::result::{RunStatus, StatsSummary};
+use crate::metrics::{ErrorClass, RunResult};
 
 fn ms(v: Option<f64>) -> String {
     v.map_or("-".to_string(), |v| {
@@ -317,8 +317,10 @@ mod tests {
     }
 
     fn result(endpoints: &[(&str, Value, Value)], plan: Value, total: Value) -> RunResult {
-        let endpoints: serde_json::Map<String, Value> =
-            endpoints.iter().map(|(n, e, s)| (n.to_string(), stats(e.clone(), s.clone()))).collect();
+        let endpoints: serde_json::Map<String, Value> = endpoints
+            .iter()
+            .map(|(n, e, s)| (n.to_string(), stats(e.clone(), s.clone())))
+            .collect();
         serde_json::from_value(json!({
             "schema": "loadcheck.run/v1", "plan": plan, "plan_fingerprint": "", "started_at": "",
             "started_at_ms": 0, "duration_s": 1.0, "status": "completed", "metadata": {
@@ -345,7 +347,11 @@ mod tests {
     fn error_classes_name_their_status_codes() {
         let r = result(
             &[
-                ("a", json!({"status_4xx": 88, "timeout": 2}), json!({"200": 10, "404": 88})),
+                (
+                    "a",
+                    json!({"status_4xx": 88, "timeout": 2}),
+                    json!({"200": 10, "404": 88}),
+                ),
                 (
                     "b",
                     json!({"status_4xx": 3, "status_5xx": 12}),

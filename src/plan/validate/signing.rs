@@ -93,7 +93,7 @@ pub(in crate::plan) fn signing(
     let id = match (raw.id, uses_id) {
         (Some(_), false) => return Err(ctx.err(&at.key("id"), "this scheme signs no message id")),
         (Some(t), true) => Some(Template::parse(&t).map_err(|m| ctx.err(&at.key("id"), m))?),
-        (None, true) => Some(Template::parse("msg_{uuid}").map_err(|m| ctx.err(at, m))?),
+        (None, true) => Some(Template::parse("msg_{{uuid}}").map_err(|m| ctx.err(at, m))?),
         (None, false) => None,
     };
     let tolerance = raw.tolerance.map_or(Duration::from_secs(300), |d| d.0);
