@@ -25,7 +25,7 @@ pub enum Command {
     /// Run a plan: load, measure, judge, write run.json.
     Run(RunArgs),
     /// Check a plan without sending anything.
-    Validate(PlanArgs),
+    Validate(ValidateArgs),
     /// The whole pipeline against the embedded demo service.
     Demo(DemoArgs),
     /// The webhook receiver on its own: verifies, dedups, answers as programmed.
@@ -65,22 +65,48 @@ pub struct SinkArgs {
 /// Which plan, and what overrides it.
 #[derive(Debug, Clone, Args)]
 pub struct PlanArgs {
-    /// The plan file.
-    #[arg(default_value = "loadcheck.toml")]
-    pub plan: PathBuf,
+    /// The plan file (default: `loadcheck.toml`). `run` without one, where
+    /// `./loadcheck.toml` does not exist, and with `--target URL` runs quick
+    /// mode: one GET of the URL.
+    pub plan: Option<PathBuf>,
     /// Base URL to send to (overrides `target`).
     #[arg(long, env = "LOADCHECK_TARGET")]
     pub target: Option<String>,
-    /// Length of every scenario that has a `duration`.
+    /// Length of every scenario that has a `duration` (quick mode: 10s).
     #[arg(long, value_parser = duration_arg)]
     pub duration: Option<Duration>,
-    /// Rate of constant-arrival-rate scenarios, requests per second.
+    /// Rate of constant-arrival-rate scenarios, requests per second (quick
+    /// mode: an open model at this rate, instead of 50 VUs).
     #[arg(long)]
     pub rate: Option<f64>,
-    /// VUs of VU-based scenarios.
+    /// VUs of VU-based scenarios (quick mode: 50).
     #[arg(long)]
     pub vus: Option<u32>,
 }
+
+/// `loadcheck validate`.
+#[derive(Debug, Clone, Args)]
+pub struct ValidateArgs {
+    /// The plan and its overrides.
+    #[command(flatten)]
+    pub plan: PlanArgs,
+    /// Fail (exit 2) when an environment variable the plan reads
+    /// (`secret_env`, `[vars] x = { env = … }`) is unset, as `run` does;
+    /// without it, each is a warning, so plans can be checked where the
+    /// secrets are not (a pull request's job).
+    #[arg(long)]
+    pub require_secrets: bool,
+}
+
+impl PlanArgs {
+    /// The plan file: the one given, else `loadcheck.toml`.
+    pub fn plan_path(&self) -> PathBuf {
+        self.plan.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_PLAN))
+    }
+}
+
+/// The plan read when none is named.
+pub const DEFAULT_PLAN: &str = "loadcheck.toml";
 
 /// `loadcheck run`.
 #[derive(Debug, Clone, Args)]

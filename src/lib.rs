@@ -34,7 +34,7 @@ use exit::Exit;
 /// Runs a parsed command line and returns the exit code.
 pub async fn run(cli: Cli) -> Exit {
     match cli.command {
-        Command::Run(args) => match cmd::validate::load_plan(&args.plan) {
+        Command::Run(args) => match cmd::validate::load_run_plan(&args.plan) {
             Ok(plan) => cmd::run::run_plan(plan, &args.engine).await,
             Err(code) => code,
         },

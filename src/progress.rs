@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::metrics::Aggregator;
+use crate::plan::Plan;
 
 /// How progress is shown.
 pub struct Progress {
@@ -70,17 +71,14 @@ impl Progress {
         }
     }
 
-    /// Clears the bar and closes the group.
-    pub fn finish(&mut self, agg: &Aggregator, elapsed: Duration) {
+    /// Clears the bar and closes the group. `aborted` is why the run
+    /// stopped early, when it did.
+    pub fn finish(&mut self, agg: &Aggregator, elapsed: Duration, aborted: Option<&str>) {
         match &self.mode {
             Mode::Bar(bar) => bar.finish_and_clear(),
             Mode::Lines => {
                 let (requests, failed) = agg.counts();
-                let rps = requests as f64 / elapsed.as_secs_f64().max(1e-9);
-                eprintln!(
-                    "[{:>4}s done] {requests} requests, {rps:.1} req/s on average, {failed} errors",
-                    elapsed.as_secs(),
-                );
+                eprintln!("{}", final_line(requests, failed, elapsed, aborted));
             }
             Mode::Quiet => {}
         }
@@ -88,6 +86,27 @@ impl Progress {
             eprintln!("::endgroup::");
         }
     }
+}
+
+/// The length progress is shown against: the end of the plan's last
+/// scenario (not its graceful stop, which a run rarely needs), or
+/// `--max-duration` when that comes first.
+pub fn planned(plan: &Plan, max_duration: Option<Duration>) -> Duration {
+    let end = plan.scenarios_end();
+    max_duration.map_or(end, |cap| cap.min(end))
+}
+
+/// The last line of a run's progress: "done", or "aborted" and why.
+fn final_line(requests: u64, failed: u64, elapsed: Duration, aborted: Option<&str>) -> String {
+    let rps = requests as f64 / elapsed.as_secs_f64().max(1e-9);
+    let how = match aborted {
+        None => "done".to_string(),
+        Some(why) => format!("aborted: {why}"),
+    };
+    format!(
+        "[{:>4}s {how}] {requests} requests, {rps:.1} req/s on average, {failed} errors",
+        elapsed.as_secs()
+    )
 }
 
 fn status(agg: &Aggregator) -> String {
@@ -98,4 +117,53 @@ fn status(agg: &Aggregator) -> String {
         .and_then(|r| r.p95_ms)
         .map_or("-".to_string(), |v| format!("{v:.1} ms"));
     format!("{requests} requests, {rps} req/s, p95 {p95}, {failed} errors")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::plan::{Overrides, parse};
+
+    #[test]
+    fn the_planned_length_is_the_scenarios_end_without_the_graceful_stop() {
+        let plan = parse(
+            Path::new("p.toml"),
+            r#"
+target = "http://127.0.0.1:1"
+[[endpoint]]
+name = "a"
+path = "/"
+[[scenario]]
+name = "early"
+executor = "constant-vus"
+duration = "10s"
+graceful_stop = "30s"
+[[scenario]]
+name = "late"
+executor = "constant-vus"
+start_time = "5s"
+duration = "10s"
+graceful_stop = "20s"
+"#,
+            &Overrides::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(planned(&plan, None), Duration::from_secs(15));
+        assert_eq!(planned(&plan, Some(Duration::from_secs(3))), Duration::from_secs(3));
+        assert_eq!(planned(&plan, Some(Duration::from_secs(60))), Duration::from_secs(15));
+    }
+
+    #[test]
+    fn an_aborted_run_does_not_say_done() {
+        let done = final_line(100, 2, Duration::from_secs(10), None);
+        assert_eq!(done, "[  10s done] 100 requests, 10.0 req/s on average, 2 errors");
+        let aborted = final_line(30, 0, Duration::from_secs(3), Some("SIGTERM received"));
+        assert_eq!(
+            aborted,
+            "[   3s aborted: SIGTERM received] 30 requests, 10.0 req/s on average, 0 errors"
+        );
+        assert!(!aborted.contains("done"));
+    }
 }

@@ -74,15 +74,74 @@ fn bad_plans_exit_2_with_file_line_and_field() {
     );
     assert_bad_plan("this is [not toml\n", 1, &["loadcheck.toml"]);
     assert_bad_plan(
-        &format!("{target}[vars]\ntoken = {{ env = \"LOADCHECK_TEST_UNSET_SECRET\", secret = true }}\n{GOOD_TAIL}"),
-        3,
-        &["LOADCHECK_TEST_UNSET_SECRET"],
-    );
-    assert_bad_plan(
         &format!("{target}{GOOD_TAIL}[thresholds]\n\"http_req_duration\" = [\"p(95)<<500\"]\n"),
         10,
         &["http_req_duration"],
     );
+}
+
+/// `validate` lints a plan where its secrets are not (a pull request's
+/// job): each unset one is a warning naming file, line and field, exit 0.
+/// `--require-secrets` makes them errors (exit 2), and `run` always refuses.
+#[test]
+fn validate_warns_of_unset_secrets_and_run_refuses_them() {
+    let dead = common::dead_addr();
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write_plan(
+        dir.path(),
+        &format!(
+            "target = \"http://{dead}\"\n[vars]\ntoken = {{ env = \"LOADCHECK_TEST_UNSET_TOKEN\", secret = true }}\n\
+             [signing]\nscheme = \"standard-webhooks\"\nsecret_env = \"LOADCHECK_TEST_UNSET_SECRET\"\n{GOOD_TAIL}"
+        ),
+    );
+    let run = |args: &[&str]| {
+        let out = loadcheck()
+            .args(args)
+            .arg(&plan)
+            .env_remove("LOADCHECK_TEST_UNSET_TOKEN")
+            .env_remove("LOADCHECK_TEST_UNSET_SECRET")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (
+            out.status.code(),
+            stderr,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, stderr, stdout) = run(&["validate"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.starts_with("warning:")).collect();
+    assert_eq!(warnings.len(), 2, "{stderr}");
+    assert!(
+        warnings[0].contains("loadcheck.toml:3") && warnings[0].contains("field `vars.token.env`"),
+        "{stderr}"
+    );
+    assert!(
+        warnings[0].contains("LOADCHECK_TEST_UNSET_TOKEN is not set"),
+        "{stderr}"
+    );
+    assert!(
+        warnings[1].contains("loadcheck.toml:6") && warnings[1].contains("LOADCHECK_TEST_UNSET_SECRET"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("ok (1 scenarios, 1 endpoints, 2 environment variable(s) unset)"),
+        "{stdout}"
+    );
+
+    let (code, stderr, _) = run(&["validate", "--require-secrets"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("loadcheck.toml:3") && stderr.contains("LOADCHECK_TEST_UNSET_TOKEN"),
+        "{stderr}"
+    );
+
+    let out_dir = dir.path().join("out");
+    let (code, stderr, _) = run(&["run", "--quiet", "--out", out_dir.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("LOADCHECK_TEST_UNSET_TOKEN is not set"), "{stderr}");
+    assert!(!out_dir.join("run.json").exists());
 }
 
 #[test]
@@ -93,6 +152,107 @@ fn validate_accepts_a_good_plan() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
+#[test]
+fn an_unreachable_target_is_one_line_with_the_os_reason_and_exits_3() {
+    let dead = common::dead_addr();
+    let dir = tempfile::tempdir().unwrap();
+    let plan = write_plan(dir.path(), &format!("target = \"http://{dead}\"\n{GOOD_TAIL}"));
+    let out = loadcheck()
+        .arg("run")
+        .arg(&plan)
+        .arg("--quiet")
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("preflight"))
+        .unwrap_or_else(|| panic!("no preflight line in: {stderr}"));
+    assert_eq!(line.matches(&dead.to_string()).count(), 1, "the address once: {line}");
+    assert!(line.to_lowercase().contains("refused"), "the OS reason: {line}");
+}
+
+/// The README's plan-less run, as printed: with no plan file given and no
+/// `./loadcheck.toml`, `--target URL` runs one GET of the URL, in the open
+/// model at `--rate`, or else with 50 VUs (`--vus`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_without_a_plan_gets_the_target_url() {
+    let server = common::basic_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("{}/ok?from=quick", server.url());
+    let cwd = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        loadcheck()
+            .current_dir(&cwd)
+            .args([
+                "run",
+                "--target",
+                &url,
+                "--duration",
+                "2s",
+                "--rate",
+                "25",
+                "--out",
+                "out",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/run.json")).unwrap()).unwrap();
+    let requests = run["stats"]["total"]["requests"].as_u64().unwrap();
+    assert!((45..=55).contains(&requests), "25/s for 2 s: {requests}");
+    assert_eq!(
+        run["stats"]["total"]["ok"].as_u64(),
+        Some(requests),
+        "every GET reached /ok"
+    );
+    assert_eq!(server.hits.load(std::sync::atomic::Ordering::Relaxed), requests);
+    assert_eq!(run["plan"]["name"], "127.0.0.1");
+    assert_eq!(run["plan"]["endpoints"][0]["path"], "/ok?from=quick");
+    assert_eq!(run["plan"]["endpoints"][0]["method"], "GET");
+    assert_eq!(
+        run["plan"]["scenarios"][0]["executor"]["executor"],
+        "constant-arrival-rate"
+    );
+    assert_eq!(run["thresholds"].as_array().map(Vec::len), Some(0));
+
+    // Without --rate: the closed model, 50 VUs unless --vus says otherwise.
+    let cwd = dir.path().to_path_buf();
+    let url = format!("{}/ok", server.url());
+    let out = tokio::task::spawn_blocking(move || {
+        loadcheck()
+            .current_dir(&cwd)
+            .args([
+                "run",
+                "--target",
+                &url,
+                "--duration",
+                "1s",
+                "--quiet",
+                "--out",
+                "closed",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("closed/run.json")).unwrap()).unwrap();
+    assert_eq!(run["plan"]["scenarios"][0]["executor"]["executor"], "constant-vus");
+    assert_eq!(run["plan"]["scenarios"][0]["executor"]["vus"], 50);
+    assert!(run["stats"]["total"]["requests"].as_u64().unwrap() > 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_never_appear_in_any_output() {
     let server = common::basic_server().await;
@@ -101,7 +261,7 @@ async fn secrets_never_appear_in_any_output() {
     let plan = write_plan(
         dir.path(),
         &format!(
-            "target = \"{}\"\n[vars]\ntoken = {{ env = \"LC_TEST_TOKEN\", secret = true }}\n[load]\nexecutor = \"constant-vus\"\nvus = 2\nduration = \"1s\"\n[[endpoint]]\nname = \"authed\"\npath = \"/ok\"\nheaders = {{ Authorization = \"Bearer {{token}}\" }}\n",
+            "target = \"{}\"\n[vars]\ntoken = {{ env = \"LC_TEST_TOKEN\", secret = true }}\n[load]\nexecutor = \"constant-vus\"\nvus = 2\nduration = \"1s\"\n[[endpoint]]\nname = \"authed\"\npath = \"/ok\"\nheaders = {{ Authorization = \"Bearer {{{{token}}}}\" }}\n",
             server.url()
         ),
     );

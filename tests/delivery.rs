@@ -107,7 +107,7 @@ fn plan(instances: &[u16], sink_port: u16, rate: u32, duration: &str, route: &st
             method = "POST"
             path = "http://127.0.0.1:{port}/api/v1/webhooks"
             headers = {{ content-type = "application/json" }}
-            body = {{ template = '{{{{"id": "evt_{{uuid}}", "type": "order.created"}}}}' }}
+            body = {{ template = '{{"id": "evt_{{{{uuid}}}}", "type": "order.created"}}' }}
             expect = [202]
             "#
         ));

@@ -321,7 +321,7 @@ vus = 1
 iterations = 300
 [[endpoint]]
 name = "a"
-path = "/ok?n={{random_int:1..1000}}"
+path = "/ok?n={{{{random_int:1..1000}}}}"
 [[endpoint]]
 name = "b"
 path = "/ok"
@@ -338,4 +338,62 @@ path = "/ok"
     assert_eq!(counts(&first), counts(&again), "the same seed makes the same choices");
     assert_ne!(counts(&first), counts(&other), "another seed makes other choices");
     assert_eq!(first.metadata.seed, 11);
+}
+
+/// Placeholders are `{{name}}` and a single brace is text, so an inline
+/// JSON body is written as it is sent: the server receives valid JSON with
+/// its braces once and each placeholder filled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inline_json_body_is_sent_as_written() {
+    use std::sync::{Arc, Mutex};
+
+    use axum::extract::{RawQuery, State};
+
+    /// Each request's query and body, as the server received them.
+    type Seen = Arc<Mutex<Vec<(Option<String>, String)>>>;
+
+    let seen: Seen = Arc::default();
+    let router = axum::Router::new()
+        .route(
+            "/orders",
+            axum::routing::post(
+                |State(seen): State<Seen>, RawQuery(q): RawQuery, body: String| async move {
+                    seen.lock().unwrap().push((q, body));
+                    "ok"
+                },
+            ),
+        )
+        .with_state(seen.clone());
+    let server = common::serve(router).await;
+    let plan = r#"
+target = "TARGET"
+[load]
+executor = "shared-iterations"
+vus = 2
+iterations = 6
+[[endpoint]]
+name = "order"
+method = "POST"
+path = "/orders?vu={{vu}}"
+headers = { content-type = "application/json" }
+body = '{"id": "{{uuid}}", "vu": {{vu}}, "tags": {"kind": "test", "list": [{}]}}'
+"#
+    .replace("TARGET", &server.url());
+    let (code, r, _) = run(&plan).await;
+    assert_eq!(code, Exit::Pass);
+    assert_eq!(endpoint_requests(&r, "order"), 6);
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 6);
+    let mut ids = std::collections::BTreeSet::new();
+    for (query, body) in &seen {
+        let v: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"));
+        assert_eq!(v["tags"], serde_json::json!({"kind": "test", "list": [{}]}), "{body}");
+        let id = uuid::Uuid::parse_str(v["id"].as_str().unwrap()).unwrap();
+        assert_eq!(id.get_version_num(), 4, "{body}");
+        ids.insert(id);
+        let vu = v["vu"].as_u64().unwrap_or_else(|| panic!("vu is a number: {body}"));
+        assert_eq!(query.as_deref(), Some(format!("vu={vu}").as_str()));
+        assert!(!body.contains("{{") && !body.contains("}}}"), "{body}");
+    }
+    assert_eq!(ids.len(), 6, "a UUID per request");
 }

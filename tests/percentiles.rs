@@ -106,7 +106,7 @@ vus = 20
 duration = "4s"
 [[endpoint]]
 name = "sleep"
-path = "/sleep/{{random_int:1..200}}"
+path = "/sleep/{{{{random_int:1..200}}}}"
 "#,
         server.url()
     ))

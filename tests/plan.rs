@@ -4,18 +4,18 @@
 use std::path::Path;
 use std::time::Duration;
 
-use loadcheck::plan::{Executor, Overrides, Plan, PlanError, Var, parse};
+use loadcheck::plan::{Body, Executor, Overrides, Plan, PlanError, Var, parse};
 
 const BASE: &str = r#"
 target = "http://127.0.0.1:8080"
 
 [[endpoint]]
 name = "search"
-path = "/v1/images/?q={word}"
+path = "/v1/images/?q={{word}}"
 
 [[endpoint]]
 name = "thumbnail"
-path = "/v1/images/{random_int:1..9999}/thumb/"
+path = "/v1/images/{{random_int:1..9999}}/thumb/"
 weight = 3
 
 [vars]
@@ -282,9 +282,31 @@ fn non_toml_is_reported_with_its_line() {
 fn bad_values_elsewhere_are_located() {
     let e = err(&BASE.replace("http://127.0.0.1:8080", "ftp://x"));
     assert_at(&e, 2, "target");
-    let e = err(&BASE.replace("{word}", "{wrd}"));
+    let e = err(&BASE.replace("{{word}}", "{{wrd}}"));
     assert_at(&e, 6, "endpoint[0].path");
     assert!(e.contains("did you mean \"word\"?"), "{e}");
+    // Single braces are text, but a [vars] name or a built-in in them is the
+    // syntax before `{{…}}`: refused with the placeholder meant.
+    let e = err(&BASE.replace("{{word}}", "{word}"));
+    assert_at(&e, 6, "endpoint[0].path");
+    assert!(e.ends_with("did you mean \"{{word}}\"?"), "{e}");
+    let e = err(&BASE.replace("{{random_int:1..9999}}", "{random_int:1..9999}"));
+    assert_at(&e, 10, "endpoint[1].path");
+    assert!(e.contains("did you mean \"{{random_int:1..9999}}\"?"), "{e}");
+    let e = err(&format!(
+        "{BASE}\n[[endpoint]]\nname = \"post\"\npath = \"/p\"\nbody = '{{\"id\": \"{{uuid}}\"}}'\n"
+    ));
+    assert_at(&e, 19, "endpoint[2].body");
+    assert!(e.contains("did you mean \"{{uuid}}\"?"), "{e}");
+    let plan = ok(&format!(
+        "{BASE}\n[[endpoint]]\nname = \"post\"\npath = \"/p/{{id}}\"\nbody = '{{\"a\": {{\"b\": [{{}}]}}}}'\n\
+         [load]\nexecutor = \"constant-vus\"\nduration = \"1s\"\n"
+    ));
+    assert!(
+        plan.endpoints[2].path.is_static(),
+        "an unknown name in single braces is text"
+    );
+    assert!(matches!(&plan.endpoints[2].body, Some(Body::Fixed(b)) if &b[..] == br#"{"a": {"b": [{}]}}"#));
     let e = err(&BASE.replace("weight = 3", "weight = 3\nexpect = [200, 700]"));
     assert_at(&e, 12, "endpoint[1].expect[1]");
     let e = err(&format!("{BASE}[tls]\nresolve = [\"a.example:443:not-an-ip\"]\n"));
@@ -365,6 +387,10 @@ note = "measured at the edge"
     let e = err(&text.replace("\"p(95)<500\"", "\"p95<500\""));
     assert_at(&e, 23, "thresholds.\"http_req_duration{endpoint:search}\"[0]");
     assert!(e.contains("threshold \"http_req_duration{endpoint:search}\""), "{e}");
+    assert!(e.ends_with("did you mean \"p(95)<500\"?"), "{e}");
+    let e = err(&text.replace(": p(99)<1000\"", ": P99.9 < 1000\""));
+    assert_at(&e, 28, "requirement[0].check");
+    assert!(e.ends_with("did you mean \"p(99.9)<1000\"?"), "{e}");
     let e = err(&text.replace("\"http_req_failed\" =", "\"http_req_faild\" ="));
     assert_at(&e, 22, "thresholds.http_req_faild");
     assert!(e.contains("did you mean \"http_req_failed\"?"), "{e}");
@@ -408,6 +434,9 @@ fn garbage_never_panics() {
         "é",
         "[[scenario]]",
         "{vu}",
+        "{{vu}}",
+        "{{",
+        "}}",
         "ms",
     ];
     let mut x: u64 = 0x853c_49e6_748f_ea9b;

@@ -21,7 +21,11 @@ fn load_reads_files_next_to_the_plan() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("words.txt"), "alpha\n\n beta \n").unwrap();
     std::fs::write(dir.path().join("order.json"), "{\"fixed\": true}").unwrap();
-    std::fs::write(dir.path().join("tpl.json"), "{{\"id\": \"{uuid}\", \"w\": \"{word}\"}}").unwrap();
+    std::fs::write(
+        dir.path().join("tpl.json"),
+        "{\"id\": \"{{uuid}}\", \"w\": \"{{word}}\"}",
+    )
+    .unwrap();
     let plan_text = r#"
 target = "http://127.0.0.1:1"
 [vars]
@@ -29,18 +33,18 @@ word = { file = "words.txt" }
 [[endpoint]]
 name = "fixed"
 method = "post"
-path = "https://other.example:8443/hook?x={word}"
+path = "https://other.example:8443/hook?x={{word}}"
 body = { file = "order.json" }
 [[endpoint]]
 name = "tpl"
 method = "PUT"
 path = "/t"
-headers = { "X-B" = "b", "X-A" = "{vu}" }
+headers = { "X-B" = "b", "X-A" = "{{vu}}" }
 body = { template_file = "tpl.json" }
 [[endpoint]]
 name = "inline"
 path = "/i"
-body = '{{"static": 1}}'
+body = '{"static": 1}'
 [load]
 executor = "per-vu-iterations"
 "#;
@@ -55,7 +59,7 @@ executor = "per-vu-iterations"
         fixed.origin.as_ref().map(|o| (o.host.as_str(), o.port)),
         Some(("other.example", 8443))
     );
-    assert_eq!(fixed.path.source, "/hook?x={word}");
+    assert_eq!(fixed.path.source, "/hook?x={{word}}");
     assert!(matches!(&fixed.body, Some(Body::Fixed(b)) if &b[..] == b"{\"fixed\": true}"));
     let tpl = &plan.endpoints[1];
     let header_names: Vec<&str> = tpl.headers.iter().map(|(n, _)| n.as_str()).collect();

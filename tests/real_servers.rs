@@ -36,7 +36,7 @@ const VUS: &str = "executor = \"constant-vus\"\nvus = 10\nduration = \"2s\"";
 const RATE: &str = "executor = \"constant-arrival-rate\"\nrate = 200\nduration = \"2s\"";
 /// Two endpoints; the server's log tells them apart by the path's first segment.
 const ENDPOINTS: &str = "[[endpoint]]\nname = \"home\"\npath = \"/home\"\n\n\
-                         [[endpoint]]\nname = \"search\"\npath = \"/search?q={random_int:1..999}\"\n";
+                         [[endpoint]]\nname = \"search\"\npath = \"/search?q={{random_int:1..999}}\"\n";
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()

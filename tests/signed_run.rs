@@ -44,7 +44,7 @@ fn the_sink_verifies_what_loadcheck_signs_and_refuses_every_negative_mode() {
         name = "good"
         method = "POST"
         path = "/hooks?src=lc"
-        body = {{ template = "n={{iteration}}" }}
+        body = {{ template = "n={{{{iteration}}}}" }}
         expect = [200]
         weight = 4
         [[endpoint]]
@@ -71,7 +71,7 @@ fn the_sink_verifies_what_loadcheck_signs_and_refuses_every_negative_mode() {
         path = "/hooks"
         body = "n=1"
         signing = false
-        headers = {{ webhook-id = "msg_{{uuid}}" }}
+        headers = {{ webhook-id = "msg_{{{{uuid}}}}" }}
         expect = [401]
         [load]
         executor = "constant-arrival-rate"
@@ -176,12 +176,12 @@ async fn setup_captures_a_token_that_every_request_then_carries_and_it_is_never_
             method = "POST"
             path = "/v1/auth_tokens/token/"
             headers = {{ content-type = "application/x-www-form-urlencoded" }}
-            body = {{ template = "grant_type=client_credentials&client_id={{client_id}}&client_secret={{client_secret}}" }}
+            body = {{ template = "grant_type=client_credentials&client_id={{{{client_id}}}}&client_secret={{{{client_secret}}}}" }}
             capture = {{ token = "/access_token" }}
             [[endpoint]]
             name = "search"
             path = "/v1/images/?q=cat"
-            headers = {{ Authorization = "Bearer {{token}}" }}
+            headers = {{ Authorization = "Bearer {{{{token}}}}" }}
             [load]
             executor = "constant-arrival-rate"
             rate = 50

@@ -291,7 +291,10 @@ async fn new_selectors_judged_from_the_file_are_the_raw_samples_nearest_ranks() 
         let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
         match v["kind"].as_str() {
             Some("request") if v.get("status").is_some() => {
-                for (metric, field) in [("http_req_duration", "duration_us"), ("http_req_service_duration", "service_us")] {
+                for (metric, field) in [
+                    ("http_req_duration", "duration_us"),
+                    ("http_req_service_duration", "service_us"),
+                ] {
                     truth
                         .entry((metric.into(), s("scenario"), s("endpoint"), s("phase")))
                         .or_default()
@@ -322,12 +325,21 @@ async fn new_selectors_judged_from_the_file_are_the_raw_samples_nearest_ranks() 
             expected.push((format!("{selector} p({p})<600000"), nearest(samples, p), samples.len()));
         }
     }
-    assert!(expected.len() >= 3 * (2 * 5 * 3 + 1), "every scenario × endpoint × phase: {}", expected.len());
+    assert!(
+        expected.len() >= 3 * (2 * 5 * 3 + 1),
+        "every scenario × endpoint × phase: {}",
+        expected.len()
+    );
     let other = dir.join("selectors.toml");
     std::fs::write(&other, checks).unwrap();
     let out = verdict(&["--plan", other.to_str().unwrap()], &dir);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let hist = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
     for (line, want, n) in expected {
         let measured = stdout

@@ -70,10 +70,7 @@ pub async fn run_plan(mut plan: Plan, args: &EngineArgs) -> Exit {
         interval_log: Some(args.out.join(metrics::hlog::FILE_NAME)),
         raw_samples: args.raw_samples.clone(),
     };
-    let planned = args
-        .max_duration
-        .map_or(plan.planned_duration(), |cap| cap.min(plan.planned_duration()));
-    let mut progress = progress::Progress::start(planned, args.quiet);
+    let mut progress = progress::Progress::start(progress::planned(&plan, args.max_duration), args.quiet);
     let (control, finish) = engine::Control::standalone();
     let plan_dir = plan.source.parent().unwrap_or(Path::new(".")).to_path_buf();
     let metadata = outcome::metadata(workers, seed, &plan_dir);

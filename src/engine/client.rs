@@ -83,27 +83,57 @@ impl Connector {
     /// handshake when HTTP/2 was negotiated (or, on `http://` with
     /// `http = "2"`, by prior knowledge).
     pub async fn connect(&self, origin: &Origin) -> Result<Fresh, ErrorClass> {
-        let tcp = TcpStream::connect(origin.addr).await.map_err(|_| ErrorClass::Connect)?;
+        self.connect_explained(origin).await.map_err(|e| e.class)
+    }
+
+    /// [`Connector::connect`], keeping the operating system's or the TLS
+    /// library's reason for a failure (the preflight reports it).
+    pub async fn connect_explained(&self, origin: &Origin) -> Result<Fresh, ConnectError> {
+        let tcp = TcpStream::connect(origin.addr)
+            .await
+            .map_err(|e| ConnectError::new(ErrorClass::Connect, Some(e)))?;
         let _ = tcp.set_nodelay(true);
         match (origin.scheme, &self.tls, &origin.server_name) {
             // The TLS and HTTP/2 handshakes are boxed, so that the future
             // of a plain TCP connect stays small: 10,000 VUs connecting at
             // once each hold one.
-            (Scheme::Http, _, _) if self.http == HttpVersion::Http2 => h2_handshake(tcp).await.map(Fresh::H2),
+            (Scheme::Http, _, _) if self.http == HttpVersion::Http2 => h2_handshake(tcp)
+                .await
+                .map(Fresh::H2)
+                .map_err(|c| ConnectError::new(c, None)),
             (Scheme::Http, _, _) => Ok(Fresh::H1(H1::new(Io::Tcp(tcp)))),
             (Scheme::Https, Some(tls), Some(name)) => {
                 let stream = tls_stream::handshake(tls.clone(), name.clone(), tcp)
                     .await
-                    .map_err(|_| ErrorClass::Tls)?;
+                    .map_err(|e| ConnectError::new(ErrorClass::Tls, Some(e)))?;
                 match stream.alpn_protocol() {
-                    Some(b"h2") => h2_handshake(stream).await.map(Fresh::H2),
+                    Some(b"h2") => h2_handshake(stream)
+                        .await
+                        .map(Fresh::H2)
+                        .map_err(|c| ConnectError::new(c, None)),
                     // Asked for HTTP/2 only, and the server would not speak it.
-                    _ if self.http == HttpVersion::Http2 => Err(ErrorClass::Tls),
+                    _ if self.http == HttpVersion::Http2 => Err(ConnectError::new(ErrorClass::Tls, None)),
                     _ => Ok(Fresh::H1(H1::new(Io::Tls(Box::new(stream))))),
                 }
             }
-            _ => Err(ErrorClass::Tls),
+            _ => Err(ConnectError::new(ErrorClass::Tls, None)),
         }
+    }
+}
+
+/// Why a connection could not be made: its class and, when the operating
+/// system or the TLS library gave one, the reason.
+#[derive(Debug)]
+pub struct ConnectError {
+    /// The error class a request would be counted under.
+    pub class: ErrorClass,
+    /// The underlying error.
+    pub source: Option<std::io::Error>,
+}
+
+impl ConnectError {
+    fn new(class: ErrorClass, source: Option<std::io::Error>) -> Self {
+        ConnectError { class, source }
     }
 }
 

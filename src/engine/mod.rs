@@ -329,7 +329,7 @@ pub async fn execute(
         .filter(|_| agg.logged())
         .and_then(|p| p.file_name())
         .map(|n| n.to_string_lossy().into_owned());
-    progress.finish(&agg, elapsed);
+    progress.finish(&agg, elapsed, abort.as_ref().map(ToString::to_string).as_deref());
     let version_names = (0..crate::metrics::live::MAX_VERSIONS)
         .filter_map(|id| live.versions().name(id).map(|n| (id, n)))
         .collect();

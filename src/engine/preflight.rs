@@ -65,30 +65,40 @@ pub async fn resolve(plan: &Plan, t: &Target) -> Result<Origin> {
 pub async fn check(connector: &Connector, origins: &[Origin], timeout: Duration) -> Result<Vec<bool>> {
     let mut h2 = Vec::with_capacity(origins.len());
     for origin in origins {
-        let attempt = tokio::time::timeout(timeout, connector.connect(origin)).await;
+        let attempt = tokio::time::timeout(timeout, connector.connect_explained(origin)).await;
         match attempt {
             Ok(Ok(fresh)) => h2.push(fresh.protocol() == Protocol::Http2),
-            Ok(Err(class)) => {
-                let hint = if class == ErrorClass::Tls && connector.forces_h2() {
+            Ok(Err(e)) => {
+                let hint = if e.class == ErrorClass::Tls && connector.forces_h2() {
                     " (or it does not offer HTTP/2 by ALPN `h2`, which `[tls] http = \"2\"` requires)"
                 } else {
                     ""
                 };
-                return Err(anyhow!(
-                    "preflight: cannot reach {} ({}): {} error{hint}",
-                    origin.authority,
-                    origin.addr,
-                    class.name()
-                ));
+                let reason = match &e.source {
+                    Some(source) => crate::errors::chain(source),
+                    None => format!("{} error", e.class.name()),
+                };
+                return Err(anyhow!("preflight: cannot reach {}: {reason}{hint}", describe(origin)));
             }
             Err(_) => {
                 return Err(anyhow!(
-                    "preflight: {} ({}) did not answer within {timeout:?}",
-                    origin.authority,
-                    origin.addr
+                    "preflight: {} did not answer within {timeout:?}",
+                    describe(origin)
                 ));
             }
         }
     }
     Ok(h2)
+}
+
+/// The origin as the plan names it, and the address it resolved to when
+/// that says something more: `example.com (93.184.215.14:443)`, but
+/// `127.0.0.1:8080` once.
+fn describe(origin: &Origin) -> String {
+    let host = origin.authority.host().trim_start_matches('[').trim_end_matches(']');
+    if host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip == origin.addr.ip()) {
+        origin.addr.to_string()
+    } else {
+        format!("{} ({})", origin.authority, origin.addr)
+    }
 }

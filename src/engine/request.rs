@@ -66,7 +66,7 @@ impl RequestFactory {
                 None => plan.target.base_path.clone(),
             };
             let fixed_path = if ep.path.is_static() {
-                let full = format!("{base_path}{}", ep.path.source.replace("{{", "{").replace("}}", "}"));
+                let full = format!("{base_path}{}", ep.path.literal());
                 Some(full.parse::<PathAndQuery>().map_err(|e| {
                     anyhow::anyhow!("endpoint `{}`: path `{full}` is not a valid URI path: {e}", ep.name)
                 })?)
@@ -79,14 +79,12 @@ impl RequestFactory {
                     .map_err(|_| anyhow::anyhow!("endpoint `{}`: `{name}` is not a valid header name", ep.name))?;
                 check_header_vars(plan, &ep.name, name, tpl)?;
                 let value = if tpl.is_static() {
-                    HeaderTpl::Fixed(
-                        HeaderValue::from_str(&tpl.source.replace("{{", "{").replace("}}", "}")).map_err(|_| {
-                            anyhow::anyhow!(
-                                "endpoint `{}`: header `{name}` has a character not allowed in headers",
-                                ep.name
-                            )
-                        })?,
-                    )
+                    HeaderTpl::Fixed(HeaderValue::from_str(&tpl.literal()).map_err(|_| {
+                        anyhow::anyhow!(
+                            "endpoint `{}`: header `{name}` has a character not allowed in headers",
+                            ep.name
+                        )
+                    })?)
                 } else {
                     HeaderTpl::Template(tpl.clone())
                 };
@@ -256,7 +254,7 @@ fn check_header_vars(plan: &Plan, endpoint: &str, header: &str, tpl: &Template) 
         };
         if values.iter().any(|v| HeaderValue::from_str(v).is_err()) {
             bail!(
-                "endpoint `{endpoint}`: header `{header}` uses `{{{name}}}`, which has a value with a control character"
+                "endpoint `{endpoint}`: header `{header}` uses `{{{{{name}}}}}`, which has a value with a control character"
             );
         }
     }

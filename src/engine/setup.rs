@@ -1,7 +1,7 @@
 //! `[[setup]]`: requests run once before the load, in file order, signed
 //! like the rest. Each one's captures (a JSON pointer into the body, or a
 //! header) become secret variables that later setups and every endpoint
-//! can use, such as `Authorization: Bearer {token}`.
+//! can use, such as `Authorization: Bearer {{token}}`.
 //!
 //! Setup is not the measured load: it goes through reqwest, with the
 //! plan's TLS options, no redirects and the plan's timeout.

@@ -311,6 +311,14 @@ pub fn condition(s: &str, metric: &MetricDef) -> Result<Condition, ExprError> {
             "condition \"{text}\" has an unknown operator; use <, <=, >, >=, == or !="
         ))
     })?;
+    if let Some(n) = percentile_shorthand(agg_text) {
+        return Err(ExprError {
+            message: format!(
+                "\"{agg_text}\" in condition \"{text}\" is not an aggregation; a percentile is written p(N)"
+            ),
+            suggestion: Some(format!("p({n}){}{value_text}", op.symbol())),
+        });
+    }
     let aggregation = aggregation(agg_text)?;
     if !aggregation.valid_for(metric.kind) {
         return Err(ExprError::new(format!(
@@ -326,6 +334,19 @@ pub fn condition(s: &str, metric: &MetricDef) -> Result<Condition, ExprError> {
         .filter(|v: &f64| v.is_finite())
         .ok_or_else(|| ExprError::new(format!("\"{value_text}\" in condition \"{text}\" is not a number")))?;
     Ok(Condition { aggregation, op, value })
+}
+
+/// The N of a percentile written the way other tools write it (`p95`,
+/// `P99.9`, `P(95)`), which this grammar does not accept.
+fn percentile_shorthand(s: &str) -> Option<&str> {
+    let n = s.strip_prefix(['p', 'P'])?;
+    let n = match n.strip_prefix('(').and_then(|r| r.strip_suffix(')')) {
+        Some(inner) if s.starts_with('P') => inner.trim(),
+        Some(_) => return None,
+        None => n,
+    };
+    let numeric = !n.is_empty() && n.chars().all(|c| c.is_ascii_digit() || c == '.') && n.parse::<f64>().is_ok();
+    numeric.then_some(n)
 }
 
 fn aggregation(s: &str) -> Result<Aggregation, ExprError> {

@@ -32,6 +32,26 @@ pub fn parse_with_env(
     validate::validate_with_env(path, text, raw, overrides, env)
 }
 
+/// [`load`] as a lint (`loadcheck validate`): an environment variable the
+/// plan reads (`secret_env`, `[vars] x = { env = … }`) that the environment
+/// lacks does not fail the plan; each comes back as the error a run would
+/// give. The plan then holds a stand-in value for it and must not be run.
+pub fn lint(path: &Path, overrides: &Overrides) -> Result<(Plan, Vec<PlanError>), PlanError> {
+    let text = std::fs::read_to_string(path).map_err(|e| PlanError::io(path, &e))?;
+    lint_with_env(path, &text, overrides, &|name| std::env::var(name).ok())
+}
+
+/// [`lint`] of plan text, with the environment read through `env`.
+pub fn lint_with_env(
+    path: &Path,
+    text: &str,
+    overrides: &Overrides,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Plan, Vec<PlanError>), PlanError> {
+    let raw = raw::parse(path, text)?;
+    validate::lint_with_env(path, text, raw, overrides, env)
+}
+
 /// Reads and validates a sink configuration (`loadcheck sink --config`);
 /// `listen` replaces the file's own address. Errors name the line and field
 /// as a plan's do.

@@ -41,7 +41,7 @@ pub use checks::{CheckNames, Checks, Requirement, Threshold};
 pub use endpoint::Endpoint;
 pub use error::PlanError;
 pub use expr::{Aggregation, CmpOp, Condition, MetricSelector};
-pub use load::{load, load_checks, load_sink, parse, parse_sink, parse_with_env};
+pub use load::{lint, lint_with_env, load, load_checks, load_sink, parse, parse_sink, parse_with_env};
 pub use registry::ErrorClass;
 pub use request::Body;
 pub use rollout::{Availability, DeploymentSpec, Fault, Probe, Rollout, Trigger, WorkflowSpec};
@@ -139,16 +139,20 @@ impl Plan {
             .collect()
     }
 
-    /// The planned length of the run: the latest scenario end, plus the
-    /// longest graceful stop.
-    pub fn planned_duration(&self) -> Duration {
-        let end = self
-            .scenarios
+    /// When the last scenario ends (its start time plus its duration); the
+    /// graceful stop that may follow is not counted.
+    pub fn scenarios_end(&self) -> Duration {
+        self.scenarios
             .iter()
             .map(|s| s.start_time + s.executor.duration())
             .max()
-            .unwrap_or_default();
+            .unwrap_or_default()
+    }
+
+    /// The longest the run may last: the latest scenario end, plus the
+    /// longest graceful stop.
+    pub fn planned_duration(&self) -> Duration {
         let grace = self.scenarios.iter().map(|s| s.graceful_stop).max().unwrap_or_default();
-        end + grace
+        self.scenarios_end() + grace
     }
 }

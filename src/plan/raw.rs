@@ -579,7 +579,7 @@ mod tests {
             [[endpoint]]
             name = "e"
             path = "/"
-            body = { template = "{{}}" }
+            body = { template = "{}" }
             [[scenario]]
             name = "s"
             executor = "constant-vus"

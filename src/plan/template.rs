@@ -1,10 +1,11 @@
-//! Request templates: paths, headers and bodies with `{placeholders}`.
+//! Request templates: paths, headers and bodies with `{{placeholders}}`.
 //!
-//! `{name}` inserts a `[vars]` value; the built-ins are `{vu}`,
-//! `{iteration}`, `{uuid}`, `{timestamp}` (unix seconds) and
-//! `{random_int:LO..HI}` (inclusive). `{{` and `}}` are literal braces, so a
-//! JSON body is written `{{"id": "{uuid}"}}`. Templates are parsed once, at
-//! validation, and rendered per request into a reused buffer.
+//! `{{name}}` inserts a `[vars]` value; the built-ins are `{{vu}}`,
+//! `{{iteration}}`, `{{uuid}}`, `{{timestamp}}` (unix seconds) and
+//! `{{random_int:LO..HI}}` (inclusive), as Postman and Artillery write them.
+//! A single `{` or `}` is literal text, so JSON and URLs are written as they
+//! are: `{"id": "{{uuid}}"}`. Templates are parsed once, at validation, and
+//! rendered per request into a reused buffer.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -30,19 +31,19 @@ pub struct Template {
 /// One piece of a template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Part {
-    /// Literal text (braces already unescaped).
+    /// Literal text.
     Lit(String),
     /// A `[vars]` variable.
     Var(String),
-    /// The VU number (`{vu}`).
+    /// The VU number (`{{vu}}`).
     Vu,
-    /// The VU's iteration number (`{iteration}`).
+    /// The VU's iteration number (`{{iteration}}`).
     Iteration,
-    /// A random UUID v4 (`{uuid}`).
+    /// A random UUID v4 (`{{uuid}}`).
     Uuid,
-    /// Unix time in seconds (`{timestamp}`).
+    /// Unix time in seconds (`{{timestamp}}`).
     Timestamp,
-    /// A uniform random integer in `lo..=hi` (`{random_int:lo..hi}`).
+    /// A uniform random integer in `lo..=hi` (`{{random_int:lo..hi}}`).
     RandomInt {
         /// Smallest value.
         lo: i64,
@@ -59,7 +60,7 @@ pub struct RenderCtx<'a> {
     pub vu: u64,
     /// The VU's iteration number.
     pub iteration: u64,
-    /// Randomness for lists, `{uuid}` and `{random_int}`.
+    /// Randomness for lists, `{{uuid}}` and `{{random_int}}`.
     pub rng: &'a mut SmallRng,
     /// The current unix time in seconds.
     pub now_unix: u64,
@@ -82,47 +83,37 @@ impl Serialize for Template {
 }
 
 impl Template {
-    /// Parses a template.
+    /// Parses a template. `{{name}}` is a placeholder; any other brace is
+    /// literal text, except that a built-in written with single braces
+    /// (`{uuid}`, the syntax before `{{…}}`) is an error with the hint.
     pub fn parse(source: &str) -> Result<Template, String> {
         let mut parts = Vec::new();
         let mut lit = String::new();
-        let mut chars = source.char_indices().peekable();
-        while let Some((i, c)) = chars.next() {
-            match c {
-                '{' if chars.peek().map(|p| p.1) == Some('{') => {
-                    chars.next();
-                    lit.push('{');
-                }
-                '}' if chars.peek().map(|p| p.1) == Some('}') => {
-                    chars.next();
-                    lit.push('}');
-                }
-                '}' => {
-                    return Err(format!(
-                        "unmatched `}}` at character {}; write `}}}}` for a literal brace",
-                        char_pos(source, i)
-                    ));
-                }
-                '{' => {
-                    let close = source[i + 1..].find('}').map(|j| i + 1 + j).ok_or_else(|| {
-                        format!(
-                            "unclosed `{{` at character {}; write `{{{{` for a literal brace",
-                            char_pos(source, i)
-                        )
-                    })?;
-                    let part = placeholder(&source[i + 1..close])?;
-                    while chars.peek().is_some_and(|&(j, _)| j <= close) {
-                        chars.next();
-                    }
-                    if !lit.is_empty() {
-                        parts.push(Part::Lit(std::mem::take(&mut lit)));
-                    }
-                    parts.push(part);
-                }
-                _ => lit.push(c),
+        let mut rest = source;
+        while let Some(open) = rest.find("{{") {
+            // In a run of three or more braces, the last two open the
+            // placeholder: `{{{uuid}}}` is `{`, the UUID, `}`.
+            let run = rest[open..].bytes().take_while(|&b| b == b'{').count();
+            let open = open + run - 2;
+            lit.push_str(&rest[..open]);
+            let inner_start = open + 2;
+            let close = rest[inner_start..].find("}}").map(|j| inner_start + j).ok_or_else(|| {
+                format!(
+                    "unclosed `{{{{` at character {}; a placeholder is `{{{{name}}}}` (text with a literal `{{{{` can be sent from a file: body = {{ file = \"…\" }})",
+                    char_pos(source, source.len() - rest.len() + open)
+                )
+            })?;
+            let part = placeholder(&rest[inner_start..close])?;
+            if !lit.is_empty() {
+                check_single_braces(&lit)?;
+                parts.push(Part::Lit(std::mem::take(&mut lit)));
             }
+            parts.push(part);
+            rest = &rest[close + 2..];
         }
+        lit.push_str(rest);
         if !lit.is_empty() {
+            check_single_braces(&lit)?;
             parts.push(Part::Lit(lit));
         }
         Ok(Template {
@@ -131,12 +122,25 @@ impl Template {
         })
     }
 
+    /// The names written `{name}`, with single braces, in the template's
+    /// literal text: literal text now, but a `[vars]` name among them was
+    /// meant as a placeholder (validation refuses it with the hint).
+    pub fn single_brace_names(&self) -> impl Iterator<Item = &str> {
+        self.parts
+            .iter()
+            .filter_map(|p| match p {
+                Part::Lit(s) => Some(single_braced(s)),
+                _ => None,
+            })
+            .flatten()
+    }
+
     /// Whether the template has no placeholder (renders the same every time).
     pub fn is_static(&self) -> bool {
         self.parts.iter().all(|p| matches!(p, Part::Lit(_)))
     }
 
-    /// The literal text of a static template (braces unescaped).
+    /// The literal text of a static template.
     pub fn literal(&self) -> String {
         self.parts
             .iter()
@@ -187,7 +191,33 @@ fn char_pos(s: &str, byte: usize) -> usize {
     s[..byte].chars().count() + 1
 }
 
-/// Parses the inside of `{…}`.
+/// The names inside single braces in literal text: `{word}` gives
+/// `word`, `{random_int:1..9}` gives `random_int`.
+fn single_braced(text: &str) -> impl Iterator<Item = &str> {
+    text.split('{').skip(1).filter_map(|after| {
+        let inner = &after[..after.find('}')?];
+        let name = inner.split_once(':').map_or(inner, |(n, _)| n).trim();
+        is_identifier(name).then_some(name)
+    })
+}
+
+/// A built-in written with single braces is the old syntax: refused, with
+/// the placeholder meant.
+fn check_single_braces(lit: &str) -> Result<(), String> {
+    match single_braced(lit).find(|name| BUILTINS.contains(name)) {
+        None => Ok(()),
+        Some(name) => {
+            let start = lit.find(&format!("{{{name}")).unwrap_or(0);
+            let end = lit[start..].find('}').map_or(lit.len(), |e| start + e + 1);
+            let written = &lit[start..end];
+            Err(format!(
+                "`{written}` is literal text: placeholders are written with double braces; did you mean \"{{{written}}}\"?"
+            ))
+        }
+    }
+}
+
+/// Parses the inside of `{{…}}`.
 fn placeholder(inner: &str) -> Result<Part, String> {
     let inner = inner.trim();
     if let Some(range) = inner.strip_prefix("random_int:") {
@@ -198,11 +228,11 @@ fn placeholder(inner: &str) -> Result<Part, String> {
         "iteration" => Part::Iteration,
         "uuid" => Part::Uuid,
         "timestamp" => Part::Timestamp,
-        "random_int" => return Err("`{random_int}` needs a range: `{random_int:1..9999}`".into()),
+        "random_int" => return Err("`{{random_int}}` needs a range: `{{random_int:1..9999}}`".into()),
         name if is_identifier(name) => Part::Var(name.to_string()),
         _ => {
             return Err(format!(
-                "`{{{inner}}}` is not a placeholder; names are letters, digits and `_` (write `{{{{` and `}}}}` for literal braces)"
+                "`{{{{{inner}}}}}` is not a placeholder; a placeholder is `{{{{name}}}}` with a name of letters, digits and `_`, or a built-in"
             ));
         }
     };
@@ -210,13 +240,13 @@ fn placeholder(inner: &str) -> Result<Part, String> {
 }
 
 fn random_int(range: &str) -> Result<Part, String> {
-    let bad = || format!("`{{random_int:{range}}}` needs an inclusive range of integers such as `1..9999`");
+    let bad = || format!("`{{{{random_int:{range}}}}}` needs an inclusive range of integers such as `1..9999`");
     let (lo, hi) = range.split_once("..").ok_or_else(bad)?;
     let lo: i64 = lo.trim().parse().map_err(|_| bad())?;
     let hi: i64 = hi.trim().parse().map_err(|_| bad())?;
     if lo > hi {
         return Err(format!(
-            "`{{random_int:{range}}}`: the low end {lo} is above the high end {hi}"
+            "`{{{{random_int:{range}}}}}`: the low end {lo} is above the high end {hi}"
         ));
     }
     Ok(Part::RandomInt { lo, hi })
@@ -269,7 +299,7 @@ mod tests {
 
     #[test]
     fn parses_parts() {
-        let t = Template::parse("/v1/images/?q={word}&vu={vu}").unwrap();
+        let t = Template::parse("/v1/images/?q={{word}}&vu={{ vu }}").unwrap();
         assert_eq!(
             t.parts,
             vec![
@@ -281,37 +311,53 @@ mod tests {
         );
         assert!(!t.is_static());
         assert_eq!(t.var_names().collect::<Vec<_>>(), ["word"]);
-        let r = Template::parse("{random_int:1..9999}").unwrap();
+        let r = Template::parse("{{random_int:1..9999}}").unwrap();
         assert_eq!(r.parts, vec![Part::RandomInt { lo: 1, hi: 9999 }]);
         assert_eq!(
-            Template::parse("{random_int:-5..-1}").unwrap().parts,
+            Template::parse("{{random_int:-5..-1}}").unwrap().parts,
             vec![Part::RandomInt { lo: -5, hi: -1 }]
         );
     }
 
     #[test]
-    fn doubled_braces_are_literal() {
-        let t = Template::parse(r#"{{"id": "{uuid}"}}"#).unwrap();
-        assert_eq!(t.parts[0], Part::Lit("{\"id\": \"".into()));
-        assert_eq!(t.parts[1], Part::Uuid);
-        assert_eq!(t.parts[2], Part::Lit("\"}".into()));
-        let s = Template::parse("{{}}").unwrap();
+    fn single_braces_are_literal() {
+        let t = Template::parse(r#"{"id": "{{uuid}}", "n": {"a": [1, {}]}}"#).unwrap();
+        assert_eq!(
+            t.parts,
+            vec![
+                Part::Lit("{\"id\": \"".into()),
+                Part::Uuid,
+                Part::Lit("\", \"n\": {\"a\": [1, {}]}}".into())
+            ]
+        );
+        // The last two braces of a run open the placeholder.
+        let t = Template::parse("{{{uuid}}}").unwrap();
+        assert_eq!(t.parts, vec![Part::Lit("{".into()), Part::Uuid, Part::Lit("}".into())]);
+        let s = Template::parse("{}").unwrap();
         assert!(s.is_static());
         assert_eq!(s.literal(), "{}");
-        assert_eq!(serde_json::to_string(&s).unwrap(), r#""{{}}""#);
+        assert_eq!(serde_json::to_string(&s).unwrap(), r#""{}""#);
+        let w = Template::parse("/a/{word}/{x-y}").unwrap();
+        assert!(w.is_static(), "an unknown single-braced name is text");
+        assert_eq!(w.single_brace_names().collect::<Vec<_>>(), ["word"]);
     }
 
     #[test]
     fn rejects_bad_templates() {
         for (s, needle) in [
-            ("{word", "unclosed"),
-            ("a}b", "unmatched"),
-            ("{}", "not a placeholder"),
-            ("{\"a\": 1}", "not a placeholder"),
-            ("{random_int}", "needs a range"),
-            ("{random_int:9..1}", "above"),
-            ("{random_int:a..b}", "inclusive range"),
-            ("{random_int:1-2}", "inclusive range"),
+            ("{{word", "unclosed `{{`"),
+            ("{{word}", "unclosed `{{`"),
+            ("{{}}", "not a placeholder"),
+            ("{{a b}}", "not a placeholder"),
+            ("{{random_int}}", "needs a range"),
+            ("{{random_int:9..1}}", "above"),
+            ("{{random_int:a..b}}", "inclusive range"),
+            ("{{random_int:1-2}}", "inclusive range"),
+            // The syntax before `{{…}}`, for a built-in: refused with the hint.
+            ("{uuid}", "did you mean \"{{uuid}}\"?"),
+            (r#"{"id": "{uuid}"}"#, "did you mean \"{{uuid}}\"?"),
+            ("/t/{random_int:1..9}", "did you mean \"{{random_int:1..9}}\"?"),
+            ("{{vu}}-{iteration}", "did you mean \"{{iteration}}\"?"),
         ] {
             let e = Template::parse(s).unwrap_err();
             assert!(e.contains(needle), "{s}: {e}");
@@ -329,20 +375,20 @@ mod tests {
                 value: "s3cr&t".into(),
             },
         );
-        let t = Template::parse("{word}|{tok}|{vu}|{iteration}|{timestamp}").unwrap();
+        let t = Template::parse("{{word}}|{{tok}}|{{vu}}|{{iteration}}|{{timestamp}}").unwrap();
         assert_eq!(render(&t, &vars, Escape::None), "a b/é|s3cr&t|3|41|1700000000");
         assert_eq!(
             render(&t, &vars, Escape::Url),
             "a%20b%2F%C3%A9|s3cr%26t|3|41|1700000000"
         );
-        let lit = Template::parse("/a b/{vu}").unwrap();
+        let lit = Template::parse("/a b/{{vu}}").unwrap();
         assert_eq!(render(&lit, &vars, Escape::Url), "/a b/3", "literals are not escaped");
     }
 
     #[test]
     fn random_parts_stay_in_range_and_uuid_is_v4() {
         let vars = BTreeMap::new();
-        let t = Template::parse("{random_int:1..3}").unwrap();
+        let t = Template::parse("{{random_int:1..3}}").unwrap();
         let mut rng = SmallRng::seed_from_u64(1);
         let mut ctx = RenderCtx {
             vars: &vars,
@@ -356,14 +402,30 @@ mod tests {
             t.render(&mut ctx, Escape::None, &mut out);
             assert!(["1", "2", "3"].contains(&out.as_str()), "{out}");
         }
-        let u = render(&Template::parse("{uuid}").unwrap(), &vars, Escape::None);
+        let u = render(&Template::parse("{{uuid}}").unwrap(), &vars, Escape::None);
         let parsed = uuid::Uuid::parse_str(&u).unwrap();
         assert_eq!(parsed.get_version_num(), 4);
     }
 
     #[test]
     fn never_panics_on_garbage() {
-        let pieces = ["{", "}", "{{", "}}", "vu", "random_int:", "..", "1", "-", "é", " ", "x"];
+        let pieces = [
+            "{",
+            "}",
+            "{{",
+            "}}",
+            "{{{",
+            "vu",
+            "uuid",
+            "random_int:",
+            "..",
+            "1",
+            "-",
+            "é",
+            " ",
+            "x",
+            ":",
+        ];
         let mut x: u64 = 0x2545_f491_4f6c_dd1d;
         for _ in 0..3000 {
             let mut s = String::new();

@@ -41,32 +41,57 @@ pub(super) fn validate_with_env(
     overrides: &Overrides,
     env: EnvLookup,
 ) -> Result<Plan, PlanError> {
-    let ctx = Ctx::new(path, text);
-    scenario::check_overrides(&ctx, overrides)?;
-    let target = url::target(&ctx, raw.target.as_deref(), overrides.target.as_deref())?;
+    validate_plan(&Ctx::new(path, text), path, raw, overrides, env)
+}
+
+/// [`validate_with_env`] as a lint: an environment variable the plan reads
+/// and the environment lacks is returned beside the plan, as the error a
+/// run would give, instead of failing it. The plan holds a stand-in value
+/// for each; it is for reporting, never for running.
+pub(super) fn lint_with_env(
+    path: &Path,
+    text: &str,
+    raw: RawPlan,
+    overrides: &Overrides,
+    env: EnvLookup,
+) -> Result<(Plan, Vec<PlanError>), PlanError> {
+    let ctx = Ctx::lint(path, text);
+    let plan = validate_plan(&ctx, path, raw, overrides, env)?;
+    Ok((plan, ctx.take_unset_env()))
+}
+
+fn validate_plan(
+    ctx: &Ctx,
+    path: &Path,
+    raw: RawPlan,
+    overrides: &Overrides,
+    env: EnvLookup,
+) -> Result<Plan, PlanError> {
+    scenario::check_overrides(ctx, overrides)?;
+    let target = url::target(ctx, raw.target.as_deref(), overrides.target.as_deref())?;
     let timeout = match raw.timeout {
         Some(t) if t.0.is_zero() => return Err(ctx.err(&FieldPath::root("timeout"), "the timeout must be above 0")),
         Some(t) => t.0,
         None => Duration::from_secs(10),
     };
-    let tls = url::tls(&ctx, raw.tls)?;
-    let mut vars = vars(&ctx, raw.vars, env)?;
+    let tls = url::tls(ctx, raw.tls)?;
+    let mut vars = vars(ctx, raw.vars, env)?;
     let plan_signing = match raw.signing {
-        Some(s) => Some(signing::signing(&ctx, &FieldPath::root("signing"), s, env)?),
+        Some(s) => Some(signing::signing(ctx, &FieldPath::root("signing"), s, env)?),
         None => None,
     };
-    let setups = signing::setups(&ctx, raw.setups, &mut vars, plan_signing.as_ref())?;
+    let setups = signing::setups(ctx, raw.setups, &mut vars, plan_signing.as_ref())?;
     let mut endpoints = Vec::with_capacity(raw.endpoints.len());
     let mut weights = Vec::with_capacity(raw.endpoints.len());
     for (i, e) in raw.endpoints.into_iter().enumerate() {
-        let (endpoint, weight) = endpoint(&ctx, i, e, &vars, &endpoints, plan_signing.as_ref(), env)?;
+        let (endpoint, weight) = endpoint(ctx, i, e, &vars, &endpoints, plan_signing.as_ref(), env)?;
         endpoints.push(endpoint);
         weights.push(weight);
     }
-    let sink = signing::plan_sink(&ctx, raw.sink, &endpoints, env)?;
-    let rollout = rollout::rollout(&ctx, raw.rollout)?;
-    let availability = rollout::availability(&ctx, raw.availability)?;
-    let probes = rollout::probes(&ctx, raw.probes)?;
+    let sink = signing::plan_sink(ctx, raw.sink, &endpoints, env)?;
+    let rollout = rollout::rollout(ctx, raw.rollout)?;
+    let availability = rollout::availability(ctx, raw.availability)?;
+    let probes = rollout::probes(ctx, raw.probes)?;
     let sc = scenario::Inputs {
         endpoints: &endpoints,
         weights: &weights,
@@ -74,13 +99,13 @@ pub(super) fn validate_with_env(
         timeout,
         default_duration: rollout.as_ref().map(|r| r.head + r.timeout + r.tail),
     };
-    let scenarios = scenario::scenarios(&ctx, raw.scenarios, raw.load, &sc)?;
+    let scenarios = scenario::scenarios(ctx, raw.scenarios, raw.load, &sc)?;
     let cap = scenarios
         .iter()
         .map(|s| s.start_time + s.executor.duration())
         .max()
         .unwrap_or_default();
-    let faults = rollout::faults(&ctx, raw.faults, cap)?;
+    let faults = rollout::faults(ctx, raw.faults, cap)?;
     let mut events: Vec<String> = faults.iter().map(|f| f.name.clone()).collect();
     if rollout.is_some() {
         events.insert(0, "rollout".to_string());
@@ -92,8 +117,8 @@ pub(super) fn validate_with_env(
         probes: probes.iter().map(|p| p.name.clone()).collect(),
         has_rollout: rollout.is_some(),
     };
-    let thresholds = checks::thresholds(&ctx, raw.thresholds, &names)?;
-    let requirements = checks::requirements(&ctx, raw.requirements, &names)?;
+    let thresholds = checks::thresholds(ctx, raw.thresholds, &names)?;
+    let requirements = checks::requirements(ctx, raw.requirements, &names)?;
     let name = match raw.name {
         Some(n) if n.trim().is_empty() => return Err(ctx.err(&FieldPath::root("name"), "the name is empty")),
         Some(n) => n,
@@ -258,9 +283,7 @@ fn var_table(ctx: &Ctx, at: &FieldPath, t: RawVarTable, env: EnvLookup) -> Resul
             Ok(Var::List(values))
         }
         (None, Some(name)) => {
-            let Some(value) = env(&name) else {
-                return Err(ctx.err(&at.key("env"), format!("environment variable {name} is not set")));
-            };
+            let value = ctx.env(env, &at.key("env"), &name)?;
             Ok(if t.secret == Some(true) {
                 Var::Secret { env: name, value }
             } else {
@@ -328,7 +351,7 @@ mod tests {
         validate_with_env(path, text, raw, &Overrides::default(), env)
     }
 
-    const PLAN: &str = "target = \"http://h\"\n[vars]\nk = { env = \"K\", secret = true }\n[[endpoint]]\nname = \"e\"\npath = \"/{k}\"\n[load]\nexecutor = \"constant-vus\"\nduration = \"1s\"\n";
+    const PLAN: &str = "target = \"http://h\"\n[vars]\nk = { env = \"K\", secret = true }\n[[endpoint]]\nname = \"e\"\npath = \"/{{k}}\"\n[load]\nexecutor = \"constant-vus\"\nduration = \"1s\"\n";
 
     #[test]
     fn secrets_come_from_the_environment() {

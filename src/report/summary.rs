@@ -2,10 +2,11 @@
 //! pacing health, thresholds and requirements. The first of the report
 //! formats; it reads only a `RunResult`.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::metrics::RunResult;
 use crate::metrics::result::{ReasonKind, RunStatus, StatsSummary, VerdictResult};
+use crate::metrics::{ErrorClass, RunResult};
 
 fn ms(v: Option<f64>) -> String {
     v.map_or("-".to_string(), |v| {
@@ -173,6 +174,60 @@ fn delivery(out: &mut String, r: &RunResult) {
     }
 }
 
+/// The status codes an error class holds, as ` (404)` or
+/// ` (502 ×7, 503 ×5)` (most frequent first); empty for a class that is
+/// not about statuses. Counted per endpoint, leaving out the statuses the
+/// endpoint expects, so a 404 one endpoint expects is not listed as another
+/// one's error.
+fn status_codes(r: &RunResult, class: &str) -> String {
+    let Some(class) = ErrorClass::ALL.iter().copied().find(|c| c.name() == class) else {
+        return String::new();
+    };
+    let mut codes: BTreeMap<u16, u64> = BTreeMap::new();
+    for (name, s) in &r.stats.endpoints {
+        if s.errors.get(class.name()).copied().unwrap_or(0) == 0 {
+            continue;
+        }
+        let expect = expected_statuses(r, name);
+        for (code, n) in &s.status {
+            let Ok(code) = code.parse::<u16>() else { continue };
+            let expected = match &expect {
+                Some(list) if !list.is_empty() => list.contains(&code),
+                _ => (200..=399).contains(&code),
+            };
+            if ErrorClass::of_status(code) == class && !expected {
+                *codes.entry(code).or_default() += n;
+            }
+        }
+    }
+    let mut codes: Vec<(u16, u64)> = codes.into_iter().collect();
+    codes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    match codes.as_slice() {
+        [] => String::new(),
+        [(code, _)] => format!(" ({code})"),
+        _ => {
+            let list: Vec<String> = codes.iter().map(|(code, n)| format!("{code} ×{n}")).collect();
+            format!(" ({})", list.join(", "))
+        }
+    }
+}
+
+/// The `expect` list of an endpoint, read from the plan `run.json` holds.
+fn expected_statuses(r: &RunResult, endpoint: &str) -> Option<Vec<u16>> {
+    let ep = r
+        .plan
+        .get("endpoints")?
+        .as_array()?
+        .iter()
+        .find(|e| e.get("name").and_then(|n| n.as_str()) == Some(endpoint))?;
+    let list = ep.get("expect")?.as_array()?;
+    Some(
+        list.iter()
+            .filter_map(|v| v.as_u64().and_then(|v| u16::try_from(v).ok()))
+            .collect(),
+    )
+}
+
 /// Renders the summary.
 pub fn render(r: &RunResult) -> String {
     let mut out = String::new();
@@ -203,7 +258,7 @@ pub fn render(r: &RunResult) -> String {
         .errors
         .iter()
         .filter(|(_, n)| **n > 0)
-        .map(|(c, n)| format!("{c} {n}"))
+        .map(|(c, n)| format!("{c} {n}{}", status_codes(r, c)))
         .collect();
     if !errors.is_empty() {
         let _ = writeln!(out, "\n  errors: {}", errors.join(", "));
@@ -296,5 +351,84 @@ fn kind_name(kind: ReasonKind) -> &'static str {
         ReasonKind::Rollout => "rollout",
         ReasonKind::Fault => "fault",
         ReasonKind::Abort => "abort",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn stats(errors: Value, status: Value) -> Value {
+        let requests: u64 = status.as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+        json!({
+            "requests": requests, "ok": 0, "failed": 0, "errors": errors, "status": status,
+            "rps": 0.0, "clamped": 0,
+            "histograms": {"http_req_duration": "", "http_req_service_duration": "", "http_req_failure_duration": ""}
+        })
+    }
+
+    fn result(endpoints: &[(&str, Value, Value)], plan: Value, total: Value) -> RunResult {
+        let endpoints: serde_json::Map<String, Value> = endpoints
+            .iter()
+            .map(|(n, e, s)| (n.to_string(), stats(e.clone(), s.clone())))
+            .collect();
+        serde_json::from_value(json!({
+            "schema": "loadcheck.run/v1", "plan": plan, "plan_fingerprint": "", "started_at": "",
+            "started_at_ms": 0, "duration_s": 1.0, "status": "completed", "metadata": {
+                "loadcheck_version": "0", "workers": 1, "seed": 0,
+                "testbed": {"os": "linux", "arch": "x86_64", "cpus": 1}
+            },
+            "id": "plan",
+            "stats": {"total": total, "endpoints": endpoints, "scenarios": {}},
+            "timeline": {"resolution_s": 1, "approximate_percentiles": false, "total": [], "endpoints": {}},
+            "generator": {"scheduled_sends": 0, "dropped_sends": 0, "late_sends": 0, "late_after_ms": 0.0},
+            "thresholds": [], "requirements": []
+        }))
+        .unwrap()
+    }
+
+    fn errors_line(r: &RunResult) -> String {
+        render(r)
+            .lines()
+            .find(|l| l.trim_start().starts_with("errors:"))
+            .unwrap_or_else(|| panic!("no errors line in {}", render(r)))
+            .trim()
+            .to_string()
+    }
+
+    #[test]
+    fn error_classes_name_their_status_codes() {
+        let r = result(
+            &[
+                (
+                    "a",
+                    json!({"status_4xx": 88, "timeout": 2}),
+                    json!({"200": 10, "404": 88}),
+                ),
+                (
+                    "b",
+                    json!({"status_4xx": 3, "status_5xx": 12}),
+                    json!({"404": 5, "410": 3, "502": 7, "503": 5}),
+                ),
+            ],
+            // b expects its 404s: they are not b's errors.
+            json!({"endpoints": [{"name": "a", "expect": []}, {"name": "b", "expect": [404]}]}),
+            stats(
+                json!({"timeout": 2, "status_4xx": 91, "status_5xx": 12, "status_429": 0}),
+                json!({"200": 10, "404": 93, "410": 3, "502": 7, "503": 5}),
+            ),
+        );
+        assert_eq!(
+            errors_line(&r),
+            "errors: status_4xx 91 (404 ×88, 410 ×3), status_5xx 12 (502 ×7, 503 ×5), timeout 2"
+        );
+        let one = result(
+            &[("a", json!({"status_4xx": 88}), json!({"404": 88}))],
+            json!({}),
+            stats(json!({"status_4xx": 88}), json!({"404": 88})),
+        );
+        assert_eq!(errors_line(&one), "errors: status_4xx 88 (404)");
     }
 }

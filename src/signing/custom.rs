@@ -71,6 +71,19 @@ fn parse<V>(
     known: fn(&str) -> Option<V>,
     expected: &str,
 ) -> Result<Vec<Seg<V>>, SigningError> {
+    // Request templates write placeholders `{{name}}`; here the signing
+    // fields keep single braces, and `{{` is a literal `{`. A signing field
+    // in double braces would be signed as text: refused.
+    if let Some(name) = template
+        .split("{{")
+        .skip(1)
+        .filter_map(|after| after.split_once("}}").map(|(inner, _)| inner.trim()))
+        .find(|inner| known(inner).is_some())
+    {
+        return Err(template_error(format!(
+            "{what}: `{{{{{name}}}}}` would be signed as text; the signing fields take single braces here: `{{{name}}}`"
+        )));
+    }
     let mut segs = Vec::new();
     let mut lit = String::new();
     let mut rest = template;
@@ -470,6 +483,19 @@ mod tests {
                 "unknown placeholder {nope}",
             ),
             (spec("{body", Algorithm::Sha256, Encoding::Hex, &sig), "not closed"),
+            (
+                spec("{{timestamp}}.{body}", Algorithm::Sha256, Encoding::Hex, &sig),
+                "take single braces here: `{timestamp}`",
+            ),
+            (
+                spec(
+                    "{body}",
+                    Algorithm::Sha256,
+                    Encoding::Hex,
+                    &[("X-Sig", "v1={{ signature }}")],
+                ),
+                "`{{signature}}` would be signed as text",
+            ),
             (spec("", Algorithm::Sha256, Encoding::Hex, &sig), "empty"),
             (spec("{body}", Algorithm::Sha256, Encoding::Hex, &[]), "no headers"),
             (

@@ -52,6 +52,23 @@ fn rejects_bad_conditions() {
 }
 
 #[test]
+fn percentile_shorthand_suggests_p_n() {
+    for (s, want) in [
+        ("p95<500", "p(95)<500"),
+        ("p99 <= 800", "p(99)<=800"),
+        ("p99.9<1000", "p(99.9)<1000"),
+        ("P95<500", "p(95)<500"),
+        ("P(95)<500", "p(95)<500"),
+    ] {
+        let e = condition(s, dur()).unwrap_err();
+        assert_eq!(e.suggestion.as_deref(), Some(want), "{s}: {e}");
+        assert!(e.to_string().contains(&format!("did you mean \"{want}\"?")), "{e}");
+    }
+    // Not a percentile: the usual error, no rewrite.
+    assert_eq!(condition("px<5", dur()).unwrap_err().suggestion, None);
+}
+
+#[test]
 fn selectors_and_checks() {
     let s = parse_selector("http_req_duration{endpoint:search, phase:rollout}").unwrap();
     assert_eq!(

@@ -2,6 +2,7 @@
 //! positions (so an error names the line and the field), and the checks
 //! of names that several tables share.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -9,6 +10,11 @@ use crate::plan::error::{FieldPath, PlanError, SourceMap};
 
 /// Reads environment variables; tests substitute their own.
 pub(super) type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// What a variable the environment lacks reads as when the check is only a
+/// lint ([`Ctx::lint`]): a `standard-webhooks` secret (`whsec_` and
+/// base64), which every other scheme takes too.
+const STAND_IN: &str = "whsec_bG9hZGNoZWNrIHZhbGlkYXRlOiB1bnNldA==";
 
 /// The file being validated and its positions.
 pub(super) struct Ctx<'a> {
@@ -18,6 +24,9 @@ pub(super) struct Ctx<'a> {
     /// Whether positions mean anything (not for a plan read back from
     /// `run.json`).
     positioned: bool,
+    /// In a lint, the environment variables the plan reads and the
+    /// environment lacks, each as the error `run` would give.
+    unset_env: Option<RefCell<Vec<PlanError>>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -28,6 +37,7 @@ impl<'a> Ctx<'a> {
             dir,
             map: SourceMap::new(text),
             positioned: true,
+            unset_env: None,
         }
     }
 
@@ -38,6 +48,37 @@ impl<'a> Ctx<'a> {
             positioned: false,
             ..Ctx::new(file, "")
         }
+    }
+
+    /// A context for a lint (`loadcheck validate`): an unset environment
+    /// variable is recorded (see [`Ctx::take_unset_env`]) and reads as a stand-in
+    /// value, instead of failing the plan.
+    pub(super) fn lint(file: &'a Path, text: &'a str) -> Self {
+        Ctx {
+            unset_env: Some(RefCell::new(Vec::new())),
+            ..Ctx::new(file, text)
+        }
+    }
+
+    /// Reads environment variable `name`, which the field at `at` names.
+    /// Unset, it is an error, or in a lint a warning and a stand-in value.
+    pub(super) fn env(&self, env: EnvLookup, at: &FieldPath, name: &str) -> Result<String, PlanError> {
+        if let Some(value) = env(name) {
+            return Ok(value);
+        }
+        let e = self.err(at, format!("environment variable {name} is not set"));
+        match &self.unset_env {
+            Some(unset) => {
+                unset.borrow_mut().push(e);
+                Ok(STAND_IN.to_string())
+            }
+            None => Err(e),
+        }
+    }
+
+    /// The unset environment variables a lint found, taken out.
+    pub(super) fn take_unset_env(&self) -> Vec<PlanError> {
+        self.unset_env.as_ref().map(RefCell::take).unwrap_or_default()
     }
 
     /// An error about the field at `at`, located at the field, or at the

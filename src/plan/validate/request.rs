@@ -101,8 +101,17 @@ fn body(ctx: &Ctx, at: &FieldPath, raw: OneOf<RawBodyTable>, vars: &BTreeMap<Str
     Ok(Body::Template(t))
 }
 
-/// Every variable a template uses must be in `[vars]`.
+/// Every variable a template uses must be in `[vars]`, and a `[vars]` name
+/// written with single braces (`{word}`, the syntax before `{{word}}`) is
+/// refused with the placeholder meant, not sent as text.
 fn check_vars(ctx: &Ctx, at: &FieldPath, t: &Template, vars: &BTreeMap<String, Var>) -> Result<(), PlanError> {
+    if let Some(name) = t.single_brace_names().find(|n| vars.contains_key(*n)) {
+        return Err(ctx.err_near(
+            at,
+            format!("`{{{name}}}` is literal text: placeholders are written with double braces"),
+            Some(format!("{{{{{name}}}}}")),
+        ));
+    }
     for name in t.var_names() {
         if !vars.contains_key(name) {
             let candidates = vars
@@ -111,7 +120,7 @@ fn check_vars(ctx: &Ctx, at: &FieldPath, t: &Template, vars: &BTreeMap<String, V
                 .chain(template::BUILTINS.iter().copied());
             return Err(ctx.err_near(
                 at,
-                format!("unknown variable `{{{name}}}`; define it in [vars] or use a built-in ({{vu}}, {{iteration}}, {{uuid}}, {{timestamp}}, {{random_int:1..100}})"),
+                format!("unknown variable `{{{{{name}}}}}`; define it in [vars] or use a built-in ({{{{vu}}}}, {{{{iteration}}}}, {{{{uuid}}}}, {{{{timestamp}}}}, {{{{random_int:1..100}}}})"),
                 did_you_mean(name, candidates),
             ));
         }

@@ -63,10 +63,9 @@ pub(in crate::plan) fn signing(
     }
     let mut secrets = Vec::with_capacity(secret_env.len());
     for name in &secret_env {
-        match env(name) {
-            Some(v) if !v.is_empty() => secrets.push(v),
-            Some(_) => return Err(ctx.err(&env_at, format!("environment variable {name} is empty"))),
-            None => return Err(ctx.err(&env_at, format!("environment variable {name} is not set"))),
+        match ctx.env(env, &env_at, name)? {
+            v if !v.is_empty() => secrets.push(v),
+            _ => return Err(ctx.err(&env_at, format!("environment variable {name} is empty"))),
         }
     }
     let custom = if scheme == SchemeKind::Custom {
@@ -94,7 +93,7 @@ pub(in crate::plan) fn signing(
     let id = match (raw.id, uses_id) {
         (Some(_), false) => return Err(ctx.err(&at.key("id"), "this scheme signs no message id")),
         (Some(t), true) => Some(Template::parse(&t).map_err(|m| ctx.err(&at.key("id"), m))?),
-        (None, true) => Some(Template::parse("msg_{uuid}").map_err(|m| ctx.err(at, m))?),
+        (None, true) => Some(Template::parse("msg_{{uuid}}").map_err(|m| ctx.err(at, m))?),
         (None, false) => None,
     };
     let tolerance = raw.tolerance.map_or(Duration::from_secs(300), |d| d.0);
