@@ -1,6 +1,7 @@
 //! The JSON contracts and the metric docs, checked against the real thing:
-//! a `run.json` written by the binary against `schema/run.schema.json` (and
-//! broken copies of it against the same schema, so the check can fail), every
+//! a `run.json` written by the binary against `schema/run.schema.json`, both
+//! finished and still `running` (and broken copies of each against the same
+//! schema, so the check can fail), every
 //! `examples/*.toml` against `schema/plan.schema.json` and `loadcheck
 //! validate`, and `docs/metrics.md` against the metric registry.
 
@@ -98,31 +99,70 @@ check = "http_req_duration{endpoint:thumbnail}: p(99)<5000"
 note = "loopback, in-process demo service"
 "#;
 
+/// The demo service, in-process on a loopback port, for as long as it lives.
+struct Demo {
+    rt: tokio::runtime::Runtime,
+    addr: std::net::SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Demo {
+    fn start() -> Demo {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("bind the demo service");
+        let addr = listener.local_addr().expect("local addr");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let cfg = DemoConfig {
+            seed: Some(1),
+            ..DemoConfig::default()
+        };
+        let server = rt.spawn(serve(listener, cfg, async move {
+            let _ = stopped.await;
+        }));
+        Demo {
+            rt,
+            addr,
+            stop: Some(stop),
+            server: Some(server),
+        }
+    }
+
+    /// Stops the service and checks that it ran and stopped in time.
+    fn stop(mut self) {
+        let _ = self.stop.take().expect("running").send(());
+        let server = self.server.take().expect("running");
+        let joined = self
+            .rt
+            .block_on(async { tokio::time::timeout(Duration::from_secs(10), server).await });
+        joined
+            .expect("the demo service stops in time")
+            .expect("join the demo service")
+            .expect("the demo service ran");
+    }
+}
+
+/// Writes `plan` to a new folder and returns the folder, the plan's path
+/// and the `--out` folder.
+fn plan_dir(plan: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("plan.toml");
+    std::fs::write(&path, plan).expect("write the plan");
+    let out = dir.path().join("out");
+    (dir, path, out)
+}
+
 /// Starts the demo service in-process, runs the binary against it and
 /// returns the `run.json` it wrote.
 fn run_against_demo() -> Value {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .expect("bind the demo service");
-    let addr = listener.local_addr().expect("local addr");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let cfg = DemoConfig {
-        seed: Some(1),
-        ..DemoConfig::default()
-    };
-    let server = rt.spawn(serve(listener, cfg, async move {
-        let _ = stopped.await;
-    }));
-
-    let dir = tempfile::tempdir().expect("tempdir");
-    let plan = dir.path().join("plan.toml");
-    std::fs::write(&plan, PLAN).expect("write the plan");
-    let out = dir.path().join("out");
+    let demo = Demo::start();
+    let (_dir, plan, out) = plan_dir(PLAN);
     let output = Command::new(BIN)
         .arg("run")
         .arg(&plan)
@@ -130,18 +170,12 @@ fn run_against_demo() -> Value {
         .arg(&out)
         .args(["--quiet", "--seed", "1", "--threads", "2", "--max-duration", "30s"])
         .arg("--target")
-        .arg(format!("http://{addr}"))
+        .arg(format!("http://{}", demo.addr))
         .env_remove("LOADCHECK_TARGET")
         .timeout(RUN_LIMIT)
         .output()
         .expect("run the binary");
-
-    let _ = stop.send(());
-    let joined = rt.block_on(async { tokio::time::timeout(Duration::from_secs(10), server).await });
-    joined
-        .expect("the demo service stops in time")
-        .expect("join the demo service")
-        .expect("the demo service ran");
+    demo.stop();
 
     // The null-valued threshold fails, so the verdict is 1.
     assert_eq!(
@@ -155,6 +189,197 @@ fn run_against_demo() -> Value {
     read_json(&out.join("run.json"))
 }
 
+/// The keys of a `running` file (`RunStart`).
+const RUN_START_KEYS: [&str; 8] = [
+    "schema",
+    "plan",
+    "plan_fingerprint",
+    "id",
+    "started_at",
+    "started_at_ms",
+    "status",
+    "metadata",
+];
+
+/// A broken copy of a run.json, and what is broken in it.
+type Break = (&'static str, fn(&mut Value));
+
+fn obj(v: &mut Value) -> &mut serde_json::Map<String, Value> {
+    v.as_object_mut().expect("an object")
+}
+
+/// Broken copies of a finished run: each must be rejected.
+const FINISHED_BREAKS: &[Break] = &[
+    ("another schema version", |r| r["schema"] = json!("loadcheck.run/v2")),
+    ("an unknown top-level key", |r| r["extra"] = json!(1)),
+    ("no generator", |r| {
+        obj(r).remove("generator");
+    }),
+    ("an unknown status", |r| r["status"] = json!("finished")),
+    ("the old abort_reason", |r| {
+        r["abort_reason"] = json!("SIGTERM received")
+    }),
+    ("a null abort", |r| r["abort"] = Value::Null),
+    ("an abort on a completed run", |r| {
+        r["abort"] = json!({"kind": "signal", "detail": "SIGTERM"})
+    }),
+    ("status aborted without an abort", |r| r["status"] = json!("aborted")),
+    ("an abort with an unknown kind", |r| {
+        r["status"] = json!("aborted");
+        r["abort"] = json!({"kind": "timeout"});
+    }),
+    ("an abort with an unknown key", |r| {
+        r["status"] = json!("aborted");
+        r["abort"] = json!({"kind": "signal", "signal": "SIGTERM"});
+    }),
+    ("no verdict", |r| {
+        obj(r).remove("verdict");
+    }),
+    ("a verdict with exit code 2", |r| r["verdict"]["exit_code"] = json!(2)),
+    ("a failed verdict with exit code 0", |r| {
+        r["verdict"]["exit_code"] = json!(0)
+    }),
+    ("a passing verdict with reasons", |r| {
+        r["verdict"]["result"] = json!("pass");
+        r["verdict"]["exit_code"] = json!(0);
+    }),
+    ("a failed verdict with an exit-3 reason (3 beats 1)", |r| {
+        let reasons = r["verdict"]["reasons"].as_array_mut().unwrap();
+        reasons.push(json!({"kind": "fault", "name": "kill", "detail": "exited 7", "exit_code": 3}));
+    }),
+    ("an error verdict without an exit-3 reason", |r| {
+        r["verdict"]["result"] = json!("error");
+        r["verdict"]["exit_code"] = json!(3);
+    }),
+    ("a reason with an unknown kind", |r| {
+        r["verdict"]["reasons"][0]["kind"] = json!("regression")
+    }),
+    ("a threshold reason with exit code 3", |r| {
+        r["verdict"]["reasons"][0]["exit_code"] = json!(3)
+    }),
+    ("a reason with a null value", |r| {
+        r["verdict"]["reasons"][0]["value"] = Value::Null
+    }),
+    ("no id", |r| {
+        obj(r).remove("id");
+    }),
+    ("an id with a space", |r| r["id"] = json!("schema check")),
+    ("an id of 65 characters", |r| r["id"] = json!("a".repeat(65))),
+    ("a plan without an id", |r| {
+        obj(&mut r["plan"]).remove("id");
+    }),
+    ("no thresholds", |r| {
+        obj(r).remove("thresholds");
+    }),
+    ("stats without atoms", |r| {
+        obj(&mut r["stats"]).remove("atoms");
+    }),
+    ("an atom without histograms", |r| {
+        obj(&mut r["stats"]["atoms"][0]).remove("histograms");
+    }),
+    ("an atom with a zero error count", |r| {
+        r["stats"]["atoms"][0]["errors"]["connect"] = json!(0)
+    }),
+    ("an atom with no requests", |r| {
+        r["stats"]["atoms"][0]["requests"] = json!(0)
+    }),
+    ("an atom with an unknown phase", |r| {
+        r["stats"]["atoms"][0]["phase"] = json!("middle")
+    }),
+    ("an atom whose clamped counts are all zero", |r| {
+        r["stats"]["atoms"][0]["clamped"] = json!({
+            "http_req_duration": 0, "http_req_service_duration": 0, "http_req_failure_duration": 0
+        })
+    }),
+    ("a scenario's send lag that is not a histogram", |r| {
+        let scenarios = obj(&mut r["generator"]["scenarios"]);
+        let first = scenarios.values_mut().next().expect("a scenario");
+        first["send_lag"] = json!(12.5);
+    }),
+    ("a scenario's pacing without late_sends", |r| {
+        let scenarios = obj(&mut r["generator"]["scenarios"]);
+        let first = scenarios.values_mut().next().expect("a scenario");
+        obj(first).remove("late_sends");
+    }),
+    ("the old metadata.cpus", |r| r["metadata"]["cpus"] = json!(2)),
+    ("the old metadata.github_sha", |r| {
+        r["metadata"]["github_sha"] = json!("abc")
+    }),
+    ("metadata without a testbed", |r| {
+        obj(&mut r["metadata"]).remove("testbed");
+    }),
+    ("a testbed without cpus", |r| {
+        obj(&mut r["metadata"]["testbed"]).remove("cpus");
+    }),
+    ("git without a sha", |r| {
+        r["metadata"]["git"] = json!({"branch": "main"})
+    }),
+    ("a pull request number that is a string", |r| {
+        r["metadata"]["github"] = json!({"pr_number": "12"})
+    }),
+    ("a running file with stats but no verdict", |r| {
+        r["status"] = json!("running");
+        obj(r).remove("verdict");
+    }),
+    ("a stats error class missing", |r| {
+        obj(&mut r["stats"]["total"]["errors"]).remove("tls");
+    }),
+    ("an unknown error class in a timeline row", |r| {
+        r["timeline"]["total"][0]["errors"]["bogus"] = json!(1)
+    }),
+    ("a zero count in a timeline row", |r| {
+        r["timeline"]["total"][0]["errors"]["connect"] = json!(0)
+    }),
+    ("a histogram that is not base64", |r| {
+        r["stats"]["total"]["histograms"]["http_req_duration"] = json!("not base64!")
+    }),
+    ("a threshold value that is a string", |r| {
+        r["thresholds"][0]["value"] = json!("12.5")
+    }),
+    ("a latency without p99_9", |r| {
+        obj(&mut r["stats"]["total"]["latency_ms"]).remove("p99_9");
+    }),
+    ("a plan without endpoints", |r| {
+        obj(&mut r["plan"]).remove("endpoints");
+    }),
+];
+
+/// Broken copies of a `running` file: each must be rejected.
+const RUNNING_BREAKS: &[Break] = &[
+    ("a running file with stats", |r| r["stats"] = json!({})),
+    ("a running file with a verdict", |r| {
+        r["verdict"] = json!({"result": "pass", "exit_code": 0, "reasons": []})
+    }),
+    ("a running file with an abort", |r| {
+        r["abort"] = json!({"kind": "signal"})
+    }),
+    ("a running file without metadata", |r| {
+        obj(r).remove("metadata");
+    }),
+    ("a running file without an id", |r| {
+        obj(r).remove("id");
+    }),
+    ("a running file without a start time", |r| {
+        obj(r).remove("started_at_ms");
+    }),
+];
+
+fn assert_breaks_rejected(v: &Validator, run: &Value, breaks: &[Break]) {
+    let accepted: Vec<&str> = breaks
+        .iter()
+        .filter_map(|(what, break_it)| {
+            let mut broken = run.clone();
+            break_it(&mut broken);
+            v.is_valid(&broken).then_some(*what)
+        })
+        .collect();
+    assert!(
+        accepted.is_empty(),
+        "the run schema accepts run.json with:\n  {}",
+        accepted.join("\n  ")
+    );
+}
+
 #[test]
 fn run_json_matches_its_schema() {
     let v = validator("run.schema.json");
@@ -163,6 +388,9 @@ fn run_json_matches_its_schema() {
 
     // The run exercised the parts of the schema that are easy to leave untested.
     assert_eq!(run["status"], "completed");
+    assert_eq!(run["id"], "schema-check", "the id is a slug of the name");
+    assert_eq!(run["plan"]["id"], run["id"]);
+    assert!(run.get("abort").is_none(), "a completed run has no abort");
     assert!(
         run["stats"]["total"]["errors"]["status_4xx"].as_u64() > Some(0),
         "no 404s counted"
@@ -184,47 +412,148 @@ fn run_json_matches_its_schema() {
     assert_eq!(no_data["value"], Value::Null);
     assert_eq!(no_data["ok"], false);
     assert_eq!(run["requirements"][0]["note"], "loopback, in-process demo service");
+    let verdict = &run["verdict"];
+    assert_eq!(
+        (verdict["result"].as_str(), verdict["exit_code"].as_i64()),
+        (Some("fail"), Some(1))
+    );
+    assert_eq!(verdict["reasons"][0]["kind"], "threshold", "{verdict}");
+    assert!(
+        verdict["reasons"][0].get("value").is_none(),
+        "an unmeasured value is left out: {verdict}"
+    );
+    let atoms = run["stats"]["atoms"].as_array().expect("atoms");
+    assert_eq!(atoms.len(), 3, "one atom per endpoint of the one scenario: {atoms:?}");
+    assert!(
+        atoms.iter().any(|a| a["errors"].get("status_4xx").is_some()),
+        "no atom lists status_4xx"
+    );
+    assert!(run["generator"]["scenarios"]["steady"]["send_lag"].is_string());
+    assert!(run["metadata"]["testbed"]["cpus"].as_u64() >= Some(1));
 
     // Broken copies must be rejected: the schema is strict enough to fail.
-    type Break = fn(&mut Value);
-    let breaks: [(&str, Break); 12] = [
-        ("another schema version", |r| r["schema"] = json!("loadcheck.run/v2")),
-        ("an unknown top-level key", |r| r["extra"] = json!(1)),
-        ("no generator", |r| {
-            r.as_object_mut().unwrap().remove("generator");
-        }),
-        ("an unknown status", |r| r["status"] = json!("finished")),
-        ("a null abort_reason", |r| r["abort_reason"] = Value::Null),
-        ("a stats error class missing", |r| {
-            r["stats"]["total"]["errors"].as_object_mut().unwrap().remove("tls");
-        }),
-        ("an unknown error class in a timeline row", |r| {
-            r["timeline"]["total"][0]["errors"]["bogus"] = json!(1)
-        }),
-        ("a zero count in a timeline row", |r| {
-            r["timeline"]["total"][0]["errors"]["connect"] = json!(0)
-        }),
-        ("a histogram that is not base64", |r| {
-            r["stats"]["total"]["histograms"]["http_req_duration"] = json!("not base64!")
-        }),
-        ("a threshold value that is a string", |r| {
-            r["thresholds"][0]["value"] = json!("12.5")
-        }),
-        ("a latency without p99_9", |r| {
-            r["stats"]["total"]["latency_ms"]
-                .as_object_mut()
-                .unwrap()
-                .remove("p99_9");
-        }),
-        ("a plan without endpoints", |r| {
-            r["plan"].as_object_mut().unwrap().remove("endpoints");
-        }),
-    ];
-    for (what, break_it) in breaks {
-        let mut broken = run.clone();
-        break_it(&mut broken);
-        assert!(!v.is_valid(&broken), "the run schema accepts run.json with {what}");
+    assert_breaks_rejected(&v, &run, FINISHED_BREAKS);
+
+    // The same run, cut down to what is written at its start, is a valid
+    // `running` file, and its own broken copies are rejected too.
+    let mut start = run.clone();
+    obj(&mut start).retain(|k, _| RUN_START_KEYS.contains(&k.as_str()));
+    start["status"] = json!("running");
+    assert_valid(&v, &start, "run.json cut down to a running file");
+    assert_breaks_rejected(&v, &start, RUNNING_BREAKS);
+}
+
+/// A plan that would run for a minute: the test kills it long before.
+const LONG_PLAN: &str = r#"
+name = "Schema check, still running"
+target = "http://127.0.0.1:9"   # replaced by --target
+timeout = "2s"
+
+[[scenario]]
+name = "slow"
+executor = "constant-arrival-rate"
+rate = 5
+duration = "60s"
+endpoints = { search = 1 }
+
+[[endpoint]]
+name = "search"
+path = "/v1/images/?q=cat"
+
+[thresholds]
+"http_req_duration" = ["p(95)<5000"]
+"#;
+
+/// Upper bound on waiting for the `running` file.
+const RUNNING_LIMIT: Duration = Duration::from_secs(30);
+
+/// Kills and reaps the child when dropped, so a failing test leaves no run
+/// behind.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
+}
+
+/// A run's `run.json` while it goes says `running`, holds only what is
+/// known at the start, matches the schema, and is what a killed run leaves
+/// behind; `loadcheck verdict` on it exits 3 and leaves it alone.
+#[test]
+fn a_running_run_json_matches_its_schema() {
+    let v = validator("run.schema.json");
+    let demo = Demo::start();
+    let (_dir, plan, out) = plan_dir(LONG_PLAN);
+    let child = std::process::Command::new(BIN)
+        .arg("run")
+        .arg(&plan)
+        .arg("--out")
+        .arg(&out)
+        .args(["--quiet", "--seed", "1", "--threads", "1"])
+        .arg("--target")
+        .arg(format!("http://{}", demo.addr))
+        .env_remove("LOADCHECK_TARGET")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start loadcheck run");
+    let mut child = KillOnDrop(child);
+    let path = out.join("run.json");
+    let deadline = std::time::Instant::now() + RUNNING_LIMIT;
+    let running = loop {
+        // Written atomically: a file that is there is whole.
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            let doc: Value = serde_json::from_str(&text).expect("run.json is JSON");
+            assert_eq!(doc["status"], "running", "{doc}");
+            break doc;
+        }
+        if let Some(status) = child.0.try_wait().expect("poll the run") {
+            let mut stderr = String::new();
+            if let Some(mut pipe) = child.0.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+            }
+            panic!("loadcheck run ended ({status}) before writing run.json:\n{stderr}");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no run.json within {RUNNING_LIMIT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // Killed: what it leaves behind is the running file.
+    child.0.kill().expect("kill the run");
+    child.0.wait().expect("reap the run");
+    drop(child);
+    let left = read_json(&path);
+    demo.stop();
+
+    assert_valid(&v, &running, "a running run.json");
+    assert_eq!(left, running, "a killed run leaves its running file as it was");
+    let mut keys: Vec<&str> = running.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    let mut want = RUN_START_KEYS.to_vec();
+    want.sort_unstable();
+    assert_eq!(keys, want, "a running file holds the start's fields, no more");
+    assert_eq!(running["id"], "schema-check-still-running");
+    assert_eq!(running["plan"]["id"], running["id"]);
+    assert_breaks_rejected(&v, &running, RUNNING_BREAKS);
+
+    let judged = Command::new(BIN)
+        .arg("verdict")
+        .arg(&out)
+        .timeout(VALIDATE_LIMIT)
+        .output()
+        .expect("run loadcheck verdict");
+    assert_eq!(
+        judged.status.code(),
+        Some(3),
+        "a killed run is an error: {}",
+        String::from_utf8_lossy(&judged.stderr)
+    );
+    assert_eq!(read_json(&path), running, "verdict leaves a running file alone");
 }
 
 /// The environment variables a plan reads secrets from (`env = "…"`,
@@ -385,10 +714,21 @@ fn the_demo_run_json_with_delivery_matches_its_schema() {
     let mut broken = run.clone();
     broken["delivery"]["correlation"]["lost"] = json!(-1);
     assert!(!errors(&validator("run.schema.json"), &broken).is_empty());
-    let mut broken = run;
+    let mut broken = run.clone();
     broken["delivery"]["signatures"]
         .as_object_mut()
         .unwrap()
         .remove("valid");
+    assert!(!errors(&validator("run.schema.json"), &broken).is_empty());
+    // The rollout's atoms carry their phase.
+    let atoms = run["stats"]["atoms"].as_array().expect("atoms");
+    assert!(atoms.iter().all(|a| a["phase"].is_string()), "{atoms:?}");
+    // An event's RTO is either measured or says why not, never both.
+    let mut broken = run.clone();
+    broken["availability"]["events"][0]["not_measured"] = json!(1);
+    assert!(!errors(&validator("run.schema.json"), &broken).is_empty());
+    let mut broken = run;
+    broken["availability"]["events"][0]["not_measured"] = json!("the fault command failed");
+    broken["availability"]["events"][0]["rto_s"] = json!(1.5);
     assert!(!errors(&validator("run.schema.json"), &broken).is_empty());
 }
