@@ -71,9 +71,10 @@ pub async fn run_plan(mut plan: Plan, args: &EngineArgs) -> Exit {
         raw_samples: args.raw_samples.clone(),
     };
     let mut progress = progress::Progress::start(progress::planned(&plan, args.max_duration), args.quiet);
-    let (control, finish) = engine::Control::standalone();
+    // Gathered before the start instant is set: it runs `git`.
     let plan_dir = plan.source.parent().unwrap_or(Path::new(".")).to_path_buf();
     let metadata = outcome::metadata(workers, seed, &plan_dir);
+    let (control, finish) = engine::Control::standalone();
     // A run killed from here on leaves this behind, to be read back.
     if let Err(e) = write_json(
         &args.out,

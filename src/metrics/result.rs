@@ -252,7 +252,7 @@ pub struct Reason {
     /// The threshold (`metric: condition`), the requirement's name, the
     /// fault's name, `rollout`, or the abort's kind.
     pub name: String,
-    /// The measured value, when there is one (`null`: not measured).
+    /// The measured value, when there is one (absent: not measured).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub value: Option<f64>,
     /// For people.

@@ -169,6 +169,25 @@ pub async fn run_seeded(text: &str, seed: u64) -> (Exit, RunResult, PathBuf) {
     (code, serde_json::from_str(&json).unwrap(), dir)
 }
 
+/// Every run.json the suite writes holds to `schema/run.schema.json`.
+pub fn assert_schema(run: &serde_json::Value) {
+    static SCHEMA: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    let v = SCHEMA.get_or_init(|| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/run.schema.json");
+        let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        jsonschema::validator_for(&schema).expect("schema/run.schema.json compiles")
+    });
+    let errors: Vec<String> = v
+        .iter_errors(run)
+        .map(|e| format!("at `{}`: {e}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "run.json breaks its schema:\n  {}",
+        errors.join("\n  ")
+    );
+}
+
 /// The verdict contract on a finished run's file: its exit code is the
 /// file's `verdict.exit_code`; with `verdict`, `thresholds` and
 /// `requirements` deleted, `loadcheck verdict` writes them back equal and
@@ -176,6 +195,7 @@ pub async fn run_seeded(text: &str, seed: u64) -> (Exit, RunResult, PathBuf) {
 pub fn assert_rejudged(run_json: &Path, code: i32) {
     let text = std::fs::read_to_string(run_json).expect("run.json written");
     let original: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_schema(&original);
     if original["status"] == "running" {
         return;
     }
@@ -204,6 +224,7 @@ pub fn assert_rejudged(run_json: &Path, code: i32) {
         String::from_utf8_lossy(&out.stderr)
     );
     let judged: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&copy).unwrap()).unwrap();
+    assert_schema(&judged);
     for key in ["verdict", "thresholds", "requirements"] {
         assert_eq!(judged[key], original[key], "{key} judged again from the file");
     }
