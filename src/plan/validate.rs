@@ -126,7 +126,7 @@ fn validate_plan(
             .file_stem()
             .map_or_else(|| "plan".to_string(), |s| s.to_string_lossy().into_owned()),
     };
-    let id = plan_id(&ctx, raw.id, &name)?;
+    let id = plan_id(ctx, raw.id, &name)?;
     Ok(Plan {
         name,
         id,
