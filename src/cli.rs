@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::demo::Route;
 use crate::plan::duration::parse_duration;
 
 /// Is this deploy safe under load? Runs load against a service and checks
@@ -193,6 +194,18 @@ pub struct ServeArgs {
     /// How long both versions serve during the simulated rollout.
     #[arg(long, value_parser = duration_arg, default_value = "4s", requires = "roll_to")]
     pub roll_over: Duration,
+    /// A route's base latency, with jitter (`search=5ms`; routes: search,
+    /// thumbnail, webhook). Repeatable. Replaces the route's own delay.
+    #[arg(long = "latency", value_name = "ROUTE=DURATION", value_parser = latency_arg)]
+    pub latency: Vec<(Route, Duration)>,
+    /// Make a route slower for every version (`thumbnail=25%`). Repeatable;
+    /// the route needs a `--latency`.
+    #[arg(long = "slow", value_name = "ROUTE=PERCENT", value_parser = slow_arg)]
+    pub slow: Vec<(Route, f64)>,
+    /// Make the version `--roll-to` moves to slower on a route
+    /// (`thumbnail=25%`). Repeatable; the route needs a `--latency`.
+    #[arg(long = "roll-slow", value_name = "ROUTE=PERCENT", value_parser = slow_arg, requires = "roll_to")]
+    pub roll_slow: Vec<(Route, f64)>,
     /// Deliver every accepted webhook to this URL (POST, with retries and a
     /// circuit breaker).
     #[arg(long)]
@@ -225,6 +238,31 @@ pub struct ServeArgs {
     /// Deliveries in flight at once.
     #[arg(long, default_value_t = 4, requires = "deliver_to")]
     pub delivery_concurrency: usize,
+}
+
+/// `ROUTE=DURATION` (`search=5ms`).
+fn latency_arg(s: &str) -> Result<(Route, Duration), String> {
+    let (route, value) = s
+        .split_once('=')
+        .ok_or_else(|| format!("\"{s}\": expected ROUTE=DURATION, e.g. search=5ms"))?;
+    let d = parse_duration(value).map_err(|e| format!("\"{s}\": {e}"))?;
+    if d.is_zero() || d > Duration::from_secs(10) {
+        return Err(format!("\"{s}\": the latency must be above 0 and at most 10s"));
+    }
+    Ok((Route::from_name(route)?, d))
+}
+
+/// `ROUTE=PERCENT` (`thumbnail=25%`): the factor, 1.25 for `25%`.
+fn slow_arg(s: &str) -> Result<(Route, f64), String> {
+    let (route, value) = s
+        .split_once('=')
+        .ok_or_else(|| format!("\"{s}\": expected ROUTE=PERCENT, e.g. thumbnail=25%"))?;
+    let pct: f64 = value
+        .strip_suffix('%')
+        .and_then(|p| p.trim().parse().ok())
+        .filter(|p: &f64| p.is_finite() && (-90.0..=1000.0).contains(p))
+        .ok_or_else(|| format!("\"{s}\": expected a percentage from -90% to 1000%, e.g. 25%"))?;
+    Ok((Route::from_name(route)?, 1.0 + pct / 100.0))
 }
 
 fn duration_arg(s: &str) -> Result<Duration, String> {

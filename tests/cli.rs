@@ -386,3 +386,21 @@ fn demo_runs_the_whole_pipeline_and_exits_0() {
     assert_eq!(r.stats.total.failed, 0);
     common::assert_rejudged(&dir.path().join("run.json"), 0);
 }
+
+#[test]
+fn demo_serve_refuses_to_slow_a_route_without_a_latency() {
+    let out = loadcheck()
+        .args(["demo", "serve", "--listen", "127.0.0.1:0", "--slow", "thumbnail=25%"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("--latency thumbnail=5ms"), "{err}");
+    let out = loadcheck()
+        .args(["demo", "serve", "--latency", "images=5ms"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("search, thumbnail and webhook"), "{err}");
+}

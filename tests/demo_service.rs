@@ -5,7 +5,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use loadcheck::demo::{DemoConfig, router, serve, serve_standalone};
+use loadcheck::demo::{DemoConfig, DemoRollout, Route, Shaping, router, serve, serve_standalone};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -117,6 +117,7 @@ fn cfg(stall: Option<(Duration, Duration)>) -> DemoConfig {
         seed: Some(7),
         rollout: None,
         dispatcher: None,
+        shaping: Shaping::default(),
     }
 }
 
@@ -299,4 +300,65 @@ async fn standalone_drains_on_sigterm() {
     assert_eq!(reply.body.len(), 4096);
     let outcome = tokio::time::timeout(LIMIT, standalone).await.expect("returns in time");
     outcome.expect("join").expect("serve_standalone ok");
+}
+
+/// The median time of `n` sequential requests to `path`, and the versions seen.
+async fn median_ms(addr: SocketAddr, path: &str, n: usize) -> (f64, Vec<String>) {
+    let mut times = Vec::with_capacity(n);
+    let mut versions = Vec::new();
+    for _ in 0..n {
+        let started = Instant::now();
+        let reply = request(addr, "GET", path, b"").await;
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(reply.status, 200);
+        versions.push(reply.header("x-app-version").unwrap_or_default().to_owned());
+    }
+    times.sort_by(f64::total_cmp);
+    (times[n / 2], versions)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_gets_its_latency_and_the_new_version_can_be_slower_on_it() {
+    let shaping = Shaping {
+        base: vec![
+            (Route::Thumbnail, Duration::from_millis(20)),
+            (Route::Search, Duration::from_millis(20)),
+        ],
+        slow: vec![],
+        roll_slow: vec![(Route::Thumbnail, 2.0)],
+    };
+    // v1 only: both routes about 20 ms.
+    let old = Running::start(DemoConfig {
+        shaping: shaping.clone(),
+        ..cfg(None)
+    })
+    .await;
+    let (thumb_v1, versions) = median_ms(old.addr, "/v1/images/7/thumb/", 15).await;
+    assert!(versions.iter().all(|v| v == "v-test"));
+    let (search_v1, _) = median_ms(old.addr, "/v1/images/?q=cat", 15).await;
+    old.shutdown().await;
+    // Rolled to v2 from the start: the thumbnail doubles, search does not.
+    let new = Running::start(DemoConfig {
+        shaping,
+        rollout: Some(DemoRollout {
+            to: "v2".to_owned(),
+            at: Duration::ZERO,
+            over: Duration::ZERO,
+        }),
+        ..cfg(None)
+    })
+    .await;
+    let (thumb_v2, versions) = median_ms(new.addr, "/v1/images/7/thumb/", 15).await;
+    assert!(versions.iter().all(|v| v == "v2"), "{versions:?}");
+    let (search_v2, _) = median_ms(new.addr, "/v1/images/?q=cat", 15).await;
+    new.shutdown().await;
+    assert!((18.0..35.0).contains(&thumb_v1), "v1 thumbnail median {thumb_v1} ms");
+    assert!(
+        thumb_v2 >= 1.6 * thumb_v1,
+        "v2 thumbnail {thumb_v2} ms against v1 {thumb_v1} ms"
+    );
+    assert!(
+        search_v2 < 1.4 * search_v1,
+        "search is not slowed: {search_v1} → {search_v2} ms"
+    );
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::cli::{EngineArgs, ServeArgs};
-use crate::demo::{DemoConfig, DemoDispatcher, DemoRollout, breaker, dispatch, serve_standalone};
+use crate::demo::{DemoConfig, DemoDispatcher, DemoRollout, Shaping, breaker, dispatch, serve_standalone};
 use crate::exit::Exit;
 use crate::plan::Overrides;
 
@@ -103,7 +103,16 @@ pub async fn serve(args: ServeArgs) -> Exit {
             at: args.roll_at,
             over: args.roll_over,
         }),
+        shaping: Shaping {
+            base: args.latency,
+            slow: args.slow,
+            roll_slow: args.roll_slow,
+        },
     };
+    if let Err(e) = cfg.shaping.check() {
+        eprintln!("error: {e}");
+        return Exit::BadInput;
+    }
     match serve_standalone(args.listen, cfg).await {
         Ok(()) => Exit::Pass,
         Err(e) => {

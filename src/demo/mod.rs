@@ -4,8 +4,10 @@
 
 pub mod breaker;
 pub mod dispatch;
+mod latency;
 mod serve;
 mod service;
 
+pub use latency::{Route, Shaping};
 pub use serve::serve_standalone;
 pub use service::{DISPATCH_STATS_PATH, DemoConfig, DemoDispatcher, DemoRollout, router, serve};

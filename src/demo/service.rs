@@ -20,10 +20,12 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+
+use super::latency::{Route, Shaping};
 use serde::{Deserialize, Serialize};
 
 /// Settings of one demo service instance.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DemoConfig {
     /// Value of the `x-app-version` header on every response.
     pub app_version: String,
@@ -38,6 +40,8 @@ pub struct DemoConfig {
     pub rollout: Option<DemoRollout>,
     /// Where accepted webhooks are delivered, if anywhere.
     pub dispatcher: Option<DemoDispatcher>,
+    /// Per-route latency (`--latency`, `--slow`, `--roll-slow`).
+    pub shaping: Shaping,
 }
 
 /// The webhook dispatcher of a demo instance (compared by identity).
@@ -94,6 +98,7 @@ impl Default for DemoConfig {
             seed: None,
             rollout: None,
             dispatcher: None,
+            shaping: Shaping::default(),
         }
     }
 }
@@ -173,6 +178,8 @@ struct Shared {
     thumb: Bytes,
     /// Delivers accepted webhooks, when configured.
     dispatcher: Option<Arc<super::dispatch::Dispatcher>>,
+    /// Per-route latency.
+    shaping: Shaping,
 }
 
 impl Shared {
@@ -185,6 +192,7 @@ impl Shared {
             seed: cfg.seed,
             thumb: thumbnail_bytes(),
             dispatcher: cfg.dispatcher.as_ref().map(|d| d.0.clone()),
+            shaping: cfg.shaping.clone(),
         }
     }
 
@@ -244,22 +252,56 @@ pub fn router(cfg: DemoConfig) -> Router {
         .route(HEALTH_PATH, get(health))
         .route(DISPATCH_STATS_PATH, get(dispatch_stats))
         .layer(middleware::from_fn_with_state(state.clone(), stall))
-        .layer(middleware::map_response(move |mut response: Response| {
-            let mut version = version.clone();
-            if let Some((to, r, start)) = &rollout {
-                // A low-discrepancy sequence spreads the new version evenly.
-                let n = responses.fetch_add(1, Ordering::Relaxed);
-                let x = (n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) as f64 / (1u64 << 53) as f64;
-                if x < r.share(start.elapsed()) {
-                    version = to.clone();
-                }
-            }
-            async move {
-                response.headers_mut().insert(VERSION_HEADER, version);
-                response
-            }
-        }))
+        .layer(middleware::from_fn_with_state(
+            (
+                state.clone(),
+                Arc::new(Versions {
+                    version,
+                    rollout,
+                    responses,
+                }),
+            ),
+            shape,
+        ))
         .with_state(state)
+}
+
+/// The versions a response may carry, and the rollout's progress.
+struct Versions {
+    version: HeaderValue,
+    rollout: Option<(HeaderValue, DemoRollout, Instant)>,
+    responses: Arc<AtomicU64>,
+}
+
+impl Versions {
+    /// Whether this request gets the new version: a low-discrepancy
+    /// sequence spreads it evenly at the rollout's current share.
+    fn draw_new(&self) -> bool {
+        let Some((_, r, start)) = &self.rollout else {
+            return false;
+        };
+        let n = self.responses.fetch_add(1, Ordering::Relaxed);
+        let x = (n.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 11) as f64 / (1u64 << 53) as f64;
+        x < r.share(start.elapsed())
+    }
+}
+
+/// Middleware: picks the version before the handler runs (so a route can be
+/// slower on the new version), holds the request for the route's shaped
+/// latency, and stamps the version on the response.
+async fn shape(State((state, versions)): State<(AppState, Arc<Versions>)>, request: Request, next: Next) -> Response {
+    let new = versions.draw_new();
+    let route = Route::of_path(request.uri().path());
+    if let Some(delay) = route.and_then(|r| state.with_rng(|rng| state.shaping.draw(r, new, rng))) {
+        tokio::time::sleep(delay).await;
+    }
+    let mut response = next.run(request).await;
+    let version = match (&versions.rollout, new) {
+        (Some((to, _, _)), true) => to.clone(),
+        _ => versions.version.clone(),
+    };
+    response.headers_mut().insert(VERSION_HEADER, version);
+    response
 }
 
 /// Serve on an already bound listener until `shutdown` resolves, then drain in-flight requests (axum graceful shutdown).
@@ -323,8 +365,11 @@ struct SearchHit {
 
 /// `GET /v1/images/?q=WORD`: a few hits after a few milliseconds of long-tailed latency.
 async fn search(State(state): State<AppState>, Query(params): Query<SearchParams>) -> Json<SearchResults> {
-    let delay = state.with_rng(search_delay);
-    tokio::time::sleep(delay).await;
+    // A shaped search has had its latency in the `shape` middleware.
+    if !state.shaping.shapes(Route::Search) {
+        let delay = state.with_rng(search_delay);
+        tokio::time::sleep(delay).await;
+    }
     let base = fnv1a(params.q.as_bytes()) % 1_000_000;
     let results = (0..SEARCH_HITS)
         .map(|n| SearchHit {
