@@ -29,6 +29,17 @@ impl Exit {
     pub fn code(self) -> u8 {
         self as u8
     }
+
+    /// The exit of a recorded code (a verdict's `exit_code`); anything but
+    /// 0, 1 and 2 is operational.
+    pub fn from_code(code: i32) -> Exit {
+        match code {
+            0 => Exit::Pass,
+            1 => Exit::Fail,
+            2 => Exit::BadInput,
+            _ => Exit::Operational,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -93,7 +93,7 @@ pub fn decide(result: &RunResult) -> Verdict {
     }
     let code = reasons
         .iter()
-        .map(|r| exit_of(r.exit_code))
+        .map(|r| Exit::from_code(r.exit_code))
         .fold(Exit::Pass, Exit::combine);
     Verdict {
         result: match code {
@@ -103,16 +103,6 @@ pub fn decide(result: &RunResult) -> Verdict {
         },
         exit_code: i32::from(code.code()),
         reasons,
-    }
-}
-
-/// The [`Exit`] of a recorded exit code.
-pub fn exit_of(code: i32) -> Exit {
-    match code {
-        0 => Exit::Pass,
-        1 => Exit::Fail,
-        2 => Exit::BadInput,
-        _ => Exit::Operational,
     }
 }
 

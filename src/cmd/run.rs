@@ -76,11 +76,8 @@ pub async fn run_plan(mut plan: Plan, args: &EngineArgs) -> Exit {
     let metadata = outcome::metadata(workers, seed, &plan_dir);
     let (control, finish) = engine::Control::standalone();
     // A run killed from here on leaves this behind, to be read back.
-    if let Err(e) = write_json(
-        &args.out,
-        &outcome::started(&plan, control.started_at, metadata.clone()),
-        &redactor,
-    ) {
+    let start = outcome::started(&plan, control.started_at, metadata);
+    if let Err(e) = write_json(&args.out, &start, &redactor) {
         eprintln!("error: {}", redactor.redact(&format!("{e:#}")));
         return Exit::Operational;
     }
@@ -111,7 +108,7 @@ pub async fn run_plan(mut plan: Plan, args: &EngineArgs) -> Exit {
         None => None,
     };
     let extra = outcome::Extra { delivery, setup };
-    let result = outcome::assemble(&plan, &output, &report, &extra, metadata);
+    let result = outcome::assemble(&plan, &output, &report, &extra, start);
     let written = write_run_json(&args.out, &result, &redactor);
     print!("{}", redactor.redact(&summary::render(&result)));
     if let Err(e) = written {
@@ -121,7 +118,7 @@ pub async fn run_plan(mut plan: Plan, args: &EngineArgs) -> Exit {
     result
         .verdict
         .as_ref()
-        .map_or(Exit::Operational, |v| crate::verdict::exit_of(v.exit_code))
+        .map_or(Exit::Operational, |v| Exit::from_code(v.exit_code))
 }
 
 /// Starts the plan's sink, when it has one; it listens before anything is
@@ -244,9 +241,5 @@ pub fn write_run_json(dir: &Path, result: &RunResult, redactor: &Redactor) -> Re
 fn write_json(dir: &Path, value: &impl serde::Serialize, redactor: &Redactor) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let text = serde_json::to_string_pretty(value).context("serializing run.json")?;
-    let path = dir.join("run.json");
-    let tmp = dir.join(".run.json.tmp");
-    std::fs::write(&tmp, redactor.redact(&text)).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    super::replace_file(&dir.join("run.json"), &redactor.redact(&text))
 }

@@ -39,7 +39,7 @@ pub fn verdict(args: &VerdictArgs) -> Exit {
             result
                 .verdict
                 .as_ref()
-                .map_or(Exit::Operational, |v| crate::verdict::exit_of(v.exit_code))
+                .map_or(Exit::Operational, |v| Exit::from_code(v.exit_code))
         }
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -84,7 +84,12 @@ fn rejudge(path: &Path, plan: Option<&Path>) -> Result<Judged> {
         None => record.checks(path).map_err(|e| anyhow!("{e}"))?,
     };
     let decoded = Decoded::of(&result, &roster).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-    let (mut thresholds, mut requirements) = judge(&checks, &decoded.view(&result, &roster), &result.stats);
+    let (mut thresholds, mut requirements) = judge(
+        &checks.thresholds,
+        &checks.requirements,
+        &decoded.view(&result, &roster),
+        &result.stats,
+    );
     mark_not_in_file(&checks, &mut thresholds, &mut requirements, &|m| decoded.holds(m));
     result.thresholds = thresholds;
     result.requirements = requirements;
@@ -95,8 +100,5 @@ fn rejudge(path: &Path, plan: Option<&Path>) -> Result<Judged> {
 /// Replaces the file atomically with the judged run.
 fn write_back(path: &Path, result: &RunResult) -> Result<()> {
     let text = serde_json::to_string_pretty(result).context("serializing run.json")?;
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    super::replace_file(path, &text)
 }

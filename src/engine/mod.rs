@@ -88,8 +88,6 @@ pub struct EngineOutput {
     pub version_names: Vec<(usize, String)>,
     /// When each version was first and last seen.
     pub seen_versions: Vec<crate::metrics::live::VersionSpan>,
-    /// When the load started.
-    pub started_at: SystemTime,
     /// How long it ran.
     pub elapsed: Duration,
     /// Why it stopped early, if it did.
@@ -337,7 +335,6 @@ pub async fn execute(
         agg,
         version_names,
         seen_versions: live.versions().snapshot(),
-        started_at,
         elapsed,
         abort,
         interval_log,

@@ -7,12 +7,16 @@ use super::eval::{View, evaluate};
 use super::result::{CheckResult, RequirementResult, StatsSet};
 use crate::plan::registry::Tag;
 use crate::plan::roster::{Roster, RosterScenario};
-use crate::plan::{Checks, Executor, MetricSelector};
+use crate::plan::{Checks, Executor, MetricSelector, Requirement, Threshold};
 
-/// Every threshold and requirement of `checks`, judged on `view`.
-pub fn judge(checks: &Checks, view: &View<'_>, stats: &StatsSet) -> (Vec<CheckResult>, Vec<RequirementResult>) {
-    let thresholds = checks
-        .thresholds
+/// Every threshold and requirement, judged on `view`.
+pub fn judge(
+    thresholds: &[Threshold],
+    requirements: &[Requirement],
+    view: &View<'_>,
+    stats: &StatsSet,
+) -> (Vec<CheckResult>, Vec<RequirementResult>) {
+    let thresholds = thresholds
         .iter()
         .map(|t| {
             let (value, ok) = evaluate(view, &t.selector, &t.condition);
@@ -26,8 +30,7 @@ pub fn judge(checks: &Checks, view: &View<'_>, stats: &StatsSet) -> (Vec<CheckRe
             }
         })
         .collect();
-    let requirements = checks
-        .requirements
+    let requirements = requirements
         .iter()
         .map(|r| {
             let (value, ok) = evaluate(view, &r.selector, &r.condition);

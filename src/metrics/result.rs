@@ -423,8 +423,6 @@ impl Clamped {
 impl Atom {
     /// The atom of one key's statistics.
     pub fn of(scenario: &str, endpoint: &str, phase: Option<&str>, s: &Stats) -> Atom {
-        let mut status: Vec<_> = s.statuses.clone();
-        status.sort_unstable();
         Atom {
             scenario: scenario.to_string(),
             endpoint: endpoint.to_string(),
@@ -436,18 +434,14 @@ impl Atom {
                 .map(|c| (c.name().to_string(), s.errors_of(*c)))
                 .filter(|(_, n)| *n > 0)
                 .collect(),
-            status: status.into_iter().map(|(c, n)| (c.to_string(), n)).collect(),
+            status: statuses(s),
             http2: s.http2,
             clamped: Clamped {
                 http_req_duration: s.duration.clamped(),
                 http_req_service_duration: s.service.clamped(),
                 http_req_failure_duration: s.failure.clamped(),
             },
-            histograms: Histograms {
-                http_req_duration: s.duration.to_base64(),
-                http_req_service_duration: s.service.to_base64(),
-                http_req_failure_duration: s.failure.to_base64(),
-            },
+            histograms: Histograms::of(s),
         }
     }
 
@@ -543,8 +537,6 @@ pub struct Histograms {
 impl StatsSummary {
     /// Summarizes `s` over a run of `duration_s` seconds.
     pub fn of(s: &Stats, duration_s: f64) -> StatsSummary {
-        let mut status: Vec<_> = s.statuses.clone();
-        status.sort_unstable();
         StatsSummary {
             requests: s.requests,
             ok: s.ok,
@@ -553,7 +545,7 @@ impl StatsSummary {
                 .iter()
                 .map(|c| (c.name().to_string(), s.errors_of(*c)))
                 .collect(),
-            status: status.into_iter().map(|(c, n)| (c.to_string(), n)).collect(),
+            status: statuses(s),
             protocols: protocols(s),
             rps: if duration_s > 0.0 {
                 s.requests as f64 / duration_s
@@ -564,13 +556,25 @@ impl StatsSummary {
             service_latency_ms: Latency::of(&s.service),
             failure_latency_ms: Latency::of(&s.failure),
             clamped: s.duration.clamped() + s.service.clamped() + s.failure.clamped(),
-            histograms: Histograms {
-                http_req_duration: s.duration.to_base64(),
-                http_req_service_duration: s.service.to_base64(),
-                http_req_failure_duration: s.failure.to_base64(),
-            },
+            histograms: Histograms::of(s),
         }
     }
+}
+
+impl Histograms {
+    /// The encoded histograms of `s`.
+    pub fn of(s: &Stats) -> Histograms {
+        Histograms {
+            http_req_duration: s.duration.to_base64(),
+            http_req_service_duration: s.service.to_base64(),
+            http_req_failure_duration: s.failure.to_base64(),
+        }
+    }
+}
+
+/// Responses by status code, keyed by the code as text.
+fn statuses(s: &Stats) -> BTreeMap<String, u64> {
+    s.statuses.iter().map(|(c, n)| (c.to_string(), *n)).collect()
 }
 
 /// Responses by HTTP version: those not over HTTP/2 came over HTTP/1.1.

@@ -22,7 +22,7 @@ use crate::metrics::result::{
 };
 use crate::metrics::result::{CommandOutput, RolloutResult, ScenarioLoad, VersionSeen, Versions, ZeroDowntime};
 use crate::metrics::{Aggregator, ErrorClass, RunResult, Stats};
-use crate::plan::{Checks, Executor, Plan};
+use crate::plan::{Executor, Plan};
 use crate::rollout::controller::RolloutReport;
 
 pub use metadata::{clock_seed, metadata};
@@ -36,14 +36,9 @@ pub struct Extra {
     pub setup: Vec<crate::metrics::setup::SetupRecord>,
 }
 
-/// Builds the run's result, judged, with its verdict.
-pub fn assemble(
-    plan: &Plan,
-    out: &EngineOutput,
-    report: &RolloutReport,
-    extra: &Extra,
-    metadata: Metadata,
-) -> RunResult {
+/// Builds the run's result, judged, with its verdict, under the header of
+/// `start` (what [`started`] wrote).
+pub fn assemble(plan: &Plan, out: &EngineOutput, report: &RolloutReport, extra: &Extra, start: RunStart) -> RunResult {
     let duration_s = out.elapsed.as_secs_f64();
     let agg = &out.agg;
     let n = plan.endpoints.len().max(1);
@@ -69,21 +64,27 @@ pub fn assemble(
         zero_downtime: zero_downtime.as_ref(),
         delivery: extra.delivery.as_ref(),
     };
-    let plan_json = serde_json::to_value(plan).unwrap_or(serde_json::Value::Null);
     let stats = stats_set(plan, agg, &phases, duration_s);
     let timeline = timeline(plan, out, report);
-    let checks = Checks {
-        thresholds: plan.thresholds.clone(),
-        requirements: plan.requirements.clone(),
-    };
-    let (thresholds, requirements) = judge(&checks, &view, &stats);
-    let mut result = RunResult {
-        schema: crate::metrics::result::SCHEMA.to_string(),
-        plan_fingerprint: fingerprint(&plan_json),
+    let (thresholds, requirements) = judge(&plan.thresholds, &plan.requirements, &view, &stats);
+    // The header is the one `run.json` was written with at the start.
+    let RunStart {
+        schema,
         plan: plan_json,
-        id: plan.id.clone(),
-        started_at: rfc3339(out.started_at),
-        started_at_ms: unix_ms(out.started_at),
+        plan_fingerprint,
+        id,
+        started_at,
+        started_at_ms,
+        status: _,
+        metadata,
+    } = start;
+    let mut result = RunResult {
+        schema,
+        plan_fingerprint,
+        plan: plan_json,
+        id,
+        started_at,
+        started_at_ms,
         duration_s,
         status: if out.abort.is_some() {
             RunStatus::Aborted
