@@ -317,8 +317,6 @@ fn bad_values_elsewhere_are_located() {
     let e = err(&format!("{BASE}[signing]\nscheme = \"githb\"\nsecret_env = \"X\"\n"));
     assert_at(&e, 16, "signing.scheme");
     assert!(e.contains("did you mean \"github\"?"), "{e}");
-    let e = err(&format!("{BASE}[baseline]\npath = \"b.json\"\n"));
-    assert!(e.contains("not supported by this version"), "{e}");
 }
 
 #[test]
@@ -485,4 +483,62 @@ fn a_probe_metric_is_a_selector_checked_once_in_the_plan() {
     assert_eq!(metric.to_string(), r#"breaker_state{name="redis"}"#);
     let json = serde_json::to_value(&plan.probes[0]).unwrap();
     assert_eq!(json["metric"], r#"breaker_state{name="redis"}"#);
+}
+
+/// A one-line load, so that a plan gets as far as `[baseline]`.
+const LOAD: &str = "[load]\nexecutor = \"constant-vus\"\nvus = 1\nduration = \"1s\"\n";
+
+#[test]
+fn bad_baseline_values_are_located() {
+    let e = err(&format!("{BASE}{LOAD}[baseline]\nmin_effect = \"five\"\n"));
+    assert_at(&e, 20, "baseline.min_effect");
+    assert!(e.contains("write 0.05 or \"5%\""), "{e}");
+    let e = err(&format!("{BASE}{LOAD}[baseline]\nhead_vs_tail = \"loud\"\n"));
+    assert_at(&e, 20, "baseline.head_vs_tail");
+    let e = err(&format!("{BASE}{LOAD}[baseline]\nhistory = 1\n"));
+    assert_at(&e, 20, "baseline.history");
+    let e = err(&format!("{BASE}{LOAD}[baseline]\ntarget = \"ftp://x\"\n"));
+    assert_at(&e, 20, "baseline.target");
+    let e = err(&format!("{BASE}{LOAD}[baseline]\nwarmup = \"5 parsecs\"\n"));
+    assert_at(&e, 20, "baseline.warmup");
+    let e = err(&format!("{BASE}{LOAD}[baseline.floors]\nerror_rate = \"150%\"\n"));
+    assert_at(&e, 20, "baseline.floors.error_rate");
+    let e = err(&format!("{BASE}{LOAD}[baseline]\nmin_efect = 0.1\n"));
+    assert!(e.contains("did you mean \"min_effect\"?"), "{e}");
+}
+
+#[test]
+fn baseline_section_reads_its_knobs_and_has_defaults() {
+    let plan = try_parse(&format!("{BASE}{LOAD}"), &Overrides::default()).unwrap();
+    assert_eq!(plan.baseline, loadcheck::plan::BaselineConfig::default());
+    assert_eq!(plan.baseline.min_effect, 0.05);
+    assert_eq!(plan.baseline.history, 20);
+    assert_eq!(plan.baseline.head_vs_tail, loadcheck::plan::HeadVsTail::Report);
+    let text = format!(
+        "{BASE}{LOAD}[baseline]\npath = \"baselines/x.json\"\nhistory = 10\ntarget = \"http://127.0.0.1:9/v1/\"\nmin_effect = \"8%\"\nhead_vs_tail = \"fail\"\nwarmup = \"3s\"\n[baseline.floors]\np95 = \"2ms\"\nerror_rate = 0.002\n"
+    );
+    let b = try_parse(&text, &Overrides::default()).unwrap().baseline;
+    assert!(b.path.as_ref().unwrap().ends_with("baselines/x.json"), "{:?}", b.path);
+    assert!(b.path.as_ref().unwrap().is_absolute());
+    assert_eq!(b.history, 10);
+    assert_eq!(b.target.as_ref().unwrap().base_path, "/v1");
+    assert!((b.min_effect - 0.08).abs() < 1e-12);
+    assert_eq!(b.head_vs_tail, loadcheck::plan::HeadVsTail::Fail);
+    assert_eq!(b.warmup, std::time::Duration::from_secs(3));
+    assert_eq!(b.floors.p95, std::time::Duration::from_millis(2));
+    assert_eq!(b.floors.p50, std::time::Duration::from_micros(500));
+    assert_eq!(b.floors.error_rate, 0.002);
+    assert_eq!(
+        b.warmup_for(std::time::Duration::from_secs(4)),
+        std::time::Duration::from_secs(2)
+    );
+}
+
+#[test]
+fn a_duet_target_is_refused_beside_a_rollout() {
+    let text = format!(
+        "{BASE}{LOAD}[rollout]\ntrigger = {{ command = \"true\" }}\nhead = \"5s\"\ntail = \"5s\"\n[baseline]\ntarget = \"http://127.0.0.1:9\"\n"
+    );
+    let e = err(&text);
+    assert!(e.contains("baseline.target") && e.contains("[rollout]"), "{e}");
 }

@@ -119,7 +119,7 @@ impl fmt::Display for PlanError {
 }
 
 /// Top-level sections that later versions of loadcheck add.
-const LATER: &[&str] = &["baseline"];
+const LATER: &[&str] = &[];
 
 /// Rewrites serde's "unknown field `x`, expected one of `a`, `b`" into
 /// loadcheck's form, with the nearest valid name as the suggestion.

@@ -11,6 +11,7 @@
 // large `Err` variant costs nothing that matters.
 #![allow(clippy::result_large_err)]
 
+pub mod baseline;
 mod checks;
 pub mod duration;
 mod endpoint;
@@ -37,6 +38,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub use baseline::{BaselineConfig, Floors, HeadVsTail};
 pub use checks::{CheckNames, Checks, Requirement, Threshold};
 pub use endpoint::Endpoint;
 pub use error::PlanError;
@@ -114,6 +116,8 @@ pub struct Plan {
     /// `[sink]`: the webhook receiver run inside the run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sink: Option<PlanSink>,
+    /// `[baseline]`: what the run is compared with (defaults when absent).
+    pub baseline: BaselineConfig,
 }
 
 impl Plan {

@@ -68,6 +68,8 @@ pub(super) struct RawPlan {
     pub setups: Vec<RawSetup>,
     /// `[sink]`: the webhook receiver started inside the run.
     pub sink: Option<RawSink>,
+    /// `[baseline]`: what the run is compared with.
+    pub baseline: Option<RawBaseline>,
 }
 
 /// Only `[thresholds]` and `[[requirement]]` of a plan file (`loadcheck
@@ -239,6 +241,56 @@ pub(super) struct RawDeployment {
     pub sha: Option<String>,
     /// Poll interval.
     pub poll: Option<DurationStr>,
+}
+
+/// `[baseline]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBaseline {
+    /// The store file.
+    pub path: Option<String>,
+    /// How many runs the store keeps.
+    pub history: Option<i64>,
+    /// The duet target.
+    pub target: Option<String>,
+    /// The smallest relative change: `0.05` or `"5%"`.
+    pub min_effect: Option<RawFraction>,
+    /// Per-metric floors.
+    pub floors: Option<RawFloors>,
+    /// `"off"`, `"report"` or `"fail"`.
+    pub head_vs_tail: Option<String>,
+    /// The tail's warm-up.
+    pub warmup: Option<DurationStr>,
+}
+
+/// `[baseline.floors]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawFloors {
+    /// p50 of `http_req_duration`.
+    pub p50: Option<DurationStr>,
+    /// p95.
+    pub p95: Option<DurationStr>,
+    /// p99.
+    pub p99: Option<DurationStr>,
+    /// Delivery latency p95.
+    pub delivery: Option<DurationStr>,
+    /// Error rate, a fraction or a percentage.
+    pub error_rate: Option<RawFraction>,
+    /// Requests per second.
+    pub throughput: Option<f64>,
+    /// Dropped sends, a fraction or a percentage.
+    pub dropped: Option<RawFraction>,
+}
+
+/// A fraction written as a number (`0.05`) or a percentage (`"5%"`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawFraction {
+    /// `0.05`.
+    Number(f64),
+    /// `"5%"`.
+    Text(String),
 }
 
 /// `[availability]`.

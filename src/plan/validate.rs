@@ -6,6 +6,7 @@
 //! thresholds and requirements. Every error is located
 //! through [`SourceMap`], so it names the line and the field path.
 
+mod baseline;
 mod checks;
 mod ctx;
 mod executor;
@@ -127,6 +128,16 @@ fn validate_plan(
             .map_or_else(|| "plan".to_string(), |s| s.to_string_lossy().into_owned()),
     };
     let id = plan_id(ctx, raw.id, &name)?;
+    let refuse_duet = if rollout.is_some() {
+        Some("[rollout]")
+    } else if sink.is_some() {
+        Some("[sink]")
+    } else if !setups.is_empty() {
+        Some("[[setup]]")
+    } else {
+        None
+    };
+    let baseline = baseline::baseline(ctx, raw.baseline, refuse_duet)?;
     Ok(Plan {
         name,
         id,
@@ -146,6 +157,7 @@ fn validate_plan(
         signing: plan_signing,
         setups,
         sink,
+        baseline,
     })
 }
 

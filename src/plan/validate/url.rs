@@ -27,14 +27,20 @@ pub(super) fn target(ctx: &Ctx, in_plan: Option<&str>, overridden: Option<&str>)
             ctx.err(&at, m)
         }
     };
-    let (mut t, rest) = origin(text).map_err(fail)?;
+    base_url(text).map_err(fail)
+}
+
+/// A base URL (the target, or the baseline's duet target): an origin and
+/// a path with no query, fragment, placeholder or space.
+pub(super) fn base_url(text: &str) -> Result<Target, String> {
+    let (mut t, rest) = origin(text)?;
     if rest.contains(['?', '#']) {
-        return Err(fail(format!("target \"{text}\" must not have a query or fragment")));
+        return Err(format!("target \"{text}\" must not have a query or fragment"));
     }
     if rest.contains(['{', '}']) || rest.contains(char::is_whitespace) {
-        return Err(fail(format!(
+        return Err(format!(
             "target \"{text}\" has a placeholder, brace or space in its path"
-        )));
+        ));
     }
     t.base_path = rest.trim_end_matches('/').to_string();
     Ok(t)
