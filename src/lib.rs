@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub(crate) mod cmd;
+pub mod compare;
 pub mod demo;
 pub(crate) mod engine;
 pub(crate) mod errors;
