@@ -33,6 +33,53 @@ pub enum Command {
     Sink(SinkArgs),
     /// Re-judge a run from its run.json: thresholds, requirements, verdict, exit code.
     Verdict(VerdictArgs),
+    /// Compare a run with a baseline (a store or another run): comparison.json, exit 1 on a regression.
+    Compare(CompareArgs),
+    /// Manage the baseline store: `baseline update DIR` appends an accepted run.
+    Baseline(BaselineArgs),
+}
+
+/// `loadcheck compare`.
+#[derive(Debug, Clone, Args)]
+pub struct CompareArgs {
+    /// The baseline: a store (`baselines/<id>.json`), a run.json, or a run's folder.
+    pub baseline: PathBuf,
+    /// The run: its run.json or its folder.
+    pub run: PathBuf,
+    /// Where comparison.json goes (default: the run's folder).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// `loadcheck baseline`.
+#[derive(Debug, Clone, Args)]
+pub struct BaselineArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: BaselineCommand,
+}
+
+/// `loadcheck baseline …`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum BaselineCommand {
+    /// Append a finished, passing run to the store (atomically), trimmed to its history.
+    Update(BaselineUpdateArgs),
+}
+
+/// `loadcheck baseline update`.
+#[derive(Debug, Clone, Args)]
+pub struct BaselineUpdateArgs {
+    /// The run's output folder, or its run.json.
+    pub run: PathBuf,
+    /// The store (default: the plan's `[baseline] path`, else `baselines/<id>.json`).
+    #[arg(long)]
+    pub store: Option<PathBuf>,
+    /// How many runs to keep (default: the plan's `[baseline] history`, 20).
+    #[arg(long)]
+    pub history: Option<usize>,
+    /// Accept an aborted or failed run too.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `loadcheck verdict`.
@@ -132,6 +179,10 @@ pub struct EngineArgs {
     /// Hard cap on the run's length.
     #[arg(long, value_parser = duration_arg)]
     pub max_duration: Option<Duration>,
+    /// Compare with this baseline store (overrides `[baseline] path`); a
+    /// missing file means no baseline yet, never a failure.
+    #[arg(long)]
+    pub baseline: Option<PathBuf>,
     /// Worker threads (default: the CPUs available).
     #[arg(long)]
     pub threads: Option<usize>,

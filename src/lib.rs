@@ -6,7 +6,9 @@
 //! takes only what the stage before it produced, and imports only from the
 //! layers below it (`docs/architecture.md`).
 
+pub mod atomic;
 pub mod cli;
+pub mod compare;
 pub(crate) mod cmd;
 pub mod demo;
 pub(crate) mod engine;
@@ -41,6 +43,8 @@ pub async fn run(cli: Cli) -> Exit {
         Command::Validate(args) => cmd::validate::validate(&args),
         Command::Sink(args) => cmd::sink::sink(args).await,
         Command::Verdict(args) => cmd::verdict::verdict(&args),
+        Command::Compare(args) => cmd::compare::compare(&args),
+        Command::Baseline(args) => cmd::baseline::baseline(&args),
         Command::Demo(args) => match args.command {
             Some(DemoCommand::Serve(s)) => cmd::demo::serve(*s).await,
             None => cmd::demo::demo(&args.engine).await,

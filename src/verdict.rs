@@ -3,6 +3,7 @@
 //! every command that judges a run from its files, so they all reach the
 //! same exit code from the same file.
 
+use crate::compare::{Comparison, ComparisonFile, Series};
 use crate::exit::Exit;
 use crate::metrics::deploy::RolloutStatus;
 use crate::metrics::result::{AbortKind, Reason, ReasonKind, RunResult, RunStatus, Verdict, VerdictResult};
@@ -11,6 +12,12 @@ use crate::metrics::result::{AbortKind, Reason, ReasonKind, RunResult, RunStatus
 /// the exit code is the first of 3, 1 (DESIGN.md's order; 2 never comes
 /// from a result).
 pub fn decide(result: &RunResult) -> Verdict {
+    decide_with(result, None)
+}
+
+/// [`decide`], with the run's comparisons: every regression in a
+/// comparison that gates is a reason (exit 1).
+pub fn decide_with(result: &RunResult, comparison: Option<&ComparisonFile>) -> Verdict {
     let mut reasons = Vec::new();
     if result.status == RunStatus::Running {
         reasons.push(reason(
@@ -91,6 +98,15 @@ pub fn decide(result: &RunResult) -> Verdict {
             Exit::Fail,
         ));
     }
+    for (c, s) in comparison.iter().flat_map(|f| f.gating_regressions()) {
+        reasons.push(reason(
+            ReasonKind::Regression,
+            &format!("{} {} {} ({})", s.endpoint, s.phase, s.metric.name(), c.source.label()),
+            s.change,
+            regression_detail(c, s),
+            Exit::Fail,
+        ));
+    }
     let code = reasons
         .iter()
         .map(|r| Exit::from_code(r.exit_code))
@@ -114,6 +130,28 @@ fn reason(kind: ReasonKind, name: &str, value: Option<f64>, detail: String, code
         detail,
         exit_code: i32::from(code.code()),
     }
+}
+
+/// `search tail p95 +31% [+24%, +38%] against the head (threshold 5%)`.
+pub fn regression_detail(c: &Comparison, s: &Series) -> String {
+    let fmt = |x: f64| {
+        if s.metric.relative() {
+            format!("{:+.1}%", x * 100.0)
+        } else {
+            format!("{:+.2} points", x * 100.0)
+        }
+    };
+    let interval = s.interval.map_or(String::new(), |[a, b]| format!(" [{}, {}]", fmt(a), fmt(b)));
+    format!(
+        "{} {} {} {}{} against {} (minimum effect {})",
+        s.endpoint,
+        s.phase,
+        s.metric.name(),
+        s.change.map_or("?".to_string(), fmt),
+        interval,
+        c.baseline.description,
+        fmt(s.threshold).trim_start_matches('+'),
+    )
 }
 
 fn measured(value: Option<f64>, not_in_file: bool, condition: &str) -> String {

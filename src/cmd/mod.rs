@@ -1,6 +1,8 @@
 //! One file per subcommand, each wiring the stages below it into its part
 //! of the pipeline. `lib.rs` dispatches here.
 
+pub mod baseline;
+pub mod compare;
 pub mod demo;
 pub mod run;
 pub mod sink;
@@ -9,17 +11,12 @@ pub mod verdict;
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 /// Replaces `path` with `text` atomically: a temporary file beside it, then
 /// a rename, so a reader never sees half a file and a crash leaves the old
 /// one.
 fn replace_file(path: &Path, text: &str) -> Result<()> {
-    let name = path
-        .file_name()
-        .map_or_else(Default::default, |n| n.to_string_lossy().into_owned());
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    crate::atomic::replace(path, text.as_bytes())?;
     Ok(())
 }

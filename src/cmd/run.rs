@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use crate::cli::EngineArgs;
 use crate::engine::{self, EngineOptions, PrepareError};
 use crate::exit::Exit;
+use crate::compare::{self, ComparisonFile, RunData, Settings, store};
 use crate::metrics::RunResult;
 use crate::metrics::setup::SetupRecord;
 use crate::plan::{self, Plan};
@@ -108,17 +109,93 @@ pub async fn run_plan(mut plan: Plan, args: &EngineArgs) -> Exit {
         None => None,
     };
     let extra = outcome::Extra { delivery, setup };
-    let result = outcome::assemble(&plan, &output, &report, &extra, start);
+    let mut result = outcome::assemble(&plan, &output, &report, &extra, start);
+    let compared = compare_run(&plan, args, &result);
+    let mut bad_baseline = None;
+    let comparison = match compared {
+        Ok(c) => c,
+        Err(e) => {
+            bad_baseline = Some(e);
+            None
+        }
+    };
+    if let Some(c) = &comparison {
+        result.verdict = Some(crate::verdict::decide_with(&result, Some(c)));
+        if let Err(e) = super::compare::write(&args.out, c) {
+            eprintln!("error: {}", redactor.redact(&e));
+        }
+    }
     let written = write_run_json(&args.out, &result, &redactor);
-    print!("{}", redactor.redact(&summary::render(&result)));
+    print!("{}", redactor.redact(&summary::render_with(&result, comparison.as_ref())));
     if let Err(e) = written {
         eprintln!("error: {}", redactor.redact(&format!("{e:#}")));
         return Exit::Operational;
+    }
+    if let Some(e) = bad_baseline {
+        eprintln!("error: {}", redactor.redact(&e));
+        return Exit::BadInput;
     }
     result
         .verdict
         .as_ref()
         .map_or(Exit::Operational, |v| Exit::from_code(v.exit_code))
+}
+
+/// The run's comparisons: the tail against the head (with a rollout) and
+/// the baseline store (`--baseline`, else `[baseline] path`); `None` when
+/// there is nothing to compare with. A store that cannot be read is an
+/// error (the run's own files are written all the same).
+fn compare_run(plan: &Plan, args: &EngineArgs, result: &RunResult) -> Result<Option<ComparisonFile>, String> {
+    let settings = Settings::of(&plan.baseline);
+    let store_path = args.baseline.clone().or_else(|| plan.baseline.path.clone());
+    if plan.rollout.is_none() && store_path.is_none() {
+        return Ok(None);
+    }
+    let data = match RunData::of(result, &args.out) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("warning: no comparison: {e}");
+            return Ok(None);
+        }
+    };
+    let mut list = Vec::new();
+    if plan.rollout.is_some()
+        && let Some(c) = compare::head_vs_tail(&data, &settings)
+    {
+        list.push(c);
+    }
+    if let Some(path) = store_path {
+        if path.exists() {
+            let st = store::load(&path)?;
+            if st.id != plan.id {
+                return Err(format!(
+                    "{}: the store belongs to plan \"{}\", this plan's id is \"{}\"",
+                    path.display(),
+                    st.id,
+                    plan.id
+                ));
+            }
+            list.push(compare::against_store(&st, &path, &data, &settings));
+        } else {
+            let mut c = compare::against_store(
+                &store::Store {
+                    schema: store::SCHEMA.into(),
+                    id: plan.id.clone(),
+                    history: plan.baseline.history,
+                    runs: Vec::new(),
+                },
+                &path,
+                &data,
+                &settings,
+            );
+            c.notes = vec![format!(
+                "no baseline yet ({} does not exist): this run is judged on its thresholds alone; `loadcheck baseline update` starts one",
+                path.display()
+            )];
+            list.push(c);
+        }
+    }
+    Ok((!list.is_empty()).then(|| compare::file(&data, list)))
 }
 
 /// Starts the plan's sink, when it has one; it listens before anything is

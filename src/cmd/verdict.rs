@@ -93,7 +93,14 @@ fn rejudge(path: &Path, plan: Option<&Path>) -> Result<Judged> {
     mark_not_in_file(&checks, &mut thresholds, &mut requirements, &|m| decoded.holds(m));
     result.thresholds = thresholds;
     result.requirements = requirements;
-    result.verdict = Some(crate::verdict::decide(&result));
+    // The comparisons beside the run count as they did when it ran.
+    let beside = path.with_file_name(crate::compare::FILE_NAME);
+    let comparison = if beside.exists() {
+        Some(crate::compare::read_file(&beside).map_err(|e| anyhow!("{e}"))?)
+    } else {
+        None
+    };
+    result.verdict = Some(crate::verdict::decide_with(&result, comparison.as_ref()));
     Ok(Judged::Done(Box::new(result)))
 }
 

@@ -9,6 +9,7 @@ pub mod deploy;
 pub mod eval;
 pub mod hist;
 pub mod hlog;
+pub mod hlog_read;
 pub mod judge;
 pub mod live;
 pub(crate) mod outcomes;

@@ -277,6 +277,9 @@ pub enum ReasonKind {
     Fault,
     /// The run stopped early.
     Abort,
+    /// A comparison with a baseline found a regression that gates
+    /// (`comparison.json`).
+    Regression,
 }
 
 /// The run's environment.

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use crate::compare::{Class, ComparisonFile, Series};
 use crate::metrics::result::{ReasonKind, RunStatus, StatsSummary, VerdictResult};
 use crate::metrics::{ErrorClass, RunResult};
 
@@ -230,6 +231,12 @@ fn expected_statuses(r: &RunResult, endpoint: &str) -> Option<Vec<u16>> {
 
 /// Renders the summary.
 pub fn render(r: &RunResult) -> String {
+    render_with(r, None)
+}
+
+/// [`render`], with the run's comparisons, regressions first, before the
+/// thresholds and the verdict.
+pub fn render_with(r: &RunResult, comparison: Option<&ComparisonFile>) -> String {
     let mut out = String::new();
     let name = r.plan.get("name").and_then(|v| v.as_str()).unwrap_or("plan");
     let status = match r.status {
@@ -281,8 +288,96 @@ pub fn render(r: &RunResult) -> String {
     if r.stats.total.clamped > 0 {
         let _ = writeln!(out, "  {} values above 60 s were clamped", r.stats.total.clamped);
     }
+    if let Some(c) = comparison {
+        out.push_str(&comparison_lines(c));
+    }
     out.push_str(&verdict_lines(r));
     out
+}
+
+/// The comparisons: per source, its counts, then regressions with their
+/// intervals, improvements, series that could not rule out a change
+/// bigger than the minimum effect, and the notes.
+pub fn comparison_lines(f: &ComparisonFile) -> String {
+    let mut out = String::new();
+    for c in &f.comparisons {
+        let n = &c.counts;
+        let _ = writeln!(
+            out,
+            "\n  compared with {} ({}{}): {} regression{}, {} improvement{}, {} unchanged, {} inconclusive{}{}",
+            c.baseline.description,
+            c.source.label(),
+            if c.gating { "" } else { ", reported only" },
+            n.regression,
+            if n.regression == 1 { "" } else { "s" },
+            n.improvement,
+            if n.improvement == 1 { "" } else { "s" },
+            n.unchanged,
+            n.inconclusive,
+            if n.new > 0 { format!(", {} new", n.new) } else { String::new() },
+            if n.missing > 0 { format!(", {} missing", n.missing) } else { String::new() },
+        );
+        for (class, mark) in [(Class::Regression, "✗"), (Class::Improvement, "✓")] {
+            for s in c.series.iter().filter(|s| s.class == class) {
+                let _ = writeln!(out, "    {mark} {} {}", class.name(), series_line(s));
+            }
+        }
+        let wide: Vec<&Series> = c
+            .series
+            .iter()
+            .filter(|s| s.class == Class::Inconclusive && s.note.is_some())
+            .collect();
+        for s in wide.iter().take(5) {
+            let _ = writeln!(
+                out,
+                "    ? inconclusive {}: {}",
+                series_name(s),
+                s.note.as_deref().unwrap_or_default()
+            );
+        }
+        if wide.len() > 5 {
+            let _ = writeln!(out, "    ? … and {} more inconclusive (comparison.json)", wide.len() - 5);
+        }
+        for note in &c.notes {
+            let _ = writeln!(out, "    note: {note}");
+        }
+    }
+    out
+}
+
+fn series_name(s: &Series) -> String {
+    format!("{} {} {}", s.endpoint, s.phase, s.metric.name())
+}
+
+/// `search tail p95 +31.2% [+24.0%, +38.5%] (5.1 → 6.7 ms; minimum effect 5.0%)`.
+fn series_line(s: &Series) -> String {
+    let pct = |x: f64| {
+        if s.metric.relative() {
+            format!("{:+.1}%", x * 100.0)
+        } else {
+            format!("{:+.2} pts", x * 100.0)
+        }
+    };
+    let val = |x: Option<f64>| match (x, s.unit.as_str()) {
+        (Some(v), "ms") => format!("{v:.2}"),
+        (Some(v), "fraction") => format!("{:.2}%", v * 100.0),
+        (Some(v), _) => format!("{v:.1}"),
+        (None, _) => "-".into(),
+    };
+    let unit = match s.unit.as_str() {
+        "ms" => " ms",
+        "req/s" => " req/s",
+        _ => "",
+    };
+    format!(
+        "{} {}{} ({} → {}{unit}; minimum effect {})",
+        series_name(s),
+        s.change.map_or("?".into(), pct),
+        s.interval.map_or(String::new(), |[a, b]| format!(" [{}, {}]", pct(a), pct(b))),
+        val(s.baseline),
+        val(s.value),
+        pct(s.threshold).trim_start_matches('+'),
+    )
 }
 
 /// The verdict's part of the summary: thresholds, requirements, and the
@@ -351,6 +446,7 @@ fn kind_name(kind: ReasonKind) -> &'static str {
         ReasonKind::Rollout => "rollout",
         ReasonKind::Fault => "fault",
         ReasonKind::Abort => "abort",
+        ReasonKind::Regression => "regression",
     }
 }
 

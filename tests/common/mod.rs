@@ -144,6 +144,7 @@ pub fn engine_args(out: &Path) -> EngineArgs {
         out: out.to_path_buf(),
         seed: Some(7),
         max_duration: Some(Duration::from_secs(60)),
+        baseline: None,
         threads: Some(2),
         grace: Duration::from_secs(2),
         quiet: true,

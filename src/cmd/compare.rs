@@ -1,0 +1,87 @@
+//! `loadcheck compare BASELINE RUN`: a run against a store or another
+//! run, written to `comparison.json`; exit 1 on a regression, 2 on a bad
+//! file.
+
+use std::path::{Path, PathBuf};
+
+use crate::cli::CompareArgs;
+use crate::compare::{self, ComparisonFile, RunData, Settings, Source, store};
+use crate::exit::Exit;
+use crate::report::summary;
+
+/// Compares and writes `comparison.json`.
+pub fn compare(args: &CompareArgs) -> Exit {
+    match compare_files(&args.baseline, &args.run) {
+        Ok((file, run)) => {
+            let out = args
+                .out
+                .clone()
+                .or_else(|| run.path.as_ref().and_then(|p| p.parent()).map(Path::to_path_buf))
+                .unwrap_or_else(|| PathBuf::from("."));
+            if let Err(e) = write(&out, &file) {
+                eprintln!("error: {e}");
+                return Exit::Operational;
+            }
+            print!("{}", summary::comparison_lines(&file));
+            let regressions = file.gating_regressions().count();
+            println!(
+                "\n  {}: {}",
+                out.join(compare::FILE_NAME).display(),
+                if regressions > 0 { format!("{regressions} regression(s)") } else { "no regression".into() }
+            );
+            if regressions > 0 { Exit::Fail } else { Exit::Pass }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Exit::BadInput
+        }
+    }
+}
+
+/// Reads both sides and compares them.
+fn compare_files(baseline: &Path, run_path: &Path) -> Result<(ComparisonFile, RunData), String> {
+    let run = RunData::load(run_path)?;
+    let settings = recorded_settings(run.path.as_deref().unwrap_or(run_path))?;
+    let comparison = if is_store(baseline)? {
+        let st = store::load(baseline)?;
+        if st.id != run.id {
+            return Err(format!(
+                "{}: the store belongs to plan \"{}\", the run to plan \"{}\"",
+                baseline.display(),
+                st.id,
+                run.id
+            ));
+        }
+        compare::against_store(&st, baseline, &run, &settings)
+    } else {
+        let base = RunData::load(baseline)?;
+        compare::runs(Source::Run, &base, &run, &settings)
+    };
+    Ok((compare::file(&run, vec![comparison]), run))
+}
+
+/// Whether a baseline path is a store (its `schema` says so) rather than a
+/// run.
+fn is_store(path: &Path) -> Result<bool, String> {
+    if path.is_dir() {
+        return Ok(false);
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(text.contains(store::SCHEMA) && !text.contains(crate::metrics::result::SCHEMA))
+}
+
+/// The `[baseline]` settings recorded in a run.json.
+fn recorded_settings(run_json: &Path) -> Result<Settings, String> {
+    let text = std::fs::read_to_string(run_json).map_err(|e| format!("{}: {e}", run_json.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", run_json.display()))?;
+    Ok(Settings::recorded(v.get("plan").unwrap_or(&serde_json::Value::Null)))
+}
+
+/// Writes `DIR/comparison.json` atomically.
+pub fn write(dir: &Path, file: &ComparisonFile) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut text = serde_json::to_string_pretty(file).map_err(|e| e.to_string())?;
+    text.push('\n');
+    let path = dir.join(compare::FILE_NAME);
+    crate::atomic::replace(&path, text.as_bytes()).map_err(|e| e.to_string())
+}
