@@ -37,7 +37,10 @@ pub fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
     }
     if let Err(e) = std::fs::rename(&tmp, path) {
         let _ = std::fs::remove_file(&tmp);
-        return Err(io::Error::new(e.kind(), format!("renaming {} to {}: {e}", tmp.display(), path.display())));
+        return Err(io::Error::new(
+            e.kind(),
+            format!("renaming {} to {}: {e}", tmp.display(), path.display()),
+        ));
     }
     // Make the rename itself durable.
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
@@ -60,7 +63,10 @@ mod tests {
         replace(&p, b"one").unwrap();
         replace(&p, b"two").unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
-        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(left.len(), 1, "{left:?}");
         assert!(replace(&dir.join("missing/b.json"), b"x").is_err());
         std::fs::remove_dir_all(&dir).unwrap();

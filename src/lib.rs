@@ -8,8 +8,8 @@
 
 pub mod atomic;
 pub mod cli;
-pub mod compare;
 pub(crate) mod cmd;
+pub mod compare;
 pub mod demo;
 pub(crate) mod engine;
 pub(crate) mod errors;

@@ -141,7 +141,9 @@ pub fn regression_detail(c: &Comparison, s: &Series) -> String {
             format!("{:+.2} points", x * 100.0)
         }
     };
-    let interval = s.interval.map_or(String::new(), |[a, b]| format!(" [{}, {}]", fmt(a), fmt(b)));
+    let interval = s
+        .interval
+        .map_or(String::new(), |[a, b]| format!(" [{}, {}]", fmt(a), fmt(b)));
     format!(
         "{} {} {} {}{} against {} (minimum effect {})",
         s.endpoint,

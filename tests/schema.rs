@@ -252,7 +252,7 @@ const FINISHED_BREAKS: &[Break] = &[
         r["verdict"]["exit_code"] = json!(3);
     }),
     ("a reason with an unknown kind", |r| {
-        r["verdict"]["reasons"][0]["kind"] = json!("regression")
+        r["verdict"]["reasons"][0]["kind"] = json!("slowdown")
     }),
     ("a threshold reason with exit code 3", |r| {
         r["verdict"]["reasons"][0]["exit_code"] = json!(3)

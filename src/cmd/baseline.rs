@@ -28,7 +28,11 @@ pub fn baseline(args: &BaselineArgs) -> Exit {
 }
 
 fn update(args: &BaselineUpdateArgs) -> Result<String, String> {
-    let file = if args.run.is_dir() { args.run.join("run.json") } else { args.run.clone() };
+    let file = if args.run.is_dir() {
+        args.run.join("run.json")
+    } else {
+        args.run.clone()
+    };
     let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
     let result: RunResult = serde_json::from_str(&text)
         .map_err(|e| format!("{}: line {} column {}: {e}", file.display(), e.line(), e.column()))?;
@@ -71,7 +75,8 @@ fn update(args: &BaselineUpdateArgs) -> Result<String, String> {
     };
     let sha = result.metadata.git.as_ref().map(|g| g.sha.clone());
     let stored = StoredRun::of(&data, verdict_name, sha);
-    let updated = store::append(existing, &result.id, history, stored).map_err(|e| format!("{}: {e}", path.display()))?;
+    let updated =
+        store::append(existing, &result.id, history, stored).map_err(|e| format!("{}: {e}", path.display()))?;
     store::save(&path, &updated)?;
     Ok(format!(
         "{}: {} run(s) of plan \"{}\" (keeps {history})",
@@ -87,5 +92,8 @@ fn default_store(result: &RunResult) -> PathBuf {
         .plan
         .pointer("/baseline/path")
         .and_then(|p| p.as_str())
-        .map_or_else(|| PathBuf::from("baselines").join(format!("{}.json", result.id)), PathBuf::from)
+        .map_or_else(
+            || PathBuf::from("baselines").join(format!("{}.json", result.id)),
+            PathBuf::from,
+        )
 }

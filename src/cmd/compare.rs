@@ -27,7 +27,11 @@ pub fn compare(args: &CompareArgs) -> Exit {
             println!(
                 "\n  {}: {}",
                 out.join(compare::FILE_NAME).display(),
-                if regressions > 0 { format!("{regressions} regression(s)") } else { "no regression".into() }
+                if regressions > 0 {
+                    format!("{regressions} regression(s)")
+                } else {
+                    "no regression".into()
+                }
             );
             if regressions > 0 { Exit::Fail } else { Exit::Pass }
         }
@@ -60,14 +64,18 @@ fn compare_files(baseline: &Path, run_path: &Path) -> Result<(ComparisonFile, Ru
     Ok((compare::file(&run, vec![comparison]), run))
 }
 
-/// Whether a baseline path is a store (its `schema` says so) rather than a
-/// run.
+/// Whether a baseline path is a store rather than a run: a folder, or a
+/// file whose `schema` is a run's, is a run; anything else is read as a
+/// store (so a damaged one gets the store's errors).
 fn is_store(path: &Path) -> Result<bool, String> {
     if path.is_dir() {
         return Ok(false);
     }
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(text.contains(store::SCHEMA) && !text.contains(crate::metrics::result::SCHEMA))
+    let schema = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v.get("schema").and_then(|s| s.as_str()).map(str::to_string));
+    Ok(schema.as_deref() != Some(crate::metrics::result::SCHEMA))
 }
 
 /// The `[baseline]` settings recorded in a run.json.

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 
 use crate::cli::EngineArgs;
+use crate::compare::{self, ComparisonFile, RunData, Settings, store};
 use crate::engine::{self, EngineOptions, PrepareError};
 use crate::exit::Exit;
-use crate::compare::{self, ComparisonFile, RunData, Settings, store};
 use crate::metrics::RunResult;
 use crate::metrics::setup::SetupRecord;
 use crate::plan::{self, Plan};
@@ -126,7 +126,10 @@ pub async fn run_plan(mut plan: Plan, args: &EngineArgs) -> Exit {
         }
     }
     let written = write_run_json(&args.out, &result, &redactor);
-    print!("{}", redactor.redact(&summary::render_with(&result, comparison.as_ref())));
+    print!(
+        "{}",
+        redactor.redact(&summary::render_with(&result, comparison.as_ref()))
+    );
     if let Err(e) = written {
         eprintln!("error: {}", redactor.redact(&format!("{e:#}")));
         return Exit::Operational;

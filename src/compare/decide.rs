@@ -171,8 +171,14 @@ pub fn finish(tests: Vec<Test>, untested: Vec<Untested>, rules: Rules) -> Vec<Se
     // One-sided p-values: "worse by more than the threshold" and "better by
     // more than it". For replicates the change's own replicates stand in
     // for its sampling distribution (a percentile-bootstrap test).
-    let p_worse: Vec<f64> = tests.iter().map(|t| at_most(&t.spread, t.change, t.threshold)).collect();
-    let p_better: Vec<f64> = tests.iter().map(|t| at_least(&t.spread, t.change, -t.threshold)).collect();
+    let p_worse: Vec<f64> = tests
+        .iter()
+        .map(|t| at_most(&t.spread, t.change, t.threshold))
+        .collect();
+    let p_better: Vec<f64> = tests
+        .iter()
+        .map(|t| at_least(&t.spread, t.change, -t.threshold))
+        .collect();
     let adj_worse = stats::holm(&p_worse);
     let adj_better = stats::holm(&p_better);
     let lo_q = (1.0 - rules.confidence) / 2.0;
@@ -217,7 +223,10 @@ pub fn finish(tests: Vec<Test>, untested: Vec<Untested>, rules: Rules) -> Vec<Se
             baseline: Some(round(t.baseline)),
             value: Some(round(t.value)),
             change: Some(round(from_transform(t.metric, w * t.change))),
-            interval: Some([round(from_transform(t.metric, ilo)), round(from_transform(t.metric, ihi))]),
+            interval: Some([
+                round(from_transform(t.metric, ilo)),
+                round(from_transform(t.metric, ihi)),
+            ]),
             threshold: round(from_transform(t.metric, t.threshold)),
             threshold_from: t.threshold_from.to_string(),
             mde: Some(round(from_transform(t.metric, mde))),
@@ -245,7 +254,12 @@ pub fn finish(tests: Vec<Test>, untested: Vec<Untested>, rules: Rules) -> Vec<Se
         });
     }
     out.sort_by(|a, b| {
-        (a.class, &a.endpoint, phase_rank(&a.phase), a.metric).cmp(&(b.class, &b.endpoint, phase_rank(&b.phase), b.metric))
+        (a.class, &a.endpoint, phase_rank(&a.phase), a.metric).cmp(&(
+            b.class,
+            &b.endpoint,
+            phase_rank(&b.phase),
+            b.metric,
+        ))
     });
     out
 }

@@ -18,7 +18,7 @@ use super::units::RunData;
 use crate::plan::baseline::Floors;
 
 /// The significance of a change point in a history.
-pub const CHANGE_POINT_ALPHA: f64 = 0.01;
+pub const CHANGE_POINT_ALPHA: f64 = 0.001;
 /// The shortest segment between change points.
 pub const MIN_SEGMENT: usize = 3;
 /// The fewest runs for a prediction interval.
@@ -62,7 +62,9 @@ pub fn compare(store: &Store, run: &RunData, min_effect: f64, floors: &Floors) -
         }
     }
     for m in models {
-        found.notes.push(format!("kept runs from {m}: hosted runners change CPU models between jobs"));
+        found.notes.push(format!(
+            "kept runs from {m}: hosted runners change CPU models between jobs"
+        ));
     }
     found.used = runs.len();
     let mut tests = Vec::new();
@@ -91,7 +93,11 @@ pub fn compare(store: &Store, run: &RunData, min_effect: f64, floors: &Floors) -
         run.cell(e, p).map(|c| pair::resample(c, pair::seed_of(e, p, 1)))
     });
     for ((endpoint, phase), res) in keys.iter().zip(resampled) {
-        let history: Vec<Values> = runs.iter().filter_map(|r| r.cell(endpoint, phase)).map(|c| c.values()).collect();
+        let history: Vec<Values> = runs
+            .iter()
+            .filter_map(|r| r.cell(endpoint, phase))
+            .map(|c| c.values())
+            .collect();
         let Some(res) = res else {
             for m in &metrics {
                 untested.push(Untested {
@@ -164,7 +170,11 @@ pub fn compare(store: &Store, run: &RunData, min_effect: f64, floors: &Floors) -
 fn mean_sd(xs: &[f64]) -> (f64, f64) {
     let n = xs.len() as f64;
     let mean = xs.iter().sum::<f64>() / n;
-    let var = if xs.len() > 1 { xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    let var = if xs.len() > 1 {
+        xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
     (mean, var.sqrt())
 }
 
@@ -246,7 +256,11 @@ fn series_test(
     let fallback = format!(
         "{} baseline run(s){}: this run's own noise stands in for the history's",
         seg.len(),
-        if sd == 0.0 && seg.len() >= MIN_RUNS { " with identical values" } else { "" }
+        if sd == 0.0 && seg.len() >= MIN_RUNS {
+            " with identical values"
+        } else {
+            ""
+        }
     );
     note = Some(match note {
         Some(n) => format!("{n}; {fallback}"),
@@ -265,4 +279,101 @@ fn series_test(
         threshold_from: from,
         note,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::decide::{Rules, finish};
+    use crate::compare::store::{SCHEMA, StoredRun};
+    use crate::compare::testing::{cell, run};
+    use crate::compare::types::Series;
+
+    fn store_of(runs: Vec<RunData>) -> Store {
+        Store {
+            schema: SCHEMA.into(),
+            id: "t".into(),
+            history: 20,
+            runs: runs
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let mut s = StoredRun::of(r, "pass", None);
+                    s.started_at_ms = i as i64 + 1;
+                    s.started_at = format!("run {i}");
+                    s
+                })
+                .collect(),
+        }
+    }
+
+    fn flagged(s: &[Series]) -> Vec<String> {
+        s.iter()
+            .filter(|s| s.class == Class::Regression)
+            .map(|s| format!("{} {}", s.endpoint, s.metric.name()))
+            .collect()
+    }
+
+    fn against(store: &Store, r: &RunData) -> (Vec<Series>, Found) {
+        let (t, u, found) = compare(store, r, 0.05, &Floors::default());
+        (finish(t, u, Rules::default()), found)
+    }
+
+    /// Ten runs whose medians wander a little from run to run.
+    fn history(shift_first: usize, factor: f64) -> Store {
+        store_of(
+            (0..10)
+                .map(|i| {
+                    let wobble = 1.0 + 0.01 * ((i * 7 % 5) as f64 - 2.0);
+                    let f = if i < shift_first { factor } else { 1.0 };
+                    run(vec![cell("x", 20.0 * wobble * f, 20, 80, 10 + i as u64)])
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn a_run_like_the_history_passes_and_a_slower_one_is_a_regression() {
+        let st = history(0, 1.0);
+        let (same, found) = against(&st, &run(vec![cell("x", 20.0, 20, 80, 99)]));
+        assert_eq!(found.used, 10);
+        assert!(flagged(&same).is_empty(), "{same:#?}");
+        let p50 = same.iter().find(|s| s.metric == Metric::P50).unwrap();
+        assert!(p50.mde.unwrap() < 0.15, "ten quiet runs detect well under 15%: {p50:?}");
+        let (slow, _) = against(&st, &run(vec![cell("x", 20.0 * 1.2, 20, 80, 98)]));
+        assert!(flagged(&slow).contains(&"x p50".to_string()), "{slow:#?}");
+    }
+
+    #[test]
+    fn only_the_runs_since_a_change_point_count() {
+        // The first five runs were twice as slow (before a fix): against all
+        // ten, a run at today's speed would look like a big improvement and
+        // a +20% run would hide in the spread.
+        let st = history(5, 2.0);
+        let (slow, _) = against(&st, &run(vec![cell("x", 20.0 * 1.2, 20, 80, 97)]));
+        let p50 = slow.iter().find(|s| s.metric == Metric::P50).unwrap();
+        assert!(
+            p50.note.as_deref().unwrap_or("").contains("since a change point"),
+            "{p50:?}"
+        );
+        assert_eq!(p50.class, Class::Regression, "{p50:?}");
+    }
+
+    #[test]
+    fn other_testbeds_are_left_out_and_a_short_history_falls_back() {
+        let mut st = history(0, 1.0);
+        for r in st.runs.iter_mut().take(8) {
+            r.testbed.cpus = 64;
+        }
+        let (s, found) = against(&st, &run(vec![cell("x", 20.0, 20, 80, 96)]));
+        assert_eq!(found.used, 2);
+        assert_eq!(found.left_out.len(), 8);
+        assert!(found.left_out[0].why.contains("64 CPUs"), "{:?}", found.left_out);
+        let p50 = s.iter().find(|s| s.metric == Metric::P50).unwrap();
+        assert!(p50.note.as_deref().unwrap_or("").contains("own noise"), "{p50:?}");
+        let empty = Store { runs: vec![], ..st };
+        let (s, found) = against(&empty, &run(vec![cell("x", 20.0, 20, 80, 95)]));
+        assert!(s.is_empty());
+        assert!(found.notes[0].contains("no runs yet"), "{:?}", found.notes);
+    }
 }

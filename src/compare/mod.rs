@@ -14,6 +14,8 @@ pub mod history;
 pub mod pair;
 pub mod stats;
 pub mod store;
+#[cfg(test)]
+mod testing;
 pub mod types;
 pub mod units;
 
@@ -57,7 +59,10 @@ impl Settings {
         let d = BaselineConfig::default();
         let b = plan.get("baseline");
         let num = |k: &str| b.and_then(|b| b.get(k)).and_then(serde_json::Value::as_f64);
-        let floor = |k: &str| b.and_then(|b| b.pointer(&format!("/floors/{k}"))).and_then(serde_json::Value::as_f64);
+        let floor = |k: &str| {
+            b.and_then(|b| b.pointer(&format!("/floors/{k}")))
+                .and_then(serde_json::Value::as_f64)
+        };
         let ms = |k: &str, dflt: std::time::Duration| {
             floor(k)
                 .filter(|v| v.is_finite() && *v >= 0.0)
@@ -65,7 +70,9 @@ impl Settings {
         };
         let f = d.floors;
         Settings {
-            min_effect: num("min_effect").filter(|v| *v > 0.0 && v.is_finite()).unwrap_or(d.min_effect),
+            min_effect: num("min_effect")
+                .filter(|v| *v > 0.0 && v.is_finite())
+                .unwrap_or(d.min_effect),
             floors: Floors {
                 p50: ms("p50", f.p50),
                 p95: ms("p95", f.p95),
@@ -163,7 +170,9 @@ pub fn runs(source: Source, base: &RunData, run: &RunData, s: &Settings) -> Comp
     let found = pair::compare(base, run, &pairs, s.min_effect, &s.floors);
     let mut notes = Vec::new();
     if let Err(why) = store::same_testbed(&base.testbed, &run.testbed) {
-        notes.push(format!("the baseline ran on {why}: the difference may be the machine's"));
+        notes.push(format!(
+            "the baseline ran on {why}: the difference may be the machine's"
+        ));
     }
     finish(
         source,
@@ -226,7 +235,11 @@ pub fn read_file(path: &Path) -> Result<ComparisonFile, String> {
     let f: ComparisonFile = serde_json::from_str(&text)
         .map_err(|e| format!("{}: line {} column {}: {e}", path.display(), e.line(), e.column()))?;
     if f.schema != SCHEMA {
-        return Err(format!("{}: field `schema`: \"{}\" is not {SCHEMA}", path.display(), f.schema));
+        return Err(format!(
+            "{}: field `schema`: \"{}\" is not {SCHEMA}",
+            path.display(),
+            f.schema
+        ));
     }
     Ok(f)
 }

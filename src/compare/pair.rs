@@ -109,7 +109,11 @@ impl Merger {
         }
         Values {
             quantiles,
-            error_rate: if requests > 0 { errors as f64 / requests as f64 } else { 0.0 },
+            error_rate: if requests > 0 {
+                errors as f64 / requests as f64
+            } else {
+                0.0
+            },
             throughput: requests as f64 / (units as f64 * seconds_per_unit).max(1e-9),
         }
     }
@@ -200,9 +204,17 @@ pub fn threshold(metric: Metric, baseline: f64, min_effect: f64, floors: &Floors
         Metric::ErrorRate => (floors.error_rate, false),
         Metric::Dropped => (floors.dropped, false),
     };
-    let by_effect = if metric.relative() { to_transform(metric, min_effect, baseline) } else { min_effect * baseline };
+    let by_effect = if metric.relative() {
+        to_transform(metric, min_effect, baseline)
+    } else {
+        min_effect * baseline
+    };
     let by_floor = if relative_floor {
-        if baseline > 0.0 { to_transform(metric, floor / baseline, baseline) } else { f64::INFINITY }
+        if baseline > 0.0 {
+            to_transform(metric, floor / baseline, baseline)
+        } else {
+            f64::INFINITY
+        }
     } else {
         floor
     };
@@ -278,7 +290,11 @@ pub fn compare(
                 continue;
             }
         };
-        let names = if phases == [("head", "tail")] { ["the head", "the tail"] } else { ["the baseline", "the run"] };
+        let names = if phases == [("head", "tail")] {
+            ["the head", "the tail"]
+        } else {
+            ["the baseline", "the run"]
+        };
         let thin = [(&b, names[0]), (&r, names[1])].into_iter().find_map(|(s, who)| {
             (s.units < MIN_UNITS || s.requests < MIN_REQUESTS).then(|| {
                 format!(
@@ -395,13 +411,18 @@ pub fn transform(m: Metric, base: f64, run: f64) -> Option<f64> {
 
 /// Maps `f` over `items` on up to as many threads as there are CPUs.
 pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len().max(1));
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len().max(1));
     if threads <= 1 {
         return items.iter().map(f).collect();
     }
     let chunk = items.len().div_ceil(threads);
     std::thread::scope(|s| {
-        let handles: Vec<_> = items.chunks(chunk).map(|c| s.spawn(|| c.iter().map(&f).collect::<Vec<R>>())).collect();
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|c| s.spawn(|| c.iter().map(&f).collect::<Vec<R>>()))
+            .collect();
         handles
             .into_iter()
             .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
@@ -411,54 +432,9 @@ pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -
 
 #[cfg(test)]
 mod tests {
-    use rand::{Rng, SeedableRng};
-
     use super::*;
     use crate::compare::decide::{Rules, finish};
-    use crate::compare::units::{Unit, bin_of};
-    use crate::metrics::result::{RunStatus, Testbed};
-
-    /// A cell of `seconds` seconds at `rate` requests per second, latency
-    /// `base_ms` × log-normal(σ 0.1), with a slow AR(1) drift per second
-    /// (φ 0.7, sd 3%) so seconds are not independent.
-    fn cell(endpoint: &str, base_ms: f64, seconds: usize, rate: usize, seed: u64) -> Cell {
-        let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
-        // Box–Muller.
-        let z = |rng: &mut rand::rngs::SmallRng| -> f64 {
-            let (u, v): (f64, f64) = (rng.random::<f64>().max(1e-12), rng.random());
-            (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
-        };
-        let mut drift: f64 = 0.0;
-        let units = (0..seconds)
-            .map(|_| {
-                drift = 0.7 * drift + 0.03 * z(&mut rng);
-                let mut bins: std::collections::BTreeMap<u16, u32> = Default::default();
-                for _ in 0..rate {
-                    let v = base_ms * 1000.0 * (0.1 * z(&mut rng) + drift).exp();
-                    *bins.entry(bin_of(v as u64)).or_default() += 1;
-                }
-                let errors = u64::from(rng.random::<f64>() < 0.01);
-                Unit { requests: rate as u64, errors, bins: bins.into_iter().collect() }
-            })
-            .collect();
-        Cell { endpoint: endpoint.into(), phase: "run".into(), units, seconds: seconds as f64 }
-    }
-
-    fn run(cells: Vec<Cell>) -> RunData {
-        RunData {
-            path: None,
-            id: "t".into(),
-            started_at: "2026-01-01T00:00:00Z".into(),
-            started_at_ms: 0,
-            testbed: Testbed::default(),
-            status: RunStatus::Completed,
-            closed_model: false,
-            scheduled: 0,
-            dropped: 0,
-            warmup: None,
-            cells,
-        }
-    }
+    use crate::compare::testing::{cell, run};
 
     fn compare_two(a: &RunData, b: &RunData) -> Vec<crate::compare::Series> {
         let (t, u) = compare(a, b, &[("run", "run")], 0.05, &Floors::default());
@@ -468,14 +444,26 @@ mod tests {
     #[test]
     fn a_slower_route_is_a_regression_and_only_that_route() {
         let a = run(vec![cell("fast", 5.0, 20, 100, 1), cell("slow", 50.0, 20, 100, 2)]);
-        let b = run(vec![cell("fast", 5.0 * 1.25, 20, 100, 3), cell("slow", 50.0, 20, 100, 4)]);
+        let b = run(vec![
+            cell("fast", 5.0 * 1.25, 20, 100, 3),
+            cell("slow", 50.0, 20, 100, 4),
+        ]);
         let s = compare_two(&a, &b);
         let flagged: Vec<_> = s.iter().filter(|s| s.class == Class::Regression).collect();
-        assert!(flagged.iter().any(|s| s.endpoint == "fast" && s.metric == Metric::P50), "{s:#?}");
+        assert!(
+            flagged.iter().any(|s| s.endpoint == "fast" && s.metric == Metric::P50),
+            "{s:#?}"
+        );
         assert!(flagged.iter().all(|s| s.endpoint == "fast"), "{flagged:#?}");
-        let p50 = s.iter().find(|s| s.endpoint == "fast" && s.metric == Metric::P50).unwrap();
+        let p50 = s
+            .iter()
+            .find(|s| s.endpoint == "fast" && s.metric == Metric::P50)
+            .unwrap();
         let [lo, hi] = p50.interval.unwrap();
-        assert!(lo < 0.25 && 0.25 < hi + 0.05, "p50 interval {lo}..{hi} should be near +25%");
+        assert!(
+            lo < 0.25 && 0.25 < hi + 0.05,
+            "p50 interval {lo}..{hi} should be near +25%"
+        );
         assert!(p50.change.unwrap() > 0.15 && p50.change.unwrap() < 0.35);
     }
 
@@ -502,8 +490,16 @@ mod tests {
         let a = run(vec![cell("x", 5.0, 3, 50, 1), cell("gone", 5.0, 20, 50, 2)]);
         let b = run(vec![cell("x", 5.0, 3, 50, 3), cell("new", 5.0, 20, 50, 4)]);
         let s = compare_two(&a, &b);
-        assert!(s.iter().filter(|s| s.endpoint == "x").all(|s| s.class == Class::Inconclusive));
-        assert!(s.iter().filter(|s| s.endpoint == "gone").all(|s| s.class == Class::Missing));
+        assert!(
+            s.iter()
+                .filter(|s| s.endpoint == "x")
+                .all(|s| s.class == Class::Inconclusive)
+        );
+        assert!(
+            s.iter()
+                .filter(|s| s.endpoint == "gone")
+                .all(|s| s.class == Class::Missing)
+        );
         assert!(s.iter().filter(|s| s.endpoint == "new").all(|s| s.class == Class::New));
     }
 

@@ -91,7 +91,11 @@ impl StoredCell {
     pub fn values(&self) -> Values {
         Values {
             quantiles: [self.p50_ms, self.p95_ms, self.p99_ms].map(|v| v.unwrap_or(f64::NAN)),
-            error_rate: if self.requests > 0 { self.errors as f64 / self.requests as f64 } else { 0.0 },
+            error_rate: if self.requests > 0 {
+                self.errors as f64 / self.requests as f64
+            } else {
+                0.0
+            },
             throughput: self.throughput,
         }
     }
@@ -251,9 +255,16 @@ pub fn append(existing: Option<Store>, id: &str, history: usize, run: StoredRun)
         runs: Vec::new(),
     });
     if store.id != id {
-        return Err(format!("the store belongs to plan \"{}\", the run to plan \"{id}\"", store.id));
+        return Err(format!(
+            "the store belongs to plan \"{}\", the run to plan \"{id}\"",
+            store.id
+        ));
     }
-    if store.runs.iter().any(|r| r.started_at_ms == run.started_at_ms && r.started_at == run.started_at) {
+    if store
+        .runs
+        .iter()
+        .any(|r| r.started_at_ms == run.started_at_ms && r.started_at == run.started_at)
+    {
         return Err(format!("the run of {} is already in the store", run.started_at));
     }
     store.history = history;

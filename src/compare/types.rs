@@ -295,9 +295,11 @@ impl Counts {
 impl ComparisonFile {
     /// The regressions that fail the verdict.
     pub fn gating_regressions(&self) -> impl Iterator<Item = (&Comparison, &Series)> {
-        self.comparisons
-            .iter()
-            .filter(|c| c.gating)
-            .flat_map(|c| c.series.iter().filter(|s| s.class == Class::Regression).map(move |s| (c, s)))
+        self.comparisons.iter().filter(|c| c.gating).flat_map(|c| {
+            c.series
+                .iter()
+                .filter(|s| s.class == Class::Regression)
+                .map(move |s| (c, s))
+        })
     }
 }

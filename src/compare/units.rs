@@ -93,7 +93,11 @@ impl RunData {
     /// Reads `run.json` (a file or its folder) and the `timeline.hlog`
     /// beside it.
     pub fn load(path: &Path) -> Result<RunData, String> {
-        let file = if path.is_dir() { path.join("run.json") } else { path.to_path_buf() };
+        let file = if path.is_dir() {
+            path.join("run.json")
+        } else {
+            path.to_path_buf()
+        };
         let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
         let result: RunResult = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
         if result.schema != crate::metrics::result::SCHEMA {
@@ -149,14 +153,19 @@ impl RunData {
         let mut cells: BTreeMap<(String, String), Vec<Unit>> = BTreeMap::new();
         for (endpoint, rows) in &result.timeline.endpoints {
             for row in rows {
-                let Some(phase) = phase_of(&spans, row.second) else { continue };
+                let Some(phase) = phase_of(&spans, row.second) else {
+                    continue;
+                };
                 let errors: u64 = row.errors.values().sum();
                 let b = bins.remove(&(endpoint.clone(), row.second)).unwrap_or_default();
-                cells.entry((endpoint.clone(), phase.to_string())).or_default().push(Unit {
-                    requests: row.requests,
-                    errors,
-                    bins: b.into_iter().collect(),
-                });
+                cells
+                    .entry((endpoint.clone(), phase.to_string()))
+                    .or_default()
+                    .push(Unit {
+                        requests: row.requests,
+                        errors,
+                        bins: b.into_iter().collect(),
+                    });
             }
         }
         let cells = cells
@@ -307,9 +316,21 @@ mod tests {
     #[test]
     fn straddling_seconds_and_the_warmup_are_left_out() {
         let spans = vec![
-            Span { name: "head".into(), start: 0.0, end: 10.4 },
-            Span { name: "rollout".into(), start: 10.4, end: 13.2 },
-            Span { name: "tail".into(), start: 13.2 + 5.0, end: 30.0 },
+            Span {
+                name: "head".into(),
+                start: 0.0,
+                end: 10.4,
+            },
+            Span {
+                name: "rollout".into(),
+                start: 10.4,
+                end: 13.2,
+            },
+            Span {
+                name: "tail".into(),
+                start: 13.2 + 5.0,
+                end: 30.0,
+            },
         ];
         assert_eq!(phase_of(&spans, 9), Some("head"));
         assert_eq!(phase_of(&spans, 10), None);
@@ -324,12 +345,19 @@ mod tests {
     #[test]
     fn long_cells_are_grouped_into_at_most_max_units() {
         let units: Vec<Unit> = (0..3600)
-            .map(|i| Unit { requests: 10, errors: (i % 7 == 0) as u64, bins: vec![(100, 6), (200, 4)] })
+            .map(|i| Unit {
+                requests: 10,
+                errors: (i % 7 == 0) as u64,
+                bins: vec![(100, 6), (200, 4)],
+            })
             .collect();
         let g = group(units);
         assert!(g.len() <= MAX_UNITS);
         assert_eq!(g.iter().map(|u| u.requests).sum::<u64>(), 36_000);
-        assert_eq!(g.iter().map(|u| u.errors).sum::<u64>(), (0..3600).filter(|i| i % 7 == 0).count() as u64);
+        assert_eq!(
+            g.iter().map(|u| u.errors).sum::<u64>(),
+            (0..3600).filter(|i| i % 7 == 0).count() as u64
+        );
         assert_eq!(g[0].bins, vec![(100, 6 * 15), (200, 4 * 15)]);
     }
 

@@ -83,8 +83,13 @@ pub fn read(bytes: &[u8]) -> Result<(Log, bool), String> {
                 }
             }
             Ok(LogEntry::Interval(iv)) => {
-                let counts = decode(iv.encoded_histogram())
-                    .map_err(|e| format!("interval {} ({}): {e}", i + 1, iv.tag().map_or("untagged", |t| t.as_str())))?;
+                let counts = decode(iv.encoded_histogram()).map_err(|e| {
+                    format!(
+                        "interval {} ({}): {e}",
+                        i + 1,
+                        iv.tag().map_or("untagged", |t| t.as_str())
+                    )
+                })?;
                 log.intervals.push(Interval {
                     tag: iv.tag().map(|t| t.as_str().to_string()),
                     start: iv.start_timestamp(),
@@ -147,7 +152,9 @@ fn counts(p: &[u8]) -> Result<Vec<(u64, u64)>, String> {
     if lowest == 0 {
         return Err("lowest discernible value 0".into());
     }
-    let body = p.get(40..40 + len).ok_or("the counts are shorter than the header says")?;
+    let body = p
+        .get(40..40 + len)
+        .ok_or("the counts are shorter than the header says")?;
     // HdrHistogram's bucket layout.
     let largest_single = 2 * 10u64.pow(digits);
     let sub_bucket_count_magnitude = 64 - (largest_single - 1).leading_zeros();

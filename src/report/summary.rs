@@ -314,8 +314,16 @@ pub fn comparison_lines(f: &ComparisonFile) -> String {
             if n.improvement == 1 { "" } else { "s" },
             n.unchanged,
             n.inconclusive,
-            if n.new > 0 { format!(", {} new", n.new) } else { String::new() },
-            if n.missing > 0 { format!(", {} missing", n.missing) } else { String::new() },
+            if n.new > 0 {
+                format!(", {} new", n.new)
+            } else {
+                String::new()
+            },
+            if n.missing > 0 {
+                format!(", {} missing", n.missing)
+            } else {
+                String::new()
+            },
         );
         for (class, mark) in [(Class::Regression, "✗"), (Class::Improvement, "✓")] {
             for s in c.series.iter().filter(|s| s.class == class) {
@@ -336,7 +344,11 @@ pub fn comparison_lines(f: &ComparisonFile) -> String {
             );
         }
         if wide.len() > 5 {
-            let _ = writeln!(out, "    ? … and {} more inconclusive (comparison.json)", wide.len() - 5);
+            let _ = writeln!(
+                out,
+                "    ? … and {} more inconclusive (comparison.json)",
+                wide.len() - 5
+            );
         }
         for note in &c.notes {
             let _ = writeln!(out, "    note: {note}");
@@ -373,7 +385,8 @@ fn series_line(s: &Series) -> String {
         "{} {}{} ({} → {}{unit}; minimum effect {})",
         series_name(s),
         s.change.map_or("?".into(), pct),
-        s.interval.map_or(String::new(), |[a, b]| format!(" [{}, {}]", pct(a), pct(b))),
+        s.interval
+            .map_or(String::new(), |[a, b]| format!(" [{}, {}]", pct(a), pct(b))),
         val(s.baseline),
         val(s.value),
         pct(s.threshold).trim_start_matches('+'),

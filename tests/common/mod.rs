@@ -189,6 +189,26 @@ pub fn assert_schema(run: &serde_json::Value) {
     );
 }
 
+/// Every comparison.json the suite writes holds to
+/// `schema/comparison.schema.json`.
+pub fn assert_comparison_schema(cmp: &serde_json::Value) {
+    static SCHEMA: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    let v = SCHEMA.get_or_init(|| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/comparison.schema.json");
+        let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        jsonschema::validator_for(&schema).expect("schema/comparison.schema.json compiles")
+    });
+    let errors: Vec<String> = v
+        .iter_errors(cmp)
+        .map(|e| format!("at `{}`: {e}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "comparison.json breaks its schema:\n  {}",
+        errors.join("\n  ")
+    );
+}
+
 /// The verdict contract on a finished run's file: its exit code is the
 /// file's `verdict.exit_code`; with `verdict`, `thresholds` and
 /// `requirements` deleted, `loadcheck verdict` writes them back equal and
@@ -213,6 +233,13 @@ pub fn assert_rejudged(run_json: &Path, code: i32) {
         stripped.as_object_mut().unwrap().remove(key);
     }
     std::fs::write(&copy, serde_json::to_string_pretty(&stripped).unwrap()).unwrap();
+    // The comparisons beside the run count as they did when it ran.
+    let beside = run_json.with_file_name("comparison.json");
+    if beside.exists() {
+        let cmp: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&beside).unwrap()).unwrap();
+        assert_comparison_schema(&cmp);
+        std::fs::copy(&beside, dir.path().join("comparison.json")).unwrap();
+    }
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_loadcheck"))
         .arg("verdict")
         .arg(dir.path())
