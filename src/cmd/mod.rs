@@ -2,6 +2,7 @@
 //! of the pipeline. `lib.rs` dispatches here.
 
 pub mod demo;
+pub mod duet;
 pub mod run;
 pub mod sink;
 pub mod validate;

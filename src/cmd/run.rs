@@ -1,12 +1,15 @@
 //! `loadcheck run`: the pipeline for a validated plan. The sink starts
 //! first, then setup, preflight and the load with the rollout controller
 //! beside it; then `RunResult`, `run.json`, the summary and the exit code.
+//! A duet run (a baseline target) writes the baseline target's result
+//! beside it, in `DIR/baseline/` (`super::duet`).
 
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
+use super::duet;
 use crate::cli::EngineArgs;
 use crate::engine::{self, EngineOptions, PrepareError};
 use crate::exit::Exit;
@@ -59,6 +62,7 @@ pub async fn run_plan(mut plan: Plan, args: &EngineArgs) -> Exit {
     if let (Some(running), Some(c)) = (&sink, plan.sink.as_ref().and_then(|s| s.correlate.as_ref())) {
         ready.correlate_with(c.index, c.pointer.clone(), running.sink.clone());
     }
+    let baseline_dir = duet::dir(&plan, &args.out);
     let workers = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -69,6 +73,7 @@ pub async fn run_plan(mut plan: Plan, args: &EngineArgs) -> Exit {
         grace: args.grace,
         interval_log: Some(args.out.join(metrics::hlog::FILE_NAME)),
         raw_samples: args.raw_samples.clone(),
+        baseline_interval_log: baseline_dir.as_ref().map(|d| d.join(metrics::hlog::FILE_NAME)),
     };
     let mut progress = progress::Progress::start(progress::planned(&plan, args.max_duration), args.quiet);
     // Gathered before the start instant is set: it runs `git`.
@@ -77,7 +82,12 @@ pub async fn run_plan(mut plan: Plan, args: &EngineArgs) -> Exit {
     let (control, finish) = engine::Control::standalone();
     // A run killed from here on leaves this behind, to be read back.
     let start = outcome::started(&plan, control.started_at, metadata);
-    if let Err(e) = write_json(&args.out, &start, &redactor) {
+    let baseline_start = baseline_dir.as_ref().map(|_| start.clone());
+    let started = write_json(&args.out, &start, &redactor).and_then(|()| match (&baseline_dir, &baseline_start) {
+        (Some(dir), Some(s)) => write_json(dir, s, &redactor),
+        _ => Ok(()),
+    });
+    if let Err(e) = started {
         eprintln!("error: {}", redactor.redact(&format!("{e:#}")));
         return Exit::Operational;
     }
@@ -108,8 +118,16 @@ pub async fn run_plan(mut plan: Plan, args: &EngineArgs) -> Exit {
         None => None,
     };
     let extra = outcome::Extra { delivery, setup };
-    let result = outcome::assemble(&plan, &output, &report, &extra, start);
-    let written = write_run_json(&args.out, &result, &redactor);
+    let mut result = outcome::assemble(&plan, &output, &report, &extra, start);
+    let baseline_result = baseline_start.and_then(|start| duet::assemble(&plan, &output, &report, start, &mut result));
+    // Both sides' results are in hand here (`baseline_result` is `Some` in
+    // a duet run), before the target's verdict is final and written: the
+    // place to compare them.
+    let written =
+        write_run_json(&args.out, &result, &redactor).and_then(|()| match (&baseline_dir, &baseline_result) {
+            (Some(dir), Some(b)) => write_run_json(dir, b, &redactor),
+            _ => Ok(()),
+        });
     print!("{}", redactor.redact(&summary::render(&result)));
     if let Err(e) = written {
         eprintln!("error: {}", redactor.redact(&format!("{e:#}")));
@@ -209,14 +227,17 @@ fn github_client(plan: &Plan) -> Result<Option<github::GitHub>> {
 /// Lifts the soft open-files limit to the hard one, as Go programs do, so
 /// that a plan with thousands of VUs does not fail its connects on a
 /// default soft limit of 1,024. Says so when even the hard limit is below
-/// what the closed-model VUs need (one connection each).
+/// what the closed-model VUs need (one connection each, one per target in
+/// a duet).
 fn raise_fd_limit(plan: &Plan) {
+    let targets = if plan.baseline.target.is_some() { 2 } else { 1 };
     let want: u64 = plan
         .scenarios
         .iter()
         .filter(|s| !s.executor.is_open())
         .map(|s| s.max_in_flight as u64)
         .sum::<u64>()
+        * targets
         + 64;
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) if limit < want => {
