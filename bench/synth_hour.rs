@@ -25,8 +25,19 @@ fn main() {
     let mut run: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(template.join("run.json")).expect("template run.json"))
             .expect("template JSON");
-    let endpoints: Vec<String> = run["stats"]["endpoints"].as_object().expect("endpoints").keys().cloned().collect();
-    let scenario = run["stats"]["scenarios"].as_object().expect("scenarios").keys().next().expect("a scenario").clone();
+    let endpoints: Vec<String> = run["stats"]["endpoints"]
+        .as_object()
+        .expect("endpoints")
+        .keys()
+        .cloned()
+        .collect();
+    let scenario = run["stats"]["scenarios"]
+        .as_object()
+        .expect("scenarios")
+        .keys()
+        .next()
+        .expect("a scenario")
+        .clone();
     let started_ms = run["started_at_ms"].as_i64().expect("started_at_ms") + seed as i64 * 4_000_000;
     run["started_at_ms"] = started_ms.into();
     run["started_at"] = format!("synthetic+{seed}").into();
@@ -52,7 +63,10 @@ fn main() {
         let cells: Vec<Cell> = (0..eps.len())
             .map(|e| {
                 let base = 2_000.0 * (1.0 + e as f64);
-                let mut c = Cell { duration: Hist::default(), service: Hist::default() };
+                let mut c = Cell {
+                    duration: Hist::default(),
+                    service: Hist::default(),
+                };
                 for _ in 0..rate {
                     let z: f64 = (rng.random::<f64>() + rng.random::<f64>() + rng.random::<f64>() - 1.5) * 0.2;
                     let v = (base * z.exp()) as u64;

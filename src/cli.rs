@@ -130,6 +130,10 @@ pub struct PlanArgs {
     /// VUs of VU-based scenarios (quick mode: 50).
     #[arg(long)]
     pub vus: Option<u32>,
+    /// A second target sent every request at the same time (duet; overrides
+    /// `[baseline] target`). Its result goes to `DIR/baseline/run.json`.
+    #[arg(long, env = "LOADCHECK_BASELINE_TARGET")]
+    pub baseline_target: Option<String>,
 }
 
 /// `loadcheck validate`.

@@ -186,6 +186,7 @@ stages = [{{ duration = "7s", target = 4 }}]
         duration: Some(Duration::from_secs(5)),
         rate: Some(50.0),
         vus: Some(9),
+        baseline_target: None,
     };
     let plan = try_parse(&text, &overrides).unwrap();
     assert_eq!(plan.target.host, "staging.example.org");
@@ -541,4 +542,34 @@ fn a_duet_target_is_refused_beside_a_rollout() {
     );
     let e = err(&text);
     assert!(e.contains("baseline.target") && e.contains("[rollout]"), "{e}");
+}
+
+#[test]
+fn baseline_target_flag_replaces_the_plans_and_is_checked_like_it() {
+    let flag = |url: &str| Overrides {
+        baseline_target: Some(url.into()),
+        ..Overrides::default()
+    };
+    // It stands in for a missing `[baseline] target`, and replaces one.
+    let plan = try_parse(&format!("{BASE}{LOAD}"), &flag("http://127.0.0.1:9/base/")).unwrap();
+    let t = plan.baseline.target.expect("the flag's target");
+    assert_eq!((t.port, t.base_path.as_str()), (9, "/base"));
+    let text = format!("{BASE}{LOAD}[baseline]\ntarget = \"http://127.0.0.1:9\"\nhistory = 5\n");
+    let b = try_parse(&text, &flag("http://127.0.0.1:10")).unwrap().baseline;
+    assert_eq!((b.target.unwrap().port, b.history), (10, 5));
+    // A bad URL names the flag, not the plan's field.
+    let e = try_parse(&format!("{BASE}{LOAD}"), &flag("ftp://x")).unwrap_err();
+    assert_eq!(e.field, "--baseline-target", "{e}");
+    // Refused beside a rollout, a sink, setup, or an absolute endpoint URL.
+    let rollout = format!("{BASE}{LOAD}[rollout]\ntrigger = {{ command = \"true\" }}\nhead = \"5s\"\ntail = \"5s\"\n");
+    let e = try_parse(&rollout, &flag("http://127.0.0.1:9")).unwrap_err();
+    assert_eq!(e.field, "--baseline-target", "{e}");
+    assert!(e.to_string().contains("[rollout]"), "{e}");
+    let absolute = format!("{BASE}{LOAD}[[endpoint]]\nname = \"ext\"\npath = \"http://127.0.0.1:7/x\"\n");
+    assert!(
+        try_parse(&absolute, &Overrides::default()).is_ok(),
+        "fine without a duet"
+    );
+    let e = try_parse(&absolute, &flag("http://127.0.0.1:9")).unwrap_err();
+    assert!(e.to_string().contains("endpoint `ext`'s absolute URL"), "{e}");
 }

@@ -1,14 +1,17 @@
 //! `loadcheck run`: the pipeline for a validated plan. The sink starts
 //! first, then setup, preflight and the load with the rollout controller
 //! beside it; then `RunResult`, `run.json`, the summary and the exit code.
+//! A duet run (a baseline target) writes the baseline target's result
+//! beside it, in `DIR/baseline/` (`super::duet`).
 
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
+use super::duet;
 use crate::cli::EngineArgs;
-use crate::compare::{self, ComparisonFile, RunData, Settings, store};
+use crate::compare::{self, ComparisonFile, RunData, Settings, Source, store};
 use crate::engine::{self, EngineOptions, PrepareError};
 use crate::exit::Exit;
 use crate::metrics::RunResult;
@@ -60,6 +63,7 @@ pub async fn run_plan(mut plan: Plan, args: &EngineArgs) -> Exit {
     if let (Some(running), Some(c)) = (&sink, plan.sink.as_ref().and_then(|s| s.correlate.as_ref())) {
         ready.correlate_with(c.index, c.pointer.clone(), running.sink.clone());
     }
+    let baseline_dir = duet::dir(&plan, &args.out);
     let workers = args
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -70,6 +74,7 @@ pub async fn run_plan(mut plan: Plan, args: &EngineArgs) -> Exit {
         grace: args.grace,
         interval_log: Some(args.out.join(metrics::hlog::FILE_NAME)),
         raw_samples: args.raw_samples.clone(),
+        baseline_interval_log: baseline_dir.as_ref().map(|d| d.join(metrics::hlog::FILE_NAME)),
     };
     let mut progress = progress::Progress::start(progress::planned(&plan, args.max_duration), args.quiet);
     // Gathered before the start instant is set: it runs `git`.
@@ -78,7 +83,12 @@ pub async fn run_plan(mut plan: Plan, args: &EngineArgs) -> Exit {
     let (control, finish) = engine::Control::standalone();
     // A run killed from here on leaves this behind, to be read back.
     let start = outcome::started(&plan, control.started_at, metadata);
-    if let Err(e) = write_json(&args.out, &start, &redactor) {
+    let baseline_start = baseline_dir.as_ref().map(|_| start.clone());
+    let started = write_json(&args.out, &start, &redactor).and_then(|()| match (&baseline_dir, &baseline_start) {
+        (Some(dir), Some(s)) => write_json(dir, s, &redactor),
+        _ => Ok(()),
+    });
+    if let Err(e) = started {
         eprintln!("error: {}", redactor.redact(&format!("{e:#}")));
         return Exit::Operational;
     }
@@ -110,7 +120,11 @@ pub async fn run_plan(mut plan: Plan, args: &EngineArgs) -> Exit {
     };
     let extra = outcome::Extra { delivery, setup };
     let mut result = outcome::assemble(&plan, &output, &report, &extra, start);
-    let compared = compare_run(&plan, args, &result);
+    let baseline_result = baseline_start.and_then(|start| duet::assemble(&plan, &output, &report, start, &mut result));
+    // Both sides' results are in hand here (`baseline_result` is `Some` in
+    // a duet run): compare them, then decide the target's verdict.
+    let duet_side = baseline_dir.as_deref().zip(baseline_result.as_ref());
+    let compared = compare_run(&plan, args, &result, duet_side);
     let mut bad_baseline = None;
     let comparison = match compared {
         Ok(c) => c,
@@ -125,7 +139,11 @@ pub async fn run_plan(mut plan: Plan, args: &EngineArgs) -> Exit {
             eprintln!("error: {}", redactor.redact(&e));
         }
     }
-    let written = write_run_json(&args.out, &result, &redactor);
+    let written =
+        write_run_json(&args.out, &result, &redactor).and_then(|()| match (&baseline_dir, &baseline_result) {
+            (Some(dir), Some(b)) => write_run_json(dir, b, &redactor),
+            _ => Ok(()),
+        });
     print!(
         "{}",
         redactor.redact(&summary::render_with(&result, comparison.as_ref()))
@@ -144,14 +162,20 @@ pub async fn run_plan(mut plan: Plan, args: &EngineArgs) -> Exit {
         .map_or(Exit::Operational, |v| Exit::from_code(v.exit_code))
 }
 
-/// The run's comparisons: the tail against the head (with a rollout) and
-/// the baseline store (`--baseline`, else `[baseline] path`); `None` when
-/// there is nothing to compare with. A store that cannot be read is an
-/// error (the run's own files are written all the same).
-fn compare_run(plan: &Plan, args: &EngineArgs, result: &RunResult) -> Result<Option<ComparisonFile>, String> {
+/// The run's comparisons: the tail against the head (with a rollout), the
+/// duet's baseline target (its result and folder), and the baseline store
+/// (`--baseline`, else `[baseline] path`); `None` when there is nothing to
+/// compare with. A store that cannot be read is an error (the run's own
+/// files are written all the same).
+fn compare_run(
+    plan: &Plan,
+    args: &EngineArgs,
+    result: &RunResult,
+    duet: Option<(&Path, &RunResult)>,
+) -> Result<Option<ComparisonFile>, String> {
     let settings = Settings::of(&plan.baseline);
     let store_path = args.baseline.clone().or_else(|| plan.baseline.path.clone());
-    if plan.rollout.is_none() && store_path.is_none() {
+    if plan.rollout.is_none() && store_path.is_none() && duet.is_none() {
         return Ok(None);
     }
     let data = match RunData::of(result, &args.out) {
@@ -166,6 +190,12 @@ fn compare_run(plan: &Plan, args: &EngineArgs, result: &RunResult) -> Result<Opt
         && let Some(c) = compare::head_vs_tail(&data, &settings)
     {
         list.push(c);
+    }
+    if let Some((dir, baseline)) = duet {
+        match RunData::of(baseline, dir) {
+            Ok(base) => list.push(compare::runs(Source::Duet, &base, &data, &settings)),
+            Err(e) => eprintln!("warning: no duet comparison: {}: {e}", dir.display()),
+        }
     }
     if let Some(path) = store_path {
         if path.exists() {
@@ -289,14 +319,17 @@ fn github_client(plan: &Plan) -> Result<Option<github::GitHub>> {
 /// Lifts the soft open-files limit to the hard one, as Go programs do, so
 /// that a plan with thousands of VUs does not fail its connects on a
 /// default soft limit of 1,024. Says so when even the hard limit is below
-/// what the closed-model VUs need (one connection each).
+/// what the closed-model VUs need (one connection each, one per target in
+/// a duet).
 fn raise_fd_limit(plan: &Plan) {
+    let targets = if plan.baseline.target.is_some() { 2 } else { 1 };
     let want: u64 = plan
         .scenarios
         .iter()
         .filter(|s| !s.executor.is_open())
         .map(|s| s.max_in_flight as u64)
         .sum::<u64>()
+        * targets
         + 64;
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) if limit < want => {

@@ -45,6 +45,7 @@ fn overrides(args: &PlanArgs) -> Overrides {
         duration: args.duration,
         rate: args.rate,
         vus: args.vus,
+        baseline_target: args.baseline_target.clone(),
     }
 }
 

@@ -110,6 +110,32 @@ impl Shaping {
     }
 }
 
+/// How much of a shaped delay is slept on a blocking thread.
+const FINE: Duration = Duration::from_millis(2);
+
+/// Sleeps `d` to within the kernel's timer slack (tens of µs). tokio's
+/// timer rounds deadlines up to whole milliseconds, which would make a
+/// 5 ms route answer in 5 to 6 ms depending on when in the millisecond
+/// the request arrived: a periodic load (the open model's evenly spaced
+/// sends) would then see a different constant offset in every run. The
+/// bulk is slept on tokio's timer, the last 2 ms on a blocking thread.
+pub async fn sleep_precisely(d: Duration) {
+    let start = std::time::Instant::now();
+    if d > FINE {
+        tokio::time::sleep(d - FINE).await;
+    }
+    let rest = d.saturating_sub(start.elapsed());
+    if rest.is_zero() {
+        return;
+    }
+    if tokio::task::spawn_blocking(move || std::thread::sleep(rest))
+        .await
+        .is_err()
+    {
+        tokio::time::sleep(rest).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use rand::SeedableRng;
@@ -124,6 +150,24 @@ mod tests {
             .collect();
         v.sort_by(f64::total_cmp);
         v[2000]
+    }
+
+    #[tokio::test]
+    async fn a_precise_sleep_is_not_rounded_to_the_millisecond() {
+        for ms in [0.4, 1.3, 5.25, 7.6] {
+            let d = Duration::from_secs_f64(ms / 1000.0);
+            let mut best = Duration::MAX;
+            for _ in 0..5 {
+                let t = std::time::Instant::now();
+                sleep_precisely(d).await;
+                best = best.min(t.elapsed());
+            }
+            assert!(best >= d, "{ms} ms slept {best:?}");
+            assert!(
+                best < d + Duration::from_micros(600),
+                "{ms} ms slept {best:?}: rounded up?"
+            );
+        }
     }
 
     #[test]

@@ -293,7 +293,7 @@ async fn shape(State((state, versions)): State<(AppState, Arc<Versions>)>, reque
     let new = versions.draw_new();
     let route = Route::of_path(request.uri().path());
     if let Some(delay) = route.and_then(|r| state.with_rng(|rng| state.shaping.draw(r, new, rng))) {
-        tokio::time::sleep(delay).await;
+        super::latency::sleep_precisely(delay).await;
     }
     let mut response = next.run(request).await;
     let version = match (&versions.rollout, new) {

@@ -239,10 +239,18 @@ impl Exchange {
     }
 
     /// Picks an endpoint of scenario `si` by weight and renders its request,
-    /// tagged with the current phase.
+    /// tagged with the current phase; with a `peer` (the baseline target of
+    /// a duet), renders the same request for it too, from the same draws.
     /// `None` only if a rendered value is invalid in a request, which plan
     /// validation rules out.
-    pub fn prepare(&self, si: usize, rng: &mut SmallRng, vu: u64, iteration: u64) -> Option<Prepared> {
+    pub fn prepare(
+        &self,
+        peer: Option<&Exchange>,
+        si: usize,
+        rng: &mut SmallRng,
+        vu: u64,
+        iteration: u64,
+    ) -> Option<(Prepared, Option<Prepared>)> {
         let (cumulative, total) = &self.weights[si];
         let endpoint = if cumulative.len() == 1 {
             cumulative[0].0
@@ -250,12 +258,33 @@ impl Exchange {
             let r = rng.random_range(0..*total);
             cumulative[cumulative.partition_point(|&(_, c)| c <= r)].0
         };
-        // The clock is read only for endpoints that render something.
+        // The clock is read only for endpoints that render something, and
+        // once for both sides of a duet: a signature's timestamp is the same.
         let now_unix = if self.factory.is_fixed(endpoint) {
             0
         } else {
             SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
         };
+        let mirrored = match peer {
+            // A copy of the generator's state: the peer's request takes
+            // exactly the draws this one takes.
+            Some(p) => Some(p.render(si, endpoint, &mut rng.clone(), vu, iteration, now_unix)?),
+            None => None,
+        };
+        let prepared = self.render(si, endpoint, rng, vu, iteration, now_unix)?;
+        Some((prepared, mirrored))
+    }
+
+    /// Renders endpoint `endpoint`'s request for scenario `si`.
+    fn render(
+        &self,
+        si: usize,
+        endpoint: usize,
+        rng: &mut SmallRng,
+        vu: u64,
+        iteration: u64,
+        now_unix: u64,
+    ) -> Option<Prepared> {
         let mut scratch = String::new();
         let mut ctx = RenderCtx {
             vars: &self.plan.vars,

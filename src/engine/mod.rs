@@ -5,13 +5,17 @@
 //! starts one worker thread per core, each with its own runtime, connections
 //! and recorder, and runs the coordinator: it merges the workers' per-second
 //! deltas, drives progress, checks `abort_on_fail` thresholds, and turns a
-//! signal or `--max-duration` into a graceful stop.
+//! signal or `--max-duration` into a graceful stop. With a baseline target
+//! (a duet, [`duet`]), every request goes to both targets, and each is
+//! measured apart.
 
 pub(crate) mod client;
+mod duet;
 mod exchange;
 pub(crate) mod h1;
 pub(crate) mod h2;
 pub(crate) mod preflight;
+mod ready;
 mod request;
 pub(crate) mod schedule;
 pub(crate) mod setup;
@@ -31,9 +35,9 @@ use crate::metrics::eval::{View, evaluate};
 use crate::metrics::hlog::IntervalLog;
 use crate::metrics::live::Live;
 use crate::metrics::raw::{RawBuf, RawDump};
-use crate::plan::{Plan, Scheme};
+use crate::plan::Plan;
 use crate::progress::Progress;
-use exchange::Exchange;
+pub use ready::{PrepareError, Ready, prepare};
 use schedule::{ArrivalSchedule, VuSchedule};
 use worker::{ScenarioRt, Shared};
 
@@ -53,6 +57,9 @@ pub struct EngineOptions {
     pub interval_log: Option<PathBuf>,
     /// The test-only raw-sample dump (`--raw-samples FILE`).
     pub raw_samples: Option<PathBuf>,
+    /// Where the baseline target's seconds go in a duet
+    /// (`DIR/baseline/timeline.hlog`); `None` writes none.
+    pub baseline_interval_log: Option<PathBuf>,
 }
 
 /// How the run is tied to the rollout controller.
@@ -95,6 +102,8 @@ pub struct EngineOutput {
     /// The interval log's file name, when every second of the run went
     /// to it.
     pub interval_log: Option<String>,
+    /// What the baseline target's side measured, in a duet.
+    pub baseline: Option<Box<EngineOutput>>,
 }
 
 /// Why a run stopped early.
@@ -116,80 +125,6 @@ impl std::fmt::Display for Abort {
             Abort::MaxDuration => write!(f, "--max-duration reached"),
         }
     }
-}
-
-/// A plan made ready to send: origins resolved, requests prepared.
-pub struct Ready {
-    exchange: Exchange,
-    live: Arc<Live>,
-}
-
-impl Ready {
-    /// The phase and version table the workers will use, for the rollout
-    /// controller.
-    pub fn live(&self) -> Arc<Live> {
-        self.live.clone()
-    }
-
-    /// Makes endpoint `endpoint`'s accepted requests submissions that
-    /// `sink` matches deliveries with (the event id at `pointer` in the
-    /// body).
-    pub fn correlate_with(&mut self, endpoint: usize, pointer: String, sink: Arc<crate::sink::Sink>) {
-        self.exchange.correlator = Some(exchange::Correlator {
-            endpoint,
-            pointer,
-            sink,
-        });
-    }
-}
-
-/// Resolves origins, prepares every endpoint's requests and, unless
-/// `preflight` is false, connects once to each origin. Errors here mean
-/// nothing was sent.
-pub async fn prepare(plan: &Arc<Plan>, preflight: bool) -> Result<Ready, PrepareError> {
-    let (targets, endpoint_origin) = preflight::origins_of(plan);
-    let needs_tls = targets.iter().any(|t| t.scheme == Scheme::Https);
-    let tls = if needs_tls {
-        Some(crate::net::tls::client_config(&plan.tls).map_err(PrepareError::Input)?)
-    } else {
-        None
-    };
-    let connector = client::Connector::new(tls, plan.tls.http);
-    let mut origins = Vec::with_capacity(targets.len());
-    for t in &targets {
-        origins.push(preflight::resolve(plan, t).await.map_err(PrepareError::Unreachable)?);
-    }
-    let mut speaks_h2 = vec![false; origins.len()];
-    if preflight {
-        let timeout = plan.timeout.min(Duration::from_secs(5));
-        speaks_h2 = preflight::check(&connector, &origins, timeout)
-            .await
-            .map_err(PrepareError::Unreachable)?;
-    }
-    let live = Arc::new(Live::new(
-        plan.rollout.as_ref().and_then(|r| r.version_header.as_deref()),
-    ));
-    let mut exchange = Exchange::new(
-        plan.clone(),
-        live.clone(),
-        connector.for_workers(),
-        origins,
-        endpoint_origin,
-    )
-    .map_err(PrepareError::Input)?;
-    exchange.speaks_h2 = speaks_h2;
-    Ok(Ready { exchange, live })
-}
-
-/// Why a plan could not be made ready.
-#[derive(Debug, thiserror::Error)]
-pub enum PrepareError {
-    /// The plan cannot be sent as written (exit 2).
-    #[error("{0:#}")]
-    Input(anyhow::Error),
-    /// The target did not answer (exit 3).
-    #[error("{0:#}")]
-    Unreachable(anyhow::Error),
 }
 
 /// Requests sharing one HTTP/2 connection in the open model unless the
@@ -235,32 +170,35 @@ pub async fn execute(
     } = control;
     let n_phases = if plan.rollout.is_some() { 3 } else { 1 };
     let live = ready.live.clone();
+    let peer_live = ready.peer.as_ref().map(|p| p.live.clone());
     let Workers {
         handles,
         mut rx,
+        peer_rx,
         stop_tx,
     } = start_workers(&plan, ready, opts, run_start, n_phases)?;
-    let mut agg = Aggregator::new(
-        n_workers,
-        n_phases * plan.scenarios.len(),
-        plan.scenarios.len(),
-        plan.endpoints.len(),
-    );
+    let new_agg = || {
+        Aggregator::new(
+            n_workers,
+            n_phases * plan.scenarios.len(),
+            plan.scenarios.len(),
+            plan.endpoints.len(),
+        )
+    };
+    let mut agg = new_agg();
     let scenarios: Vec<&str> = plan.scenarios.iter().map(|s| s.name.as_str()).collect();
     let endpoints: Vec<&str> = plan.endpoints.iter().map(|e| e.name.as_str()).collect();
+    let mut peer = peer_rx.map(|rx| duet::PeerAgg::new(new_agg(), rx));
+    if let (Some(peer), Some(path)) = (&mut peer, &opts.baseline_interval_log) {
+        log_to(&mut peer.agg, path, started_at, &scenarios, &endpoints);
+    }
     let mut raw = opts.raw_samples.as_ref().and_then(|path| {
         RawDump::create(path, &scenarios, &endpoints, plan.rollout.is_some())
             .map_err(|e| eprintln!("warning: cannot write {}: {e}; no raw samples", path.display()))
             .ok()
     });
     if let Some(path) = &opts.interval_log {
-        match IntervalLog::create(path, started_at, &scenarios, &endpoints) {
-            Ok(log) => agg.log_to(log),
-            Err(e) => eprintln!(
-                "warning: cannot write {}: {e}; the run goes on without per-second histograms",
-                path.display()
-            ),
-        }
+        log_to(&mut agg, path, started_at, &scenarios, &endpoints);
     }
     let mut finished_by_controller = false;
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
@@ -275,19 +213,26 @@ pub async fn execute(
             let _ = stop_tx.send(Some(Instant::now() + opts.grace));
         }
     };
-    while finished < n_workers {
+    let peer_pending = |peer: &Option<duet::PeerAgg>| peer.as_ref().is_some_and(|p| p.pending(n_workers));
+    while finished < n_workers || peer_pending(&peer) {
         tokio::select! {
-            delta = rx.recv() => match delta {
+            delta = rx.recv(), if finished < n_workers => match delta {
                 Some(mut d) => {
                     finished += usize::from(d.done);
                     if let Some(buf) = d.raw.take() {
                         write_raw(&mut raw, &buf, opts);
                     }
                     agg.apply(d);
-                    warn_log_failure(&mut agg, opts);
+                    warn_log_failure(&mut agg, opts.interval_log.as_deref());
                 }
                 None => break,
             },
+            delta = async { match peer.as_mut() { Some(p) => p.recv().await, None => std::future::pending().await } }, if peer_pending(&peer) => {
+                if let Some(p) = peer.as_mut() {
+                    p.apply(delta);
+                    warn_log_failure(&mut p.agg, opts.baseline_interval_log.as_deref());
+                }
+            }
             _ = tick.tick() => {
                 let elapsed = run_start.elapsed();
                 let phase = plan.rollout.is_some().then(|| live.phase().name());
@@ -315,30 +260,71 @@ pub async fn execute(
         let _ = h.join();
     }
     agg.finish(elapsed.as_secs_f64().ceil() as u64);
-    warn_log_failure(&mut agg, opts);
+    warn_log_failure(&mut agg, opts.interval_log.as_deref());
     if let Some(mut dump) = raw.take()
         && let Err(e) = dump.flush()
     {
         warn_raw(opts, &e);
     }
-    let interval_log = opts
-        .interval_log
-        .as_ref()
-        .filter(|_| agg.logged())
-        .and_then(|p| p.file_name())
-        .map(|n| n.to_string_lossy().into_owned());
+    let interval_log = logged_name(&agg, opts.interval_log.as_deref());
     progress.finish(&agg, elapsed, abort.as_ref().map(ToString::to_string).as_deref());
-    let version_names = (0..crate::metrics::live::MAX_VERSIONS)
-        .filter_map(|id| live.versions().name(id).map(|n| (id, n)))
-        .collect();
-    Ok(EngineOutput {
+    let mut output = EngineOutput {
         agg,
-        version_names,
+        version_names: version_names(&live),
         seen_versions: live.versions().snapshot(),
         elapsed,
         abort,
         interval_log,
-    })
+        baseline: None,
+    };
+    if let (Some(mut peer), Some(peer_live)) = (peer, peer_live) {
+        peer.agg.finish(elapsed.as_secs_f64().ceil() as u64);
+        warn_log_failure(&mut peer.agg, opts.baseline_interval_log.as_deref());
+        let log = logged_name(&peer.agg, opts.baseline_interval_log.as_deref());
+        output.baseline = Some(Box::new(EngineOutput {
+            agg: peer.agg,
+            version_names: version_names(&peer_live),
+            seen_versions: peer_live.versions().snapshot(),
+            // One run, one stop: the target's length and abort.
+            elapsed,
+            abort: output.abort.clone(),
+            interval_log: log,
+            baseline: None,
+        }));
+    }
+    Ok(output)
+}
+
+/// Sends the aggregator's closed seconds to the interval log at `path`; a
+/// log that cannot be made is a warning, and the run goes on.
+fn log_to(
+    agg: &mut Aggregator,
+    path: &std::path::Path,
+    started_at: SystemTime,
+    scenarios: &[&str],
+    endpoints: &[&str],
+) {
+    match IntervalLog::create(path, started_at, scenarios, endpoints) {
+        Ok(log) => agg.log_to(log),
+        Err(e) => eprintln!(
+            "warning: cannot write {}: {e}; the run goes on without per-second histograms",
+            path.display()
+        ),
+    }
+}
+
+/// The interval log's file name, when every second of the run went to it.
+fn logged_name(agg: &Aggregator, path: Option<&std::path::Path>) -> Option<String> {
+    path.filter(|_| agg.logged())
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+}
+
+/// The version ids seen and their header values.
+fn version_names(live: &Live) -> Vec<(usize, String)> {
+    (0..crate::metrics::live::MAX_VERSIONS)
+        .filter_map(|id| live.versions().name(id).map(|n| (id, n)))
+        .collect()
 }
 
 /// Appends a worker's raw records to the dump; on a failure, says so and
@@ -360,10 +346,11 @@ fn warn_raw(opts: &EngineOptions, e: &std::io::Error) {
     );
 }
 
-/// Says once, when it happens, that the interval log could not be written.
-fn warn_log_failure(agg: &mut Aggregator, opts: &EngineOptions) {
+/// Says once, when it happens, that the interval log at `path` could not
+/// be written.
+fn warn_log_failure(agg: &mut Aggregator, path: Option<&std::path::Path>) {
     if let Some(why) = agg.take_log_failure() {
-        let path = opts.interval_log.as_deref().unwrap_or(std::path::Path::new(""));
+        let path = path.unwrap_or(std::path::Path::new(""));
         eprintln!("warning: cannot write {}: {why}; the run goes on", path.display());
     }
 }
@@ -373,6 +360,8 @@ fn warn_log_failure(agg: &mut Aggregator, opts: &EngineOptions) {
 struct Workers {
     handles: Vec<std::thread::JoinHandle<()>>,
     rx: tokio::sync::mpsc::UnboundedReceiver<crate::metrics::Delta>,
+    /// The baseline side's deltas, in a duet.
+    peer_rx: Option<tokio::sync::mpsc::UnboundedReceiver<crate::metrics::Delta>>,
     stop_tx: tokio::sync::watch::Sender<Option<Instant>>,
 }
 
@@ -388,6 +377,7 @@ fn start_workers(
     let n_workers = opts.workers.max(1);
     let shared = Arc::new(Shared {
         exchange: ready.exchange,
+        peer: ready.peer,
         scenarios: scenarios_rt(plan),
         run_start,
         n_workers,
@@ -397,13 +387,25 @@ fn start_workers(
         raw: opts.raw_samples.is_some(),
     });
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (peer_tx, peer_rx) = match shared.peer {
+        Some(_) => {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            (Some(tx), Some(rx))
+        }
+        None => (None, None),
+    };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(None);
     let mut handles = Vec::with_capacity(n_workers);
     for w in 0..n_workers {
-        handles
-            .push(worker::spawn(shared.clone(), w, stop_rx.clone(), tx.clone()).context("starting a worker thread")?);
+        let txs = std::iter::once(tx.clone()).chain(peer_tx.clone()).collect();
+        handles.push(worker::spawn(shared.clone(), w, stop_rx.clone(), txs).context("starting a worker thread")?);
     }
-    Ok(Workers { handles, rx, stop_tx })
+    Ok(Workers {
+        handles,
+        rx,
+        peer_rx,
+        stop_tx,
+    })
 }
 
 /// The first `abort_on_fail` threshold that fails on the data so far.

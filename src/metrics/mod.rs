@@ -6,6 +6,7 @@ pub(crate) mod aggregate;
 pub mod availability;
 pub mod delivery;
 pub mod deploy;
+pub mod duet;
 pub mod eval;
 pub mod hist;
 pub mod hlog;

@@ -88,6 +88,9 @@ pub struct RunResult {
     /// The sink's figures, when the plan has `[sink]`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub delivery: Option<DeliveryReport>,
+    /// Which side of a duet run this is, and the other side's URL.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub duet: Option<super::duet::Duet>,
 }
 
 /// `run.json` as written at a run's start (`status: running`), replaced

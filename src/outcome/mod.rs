@@ -120,6 +120,7 @@ pub fn assemble(plan: &Plan, out: &EngineOutput, report: &RolloutReport, extra: 
             .collect(),
         setup: extra.setup.clone(),
         delivery: extra.delivery.clone(),
+        duet: None,
     };
     result.verdict = Some(crate::verdict::decide(&result));
     result

@@ -66,6 +66,9 @@ pub struct Overrides {
     pub rate: Option<f64>,
     /// `--vus`: replaces the VU count of VU-based scenarios.
     pub vus: Option<u32>,
+    /// `--baseline-target` / `LOADCHECK_BASELINE_TARGET`: replaces
+    /// `[baseline] target`, the duet's second target.
+    pub baseline_target: Option<String>,
 }
 
 /// A validated plan. Serializes to the resolved plan recorded in `run.json`,

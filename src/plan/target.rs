@@ -33,6 +33,11 @@ impl Target {
         format!("{}:{}", self.url_host(), self.port)
     }
 
+    /// The base URL: `http://127.0.0.1:8080/api`.
+    pub fn url(&self) -> String {
+        format!("{}://{}{}", self.scheme.as_str(), self.authority(), self.base_path)
+    }
+
     /// `host[:port]` as a URL or a `Host` header writes it: the port left
     /// out when it is the scheme's default.
     pub fn authority(&self) -> String {

@@ -128,16 +128,8 @@ fn validate_plan(
             .map_or_else(|| "plan".to_string(), |s| s.to_string_lossy().into_owned()),
     };
     let id = plan_id(ctx, raw.id, &name)?;
-    let refuse_duet = if rollout.is_some() {
-        Some("[rollout]")
-    } else if sink.is_some() {
-        Some("[sink]")
-    } else if !setups.is_empty() {
-        Some("[[setup]]")
-    } else {
-        None
-    };
-    let baseline = baseline::baseline(ctx, raw.baseline, refuse_duet)?;
+    let refuse_duet = baseline::duet_refusal(rollout.is_some(), sink.is_some(), !setups.is_empty(), &endpoints);
+    let baseline = baseline::baseline(ctx, raw.baseline, refuse_duet.as_deref(), overrides)?;
     Ok(Plan {
         name,
         id,

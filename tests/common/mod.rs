@@ -274,7 +274,13 @@ pub fn run_binary(dir: &Path, plan: &str, env: &[(&str, &str)]) -> (std::process
     std::fs::write(&path, plan).unwrap();
     let out_dir = dir.join("out");
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_loadcheck"));
-    for var in ["LOADCHECK_TARGET", "GITHUB_ACTIONS", "GITHUB_TOKEN", "GITHUB_API_URL"] {
+    for var in [
+        "LOADCHECK_TARGET",
+        "LOADCHECK_BASELINE_TARGET",
+        "GITHUB_ACTIONS",
+        "GITHUB_TOKEN",
+        "GITHUB_API_URL",
+    ] {
         cmd.env_remove(var);
     }
     cmd.arg("run").arg(&path).arg("--out").arg(&out_dir).arg("-q");

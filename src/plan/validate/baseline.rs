@@ -3,18 +3,60 @@
 use super::super::baseline::{BaselineConfig, HeadVsTail, MAX_HISTORY};
 use super::super::error::{FieldPath, PlanError};
 use super::super::raw::{RawBaseline, RawFraction};
+use super::super::{Endpoint, Overrides};
 use super::ctx::Ctx;
 
+/// What the plan has that a duet (a baseline target) cannot run with yet:
+/// a rollout (the baseline target is not deployed), a sink or setup
+/// requests (their side effects would happen twice, or once for the wrong
+/// side), or an endpoint with an absolute URL (it goes to neither target).
+pub(super) fn duet_refusal(rollout: bool, sink: bool, setup: bool, endpoints: &[Endpoint]) -> Option<String> {
+    if rollout {
+        Some("[rollout]".into())
+    } else if sink {
+        Some("[sink]".into())
+    } else if setup {
+        Some("[[setup]]".into())
+    } else {
+        endpoints
+            .iter()
+            .find(|e| e.origin.is_some())
+            .map(|e| format!("endpoint `{}`'s absolute URL", e.name))
+    }
+}
+
 /// Validates `[baseline]`; its defaults when absent. `refuse_duet` names
-/// what the plan has that a duet target cannot run with yet.
+/// what the plan has that a duet target cannot run with yet;
+/// `--baseline-target` replaces the plan's `target`.
 pub(super) fn baseline(
     ctx: &Ctx,
     raw: Option<RawBaseline>,
     refuse_duet: Option<&str>,
+    overrides: &Overrides,
 ) -> Result<BaselineConfig, PlanError> {
+    let mut out = match raw {
+        Some(raw) => from_raw(ctx, raw, refuse_duet)?,
+        None => BaselineConfig::default(),
+    };
+    if let Some(t) = &overrides.baseline_target {
+        const FLAG: &str = "--baseline-target";
+        let target = super::url::base_url(t).map_err(|m| PlanError::new(ctx.file, FLAG, m))?;
+        if let Some(what) = refuse_duet {
+            return Err(PlanError::new(ctx.file, FLAG, refusal(what)));
+        }
+        out.target = Some(target);
+    }
+    Ok(out)
+}
+
+fn refusal(what: &str) -> String {
+    format!("a baseline target (duet) cannot run with {what} yet; compare with a stored baseline instead")
+}
+
+/// `[baseline]` as written.
+fn from_raw(ctx: &Ctx, raw: RawBaseline, refuse_duet: Option<&str>) -> Result<BaselineConfig, PlanError> {
     let at = FieldPath::root("baseline");
     let mut out = BaselineConfig::default();
-    let Some(raw) = raw else { return Ok(out) };
     if let Some(p) = raw.path {
         if p.trim().is_empty() {
             return Err(ctx.err(&at.key("path"), "the baseline path is empty"));
@@ -34,10 +76,7 @@ pub(super) fn baseline(
     if let Some(t) = raw.target {
         let target = super::url::base_url(&t).map_err(|m| ctx.err(&at.key("target"), m))?;
         if let Some(what) = refuse_duet {
-            return Err(ctx.err(
-                &at.key("target"),
-                format!("a baseline target (duet) cannot run with {what} yet; compare with a stored baseline instead"),
-            ));
+            return Err(ctx.err(&at.key("target"), refusal(what)));
         }
         out.target = Some(target);
     }
