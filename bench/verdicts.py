@@ -223,7 +223,14 @@ def record(batch, rows, verdict, summary):
 
 
 def slow_route(i):
+    """+25% batches alternate the routes."""
     return "search" if i % 2 == 0 else "thumbnail"
+
+
+# +10% batches slow the ~50 ms route (TEN_ROUTE): +10% of search's 5 ms
+# base is 0.5 ms, the p50 and p95 floors themselves, so it is below the
+# minimum effect by design (docs/baselines.md).
+TEN_ROUTE = os.environ.get("TEN_ROUTE", "thumbnail")
 
 
 def batch_quiet(plans):
@@ -264,8 +271,8 @@ def batch_history(plans):
                 raise RuntimeError(p.stderr)
     rows, hits, leaks, aa = [], 0, 0, 0
     for i in range(PAIRS):
-        route = slow_route(i)
-        t = run(f"slow10-{i:02}", plans / "plain.toml", ["--slow", f"{route}=10%"])
+        route = TEN_ROUTE
+        t = run(f"slow10-{route}-{i:02}", plans / "plain.toml", ["--slow", f"{route}=10%"])
         f = flagged(compare(f"history-slow-{i:02}", store, t))
         on, others = detected(f, route)
         hits += on
@@ -305,8 +312,8 @@ def batch_hvt(plans):
 def batch_duet(plans):
     rows, hits, leaks, aa = [], 0, 0, 0
     for i in range(PAIRS):
-        route = slow_route(i)
-        d = run(f"duet-slow-{i:02}", plans / "plain.toml", ["--slow", f"{route}=10%"], duet_extra=[])
+        route = TEN_ROUTE
+        d = run(f"duet-slow-{route}-{i:02}", plans / "plain.toml", ["--slow", f"{route}=10%"], duet_extra=[])
         f = flagged(json.loads((d / "comparison.json").read_text()), "duet")
         on, others = detected(f, route)
         hits += on

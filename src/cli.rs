@@ -46,9 +46,10 @@ pub struct CompareArgs {
     pub baseline: PathBuf,
     /// The run: its run.json or its folder.
     pub run: PathBuf,
-    /// Where comparison.json goes (default: the run's folder).
+    /// The folder comparison.json goes to (not the run's own folder by
+    /// default: that one holds the run's own comparisons).
     #[arg(long)]
-    pub out: Option<PathBuf>,
+    pub out: PathBuf,
 }
 
 /// `loadcheck baseline`.

@@ -64,7 +64,8 @@ fn update(args: &BaselineUpdateArgs) -> Result<String, String> {
     };
     let path = args.store.clone().unwrap_or_else(|| default_store(&result));
     let dir = file.parent().unwrap_or(Path::new("."));
-    let data = RunData::of(&result, dir).map_err(|e| format!("{}: {e}", file.display()))?;
+    let mut data = RunData::of(&result, dir).map_err(|e| format!("{}: {e}", file.display()))?;
+    data.digest = Some(crate::compare::units::digest_of(text.as_bytes()));
     // A damaged store is reported and left exactly as it is.
     let existing = if path.exists() { Some(store::load(&path)?) } else { None };
     let verdict_name = match verdict {

@@ -2,7 +2,7 @@
 //! run, written to `comparison.json`; exit 1 on a regression, 2 on a bad
 //! file.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::cli::CompareArgs;
 use crate::compare::{self, ComparisonFile, RunData, Settings, Source, store};
@@ -12,13 +12,9 @@ use crate::report::summary;
 /// Compares and writes `comparison.json`.
 pub fn compare(args: &CompareArgs) -> Exit {
     match compare_files(&args.baseline, &args.run) {
-        Ok((file, run)) => {
-            let out = args
-                .out
-                .clone()
-                .or_else(|| run.path.as_ref().and_then(|p| p.parent()).map(Path::to_path_buf))
-                .unwrap_or_else(|| PathBuf::from("."));
-            if let Err(e) = write(&out, &file) {
+        Ok((file, _run)) => {
+            let out = &args.out;
+            if let Err(e) = write(out, &file) {
                 eprintln!("error: {e}");
                 return Exit::Operational;
             }

@@ -41,7 +41,11 @@ pub fn compare(store: &Store, run: &RunData, min_effect: f64, floors: &Floors) -
     let mut runs: Vec<&StoredRun> = Vec::new();
     let mut models = std::collections::BTreeSet::new();
     for r in &store.runs {
-        if r.started_at_ms == run.started_at_ms && r.started_at == run.started_at {
+        let same = match &run.digest {
+            Some(d) => *d == r.digest,
+            None => r.started_at_ms == run.started_at_ms && r.started_at == run.started_at,
+        };
+        if same {
             found.left_out.push(LeftOut {
                 started_at: r.started_at.clone(),
                 why: "it is this run".into(),

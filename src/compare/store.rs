@@ -36,6 +36,9 @@ pub struct Store {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoredRun {
+    /// `sha256:` of its `run.json` as added: the run's identity (two runs
+    /// can start in the same millisecond).
+    pub digest: String,
     /// When its load started (RFC 3339).
     pub started_at: String,
     /// The same, unix ms.
@@ -130,6 +133,7 @@ impl StoredRun {
     /// A run, reduced for the store.
     pub fn of(run: &RunData, verdict: &str, git_sha: Option<String>) -> StoredRun {
         StoredRun {
+            digest: run.digest.clone().unwrap_or_default(),
             started_at: run.started_at.clone(),
             started_at_ms: run.started_at_ms,
             status: run.status,

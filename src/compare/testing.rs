@@ -43,6 +43,7 @@ pub fn cell(endpoint: &str, base_ms: f64, seconds: usize, rate: usize, seed: u64
 pub fn run(cells: Vec<Cell>) -> RunData {
     RunData {
         path: None,
+        digest: None,
         id: "t".into(),
         started_at: "2026-01-01T00:00:00Z".into(),
         started_at_ms: 0,

@@ -66,6 +66,8 @@ pub struct Cell {
 pub struct RunData {
     /// Where it was read from.
     pub path: Option<PathBuf>,
+    /// `sha256:` of the `run.json` bytes it was read from.
+    pub digest: Option<String>,
     /// The plan's id.
     pub id: String,
     /// When it started.
@@ -99,6 +101,7 @@ impl RunData {
             path.to_path_buf()
         };
         let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let digest = digest_of(text.as_bytes());
         let result: RunResult = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
         if result.schema != crate::metrics::result::SCHEMA {
             return Err(format!(
@@ -111,6 +114,7 @@ impl RunData {
         let dir = file.parent().unwrap_or(Path::new("."));
         let mut data = RunData::of(&result, dir).map_err(|e| format!("{}: {e}", file.display()))?;
         data.path = Some(file);
+        data.digest = Some(digest);
         Ok(data)
     }
 
@@ -183,6 +187,7 @@ impl RunData {
         let closed_model = result.generator.scheduled_sends == 0;
         Ok(RunData {
             path: None,
+            digest: None,
             id: result.id.clone(),
             started_at: result.started_at.clone(),
             started_at_ms: result.started_at_ms,
@@ -200,6 +205,12 @@ impl RunData {
     pub fn cell(&self, endpoint: &str, phase: &str) -> Option<&Cell> {
         self.cells.iter().find(|c| c.endpoint == endpoint && c.phase == phase)
     }
+}
+
+/// `sha256:<hex>` of a file's bytes.
+pub fn digest_of(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
 }
 
 /// Tags hold names with `%XX` escapes for bytes outside `[A-Za-z0-9_.-]`.
