@@ -264,11 +264,7 @@ pub fn append(existing: Option<Store>, id: &str, history: usize, run: StoredRun)
             store.id
         ));
     }
-    if store
-        .runs
-        .iter()
-        .any(|r| r.started_at_ms == run.started_at_ms && r.started_at == run.started_at)
-    {
+    if store.runs.iter().any(|r| r.digest == run.digest) {
         return Err(format!("the run of {} is already in the store", run.started_at));
     }
     store.history = history;
