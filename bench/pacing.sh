@@ -3,7 +3,7 @@
 # Pacing: can loadcheck keep an open-model schedule of RATE (default 20,000)
 # req/s against nginx for DURATION (default 10s) on one core? Reports the
 # achieved rate (requests ÷ duration), its ratio to the target, the send-lag
-# p99 and the dropped sends, per round and as a mean.
+# p50 and p99 and the dropped sends, per round and as a mean.
 #
 #   LOADCHECK=target/release/loadcheck RATE=20000 DURATION=10s ROUNDS=2 bench/pacing.sh
 set -euo pipefail
@@ -34,6 +34,7 @@ pacing_run() {
         return 0
     fi
     record loadcheck "$round" achieved "$(awk -v r="$requests" -v s="$secs" 'BEGIN {printf "%.1f", r / s}')"
+    record loadcheck "$round" send_lag_p50 "$(json_get "$run" generator.send_lag_ms.p50)"
     record loadcheck "$round" send_lag_p99 "$(json_get "$run" generator.send_lag_ms.p99)"
     record loadcheck "$round" dropped "$(json_get "$run" generator.dropped_sends)"
     record loadcheck "$round" p99 "$(json_get "$run" stats.total.latency_ms.p99)"
@@ -75,7 +76,7 @@ def num(x):
 def f(x, nd=1):
     return "n/a" if x is None else f"{x:,.{nd}f}"
 
-cols = [("achieved", "achieved req/s", 0), ("send_lag_p99", "send lag p99 (ms)", 2),
+cols = [("achieved", "achieved req/s", 0), ("send_lag_p50", "send lag p50 (ms)", 3), ("send_lag_p99", "send lag p99 (ms)", 2),
         ("dropped", "dropped sends", 0), ("p99", "latency p99 (ms)", 2), ("rss_mb", "peak RSS (MiB)", 1),
         ("gen_cpu", "loadcheck CPU %", 0), ("server_cpu", "server CPU %", 0),
         ("other_cpu", "other CPU % (noise)", 0)]

@@ -14,6 +14,7 @@ mod duet;
 mod exchange;
 pub(crate) mod h1;
 pub(crate) mod h2;
+mod pace;
 pub(crate) mod preflight;
 mod ready;
 mod request;

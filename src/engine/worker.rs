@@ -22,6 +22,7 @@ use tokio::time::sleep_until;
 use super::duet::Peer;
 use super::exchange::{Exchange, Idle, Prepared, Sharing, Slot};
 use super::h2::Pool;
+use super::pace::Pacer;
 use super::schedule::{ArrivalSchedule, VuSchedule, VuStep};
 use crate::metrics::{Delta, Recorder};
 
@@ -301,17 +302,20 @@ async fn open_loop(run: LoopCtx, mut stop: StopRx, si: usize, worker: usize) {
         .collect();
     let mut rng = SmallRng::seed_from_u64(seed_for(shared.seed, si as u64, worker as u64));
     let mut k = worker as u64;
+    let mut pacer = Pacer::new();
     while let Some(offset) = schedule.time_of(k) {
         let intended = start + offset;
         if intended > Instant::now() {
             tokio::select! {
-                _ = sleep_until(intended.into()) => {}
+                _ = pacer.until(intended) => {}
                 _ = stop.changed() => break,
             }
         }
         if stopping(&stop) {
             break;
         }
+        // A send may go up to `pace::EARLY` before its time; it is then
+        // measured from when it went.
         let now = Instant::now();
         // Which sides have room for this send.
         let mut room = [false; 2];
@@ -333,7 +337,7 @@ async fn open_loop(run: LoopCtx, mut stop: StopRx, si: usize, worker: usize) {
         if let Some((target, baseline)) = prepared {
             for (side, request) in sides.iter().zip([Some(target), baseline]) {
                 if let Some(request) = request.filter(|_| room[side.side]) {
-                    side.dispatch(&shared, si, request, intended);
+                    side.dispatch(&shared, si, request, intended.min(now));
                 }
             }
         }
