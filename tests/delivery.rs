@@ -150,6 +150,50 @@ fn every_webhook_is_delivered_once_with_end_to_end_percentiles() {
     assert!(0.0 < p50 && p50 <= p95 && p95 <= p99 && p99 < 1000.0, "{lat}");
     assert!(c["hdr"].as_str().is_some_and(|h| h.starts_with("HISTF")), "{c}");
     eprintln!("delivered {sent}/{sent}; end to end p50 {p50} ms, p95 {p95} ms, p99 {p99} ms");
+
+    // The same latency per second of submission, and a comparison reads it:
+    // the run against itself has a `(webhook delivery)` cell with latency
+    // only, unchanged or too short to call, never a regression.
+    assert_eq!(c["interval_log"], "delivery.hlog", "{c}");
+    let out_dir = dir.path().join("out");
+    let hlog = std::fs::read_to_string(out_dir.join("delivery.hlog")).unwrap();
+    let intervals = hlog.lines().filter(|l| l.starts_with("Tag=delivery_latency,")).count();
+    assert!((3..=5).contains(&intervals), "{intervals} seconds in\n{hlog}");
+    let cmp_dir = dir.path().join("cmp");
+    let run_json = out_dir.join("run.json");
+    let compared = common::loadcheck_command()
+        .arg("compare")
+        .args([&run_json, &run_json])
+        .arg("--out")
+        .arg(&cmp_dir)
+        .output()
+        .unwrap();
+    assert_eq!(compared.status.code(), Some(0), "{}", stderr(&compared));
+    let cmp: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cmp_dir.join("comparison.json")).unwrap()).unwrap();
+    let delivery: Vec<&serde_json::Value> = cmp["comparisons"][0]["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["endpoint"] == "(webhook delivery)")
+        .collect();
+    let metrics: Vec<&str> = delivery.iter().map(|s| s["metric"].as_str().unwrap()).collect();
+    assert_eq!(metrics.len(), 3, "{delivery:?}");
+    for m in ["p50", "p95", "p99"] {
+        assert!(metrics.contains(&m), "{metrics:?}");
+    }
+    for s in &delivery {
+        assert!(s["class"] == "unchanged" || s["class"] == "inconclusive", "{s}");
+        // The per-second log holds the run's latencies: its quantiles are
+        // run.json's (to the comparison's 1% bins).
+        let whole = match s["metric"].as_str() {
+            Some("p50") => p50,
+            Some("p95") => p95,
+            _ => continue,
+        };
+        let v = s["value"].as_f64().unwrap();
+        assert!((v / whole - 1.0).abs() < 0.05, "{v} vs {whole}: {s}");
+    }
 }
 
 #[test]

@@ -72,15 +72,7 @@ fn run_duet(
     let path = dir.join("loadcheck.toml");
     std::fs::write(&path, plan).unwrap();
     let out_dir = dir.join("out");
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_loadcheck"));
-    for var in [
-        "LOADCHECK_TARGET",
-        "LOADCHECK_BASELINE_TARGET",
-        "GITHUB_ACTIONS",
-        "GITHUB_TOKEN",
-    ] {
-        cmd.env_remove(var);
-    }
+    let mut cmd = common::loadcheck_command();
     cmd.arg("run")
         .arg(&path)
         .arg("--out")

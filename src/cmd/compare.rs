@@ -5,14 +5,14 @@
 use std::path::Path;
 
 use crate::cli::CompareArgs;
-use crate::compare::{self, ComparisonFile, RunData, Settings, Source, store};
+use crate::compare::{self, ComparisonFile, RunData, Source, store};
 use crate::exit::Exit;
 use crate::report::summary;
 
 /// Compares and writes `comparison.json`.
 pub fn compare(args: &CompareArgs) -> Exit {
     match compare_files(&args.baseline, &args.run) {
-        Ok((file, _run)) => {
+        Ok(file) => {
             let out = &args.out;
             if let Err(e) = write(out, &file) {
                 eprintln!("error: {e}");
@@ -39,9 +39,9 @@ pub fn compare(args: &CompareArgs) -> Exit {
 }
 
 /// Reads both sides and compares them.
-fn compare_files(baseline: &Path, run_path: &Path) -> Result<(ComparisonFile, RunData), String> {
+fn compare_files(baseline: &Path, run_path: &Path) -> Result<ComparisonFile, String> {
     let run = RunData::load(run_path)?;
-    let settings = recorded_settings(run.path.as_deref().unwrap_or(run_path))?;
+    let settings = run.settings.clone();
     let comparison = if is_store(baseline)? {
         let st = store::load(baseline)?;
         if st.id != run.id {
@@ -57,7 +57,7 @@ fn compare_files(baseline: &Path, run_path: &Path) -> Result<(ComparisonFile, Ru
         let base = RunData::load(baseline)?;
         compare::runs(Source::Run, &base, &run, &settings)
     };
-    Ok((compare::file(&run, vec![comparison]), run))
+    Ok(compare::file(&run, vec![comparison]))
 }
 
 /// Whether a baseline path is a store rather than a run: a folder, or a
@@ -72,13 +72,6 @@ fn is_store(path: &Path) -> Result<bool, String> {
         .ok()
         .and_then(|v| v.get("schema").and_then(|s| s.as_str()).map(str::to_string));
     Ok(schema.as_deref() != Some(crate::metrics::result::SCHEMA))
-}
-
-/// The `[baseline]` settings recorded in a run.json.
-fn recorded_settings(run_json: &Path) -> Result<Settings, String> {
-    let text = std::fs::read_to_string(run_json).map_err(|e| format!("{}: {e}", run_json.display()))?;
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", run_json.display()))?;
-    Ok(Settings::recorded(v.get("plan").unwrap_or(&serde_json::Value::Null)))
 }
 
 /// Writes `DIR/comparison.json` atomically.

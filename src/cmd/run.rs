@@ -81,6 +81,7 @@ pub async fn run_plan(mut plan: Plan, args: &EngineArgs) -> Exit {
     let plan_dir = plan.source.parent().unwrap_or(Path::new(".")).to_path_buf();
     let metadata = outcome::metadata(workers, seed, &plan_dir);
     let (control, finish) = engine::Control::standalone();
+    let (run_start, started_at) = (control.run_start, control.started_at);
     // A run killed from here on leaves this behind, to be read back.
     let start = outcome::started(&plan, control.started_at, metadata);
     let baseline_start = baseline_dir.as_ref().map(|_| start.clone());
@@ -115,7 +116,20 @@ pub async fn run_plan(mut plan: Plan, args: &EngineArgs) -> Exit {
     };
     let report = controller.await.unwrap_or_default();
     let delivery = match sink {
-        Some(running) => Some(finish_sink(&plan, running, args.quiet, output.abort.is_some()).await),
+        Some(running) => {
+            let (mut report, seconds) =
+                finish_sink(&plan, running, args.quiet, output.abort.is_some(), run_start).await;
+            if let Some(c) = report.correlation.as_mut()
+                && !seconds.is_empty()
+            {
+                let path = args.out.join(metrics::hlog::DELIVERY_FILE);
+                match metrics::hlog::write_deliveries(&path, started_at, &seconds) {
+                    Ok(()) => c.interval_log = Some(metrics::hlog::DELIVERY_FILE.to_string()),
+                    Err(e) => eprintln!("warning: {}: {e}", path.display()),
+                }
+            }
+            Some(report)
+        }
         None => None,
     };
     let extra = outcome::Extra { delivery, setup };
@@ -263,13 +277,15 @@ async fn run_setups(plan: &mut Plan, seed: u64, secrets: &mut Vec<String>) -> Re
 
 /// Waits for outstanding deliveries (at most the sink's deadline, and not
 /// at all after an abort; a signal ends the wait), then stops the sink and
-/// returns its figures.
+/// returns its figures and, when it correlates, the delivery latency per
+/// second of submission since `run_start`.
 async fn finish_sink(
     plan: &Plan,
     running: sink::RunningSink,
     quiet: bool,
     aborted: bool,
-) -> metrics::delivery::DeliveryReport {
+    run_start: std::time::Instant,
+) -> (metrics::delivery::DeliveryReport, Vec<(u64, metrics::hist::Hist)>) {
     let correlate = plan.sink.as_ref().is_some_and(|s| s.correlate.is_some());
     if correlate && !aborted {
         let deadline = running.sink.deadline();
@@ -296,8 +312,13 @@ async fn finish_sink(
         }
     }
     let report = running.sink.report(correlate);
+    let seconds = if correlate {
+        running.sink.ledger.seconds(run_start)
+    } else {
+        Vec::new()
+    };
     running.stop().await;
-    report
+    (report, seconds)
 }
 
 /// The GitHub client, when a GitHub trigger needs one; `GITHUB_TOKEN` unset

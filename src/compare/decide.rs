@@ -200,7 +200,7 @@ pub fn finish(tests: Vec<Test>, untested: Vec<Untested>, rules: Rules) -> Vec<Se
         } else {
             Class::Inconclusive
         };
-        let min_effect_t = to_transform(t.metric, rules.min_effect, t.baseline);
+        let min_effect_t = to_transform(t.metric, rules.min_effect);
         let mut note = t.note.clone();
         if class != Class::Regression && mde > min_effect_t * 1.0000001 && t.metric.relative() {
             let text = format!(
@@ -275,7 +275,7 @@ fn phase_rank(p: &str) -> u8 {
 }
 
 /// A change in the metric's reported unit to the transform scale.
-pub fn to_transform(metric: Metric, x: f64, _baseline: f64) -> f64 {
+pub fn to_transform(metric: Metric, x: f64) -> f64 {
     if metric.relative() { (1.0 + x).ln() } else { x }
 }
 

@@ -82,7 +82,6 @@ pub fn compare(store: &Store, run: &RunData, min_effect: f64, floors: &Floors) -
         return (tests, untested, found);
     }
     let closed = run.closed_model && runs.iter().all(|r| r.closed_model);
-    let metrics = cell_metrics(closed);
     // Every cell in the run or the newest stored run.
     let newest = runs[runs.len() - 1];
     let mut keys: Vec<(String, String)> = run
@@ -97,6 +96,8 @@ pub fn compare(store: &Store, run: &RunData, min_effect: f64, floors: &Floors) -
         run.cell(e, p).map(|c| pair::resample(c, pair::seed_of(e, p, 1)))
     });
     for ((endpoint, phase), res) in keys.iter().zip(resampled) {
+        let metrics = cell_metrics(endpoint, closed);
+        let cell_floors = pair::cell_floors(endpoint, floors);
         let history: Vec<Values> = runs
             .iter()
             .filter_map(|r| r.cell(endpoint, phase))
@@ -131,7 +132,7 @@ pub fn compare(store: &Store, run: &RunData, min_effect: f64, floors: &Floors) -
             continue;
         }
         for m in &metrics {
-            match series_test(endpoint, phase, *m, &history, &res, min_effect, floors) {
+            match series_test(endpoint, phase, *m, &history, &res, min_effect, &cell_floors) {
                 Ok(t) => tests.push(t),
                 Err(u) => untested.push(u),
             }
@@ -224,24 +225,28 @@ fn series_test(
     let x = if m.relative() { value.ln() } else { value };
     let w = m.worse();
     let change = w * (x - mean);
-    if seg.len() >= MIN_RUNS && sd > 0.0 {
-        let n = seg.len() as f64;
-        let (thr, from) = threshold(m, base_value, min_effect, floors, sd);
-        return Ok(Test {
+    let test = |spread, noise: f64, note| {
+        let (threshold, threshold_from) = threshold(m, base_value, min_effect, floors, noise);
+        Test {
             endpoint: endpoint.to_string(),
             phase: phase.to_string(),
             metric: m,
             baseline: base_value,
             value,
             change,
-            spread: Spread::T {
-                scale: sd * (1.0 + 1.0 / n).sqrt(),
-                df: n - 1.0,
-            },
-            threshold: thr,
-            threshold_from: from,
+            spread,
+            threshold,
+            threshold_from,
             note,
-        });
+        }
+    };
+    if seg.len() >= MIN_RUNS && sd > 0.0 {
+        let n = seg.len() as f64;
+        let spread = Spread::T {
+            scale: sd * (1.0 + 1.0 / n).sqrt(),
+            df: n - 1.0,
+        };
+        return Ok(test(spread, sd, note));
     }
     // Too short a history (or a flat one): the run's own replicates, widened
     // by √(1 + 1/k) for the k baseline runs' noise.
@@ -270,19 +275,7 @@ fn series_test(
         Some(n) => format!("{n}; {fallback}"),
         None => fallback,
     });
-    let (thr, from) = threshold(m, base_value, min_effect, floors, 0.0);
-    Ok(Test {
-        endpoint: endpoint.to_string(),
-        phase: phase.to_string(),
-        metric: m,
-        baseline: base_value,
-        value,
-        change,
-        spread: Spread::Replicates(reps),
-        threshold: thr,
-        threshold_from: from,
-        note,
-    })
+    Ok(test(Spread::Replicates(reps), 0.0, note))
 }
 
 #[cfg(test)]

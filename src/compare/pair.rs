@@ -17,7 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use super::decide::{Spread, Test, Untested, to_transform};
 use super::stats;
 use super::types::{Class, Metric};
-use super::units::{BINS, Cell, RunData, value_of};
+use super::units::{BINS, Cell, DELIVERY, RunData, value_of};
 use crate::plan::baseline::Floors;
 
 /// Bootstrap resamples per side.
@@ -205,13 +205,13 @@ pub fn threshold(metric: Metric, baseline: f64, min_effect: f64, floors: &Floors
         Metric::Dropped => (floors.dropped, false),
     };
     let by_effect = if metric.relative() {
-        to_transform(metric, min_effect, baseline)
+        to_transform(metric, min_effect)
     } else {
         min_effect * baseline
     };
     let by_floor = if relative_floor {
         if baseline > 0.0 {
-            to_transform(metric, floor / baseline, baseline)
+            to_transform(metric, floor / baseline)
         } else {
             f64::INFINITY
         }
@@ -228,13 +228,33 @@ pub fn threshold(metric: Metric, baseline: f64, min_effect: f64, floors: &Floors
     best
 }
 
-/// The metrics compared per cell for a pair of runs.
-pub fn cell_metrics(closed_model: bool) -> Vec<Metric> {
+/// The metrics compared for an endpoint's cells: the webhook deliveries'
+/// cell has latency only (its losses are counted against thresholds, not
+/// sampled per second); throughput only where the model makes it a result.
+pub fn cell_metrics(endpoint: &str, closed_model: bool) -> Vec<Metric> {
+    if endpoint == DELIVERY {
+        return vec![Metric::P50, Metric::P95, Metric::P99];
+    }
     let mut v = vec![Metric::P50, Metric::P95, Metric::P99, Metric::ErrorRate];
     if closed_model {
         v.push(Metric::Throughput);
     }
     v
+}
+
+/// The floors for an endpoint's cells: the deliveries' latency takes
+/// `floors.delivery` at every quantile.
+pub fn cell_floors(endpoint: &str, floors: &Floors) -> Floors {
+    if endpoint == DELIVERY {
+        Floors {
+            p50: floors.delivery,
+            p95: floors.delivery,
+            p99: floors.delivery,
+            ..*floors
+        }
+    } else {
+        *floors
+    }
 }
 
 /// Compares two runs' cells. `phases` maps a baseline phase to the run's
@@ -246,7 +266,7 @@ pub fn compare(
     min_effect: f64,
     floors: &Floors,
 ) -> (Vec<Test>, Vec<Untested>) {
-    let metrics = cell_metrics(base.closed_model && run.closed_model);
+    let closed = base.closed_model && run.closed_model;
     // The cells to compare, by run-side (endpoint, phase).
     let mut jobs: Vec<(String, String, Option<&Cell>, Option<&Cell>)> = Vec::new();
     for (bp, rp) in phases {
@@ -272,6 +292,8 @@ pub fn compare(
     let mut tests = Vec::new();
     let mut untested = Vec::new();
     for ((endpoint, phase, _, _), (b, r)) in jobs.iter().zip(resampled) {
+        let metrics = cell_metrics(endpoint, closed);
+        let floors = &cell_floors(endpoint, floors);
         let (b, r) = match (b, r) {
             (Some(b), Some(r)) => (b, r),
             (b, r) => {
@@ -305,28 +327,21 @@ pub fn compare(
         });
         for m in &metrics {
             let (bv, rv) = (b.point.get(*m), r.point.get(*m));
+            let inconclusive = |note: String| Untested {
+                endpoint: endpoint.clone(),
+                phase: phase.clone(),
+                metric: *m,
+                baseline: Some(bv).filter(|v| v.is_finite()),
+                value: Some(rv).filter(|v| v.is_finite()),
+                class: Class::Inconclusive,
+                note: Some(note),
+            };
             if let Some(why) = &thin {
-                untested.push(Untested {
-                    endpoint: endpoint.clone(),
-                    phase: phase.clone(),
-                    metric: *m,
-                    baseline: Some(bv).filter(|v| v.is_finite()),
-                    value: Some(rv).filter(|v| v.is_finite()),
-                    class: Class::Inconclusive,
-                    note: Some(why.clone()),
-                });
+                untested.push(inconclusive(why.clone()));
                 continue;
             }
             let Some(change) = transform(*m, bv, rv) else {
-                untested.push(Untested {
-                    endpoint: endpoint.clone(),
-                    phase: phase.clone(),
-                    metric: *m,
-                    baseline: Some(bv).filter(|v| v.is_finite()),
-                    value: Some(rv).filter(|v| v.is_finite()),
-                    class: Class::Inconclusive,
-                    note: Some("no value on one side".into()),
-                });
+                untested.push(inconclusive("no value on one side".into()));
                 continue;
             };
             // A block bootstrap of a short series is too narrow: it sees n/L

@@ -14,10 +14,16 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::Settings;
 use crate::metrics::RunResult;
 use crate::metrics::hlog_read;
 use crate::metrics::result::{RunStatus, Testbed};
 use crate::plan::baseline::DEFAULT_WARMUP;
+
+/// The endpoint name of the webhook deliveries' cell (end-to-end latency
+/// by second of submission, from `delivery.hlog`). Plan names hold only
+/// `[A-Za-z0-9_.-]`, so it never meets an endpoint's.
+pub const DELIVERY: &str = "(webhook delivery)";
 
 /// The most units a cell is cut into.
 pub const MAX_UNITS: usize = 240;
@@ -87,6 +93,8 @@ pub struct RunData {
     pub dropped: u64,
     /// The tail's warm-up left out, when the run has a tail.
     pub warmup: Option<Duration>,
+    /// The `[baseline]` settings its plan recorded.
+    pub settings: Settings,
     /// Per endpoint × phase, sorted.
     pub cells: Vec<Cell>,
 }
@@ -172,6 +180,26 @@ impl RunData {
                     });
             }
         }
+        if let Some(name) = result
+            .delivery
+            .as_ref()
+            .and_then(|d| d.correlation.as_ref())
+            .and_then(|c| c.interval_log.as_ref())
+        {
+            for (second, bins) in delivery_bins(&dir.join(name), start_ms)? {
+                let Some(phase) = phase_of(&spans, second) else {
+                    continue;
+                };
+                cells
+                    .entry((DELIVERY.to_string(), phase.to_string()))
+                    .or_default()
+                    .push(Unit {
+                        requests: bins.values().map(|n| u64::from(*n)).sum(),
+                        errors: 0,
+                        bins: bins.into_iter().collect(),
+                    });
+            }
+        }
         let cells = cells
             .into_iter()
             .map(|((endpoint, phase), units)| {
@@ -197,6 +225,7 @@ impl RunData {
             scheduled: result.generator.scheduled_sends,
             dropped: result.generator.dropped_sends,
             warmup: spans.iter().any(|s| s.name == "tail").then_some(warmup),
+            settings: Settings::recorded(&result.plan),
             cells,
         })
     }
@@ -205,6 +234,27 @@ impl RunData {
     pub fn cell(&self, endpoint: &str, phase: &str) -> Option<&Cell> {
         self.cells.iter().find(|c| c.endpoint == endpoint && c.phase == phase)
     }
+}
+
+/// `delivery.hlog`'s latency bins per second of submission, ascending.
+fn delivery_bins(path: &Path, start_ms: i64) -> Result<BTreeMap<u64, BTreeMap<u16, u32>>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let (log, _) = hlog_read::read(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut out: BTreeMap<u64, BTreeMap<u16, u32>> = BTreeMap::new();
+    for iv in &log.intervals {
+        if iv.tag.as_deref() != Some(crate::metrics::hlog::DELIVERY_TAG) {
+            continue;
+        }
+        let offset_ms = iv.start.as_millis() as i64 - start_ms;
+        if offset_ms < -500 {
+            continue;
+        }
+        let slot = out.entry(((offset_ms + 500) / 1000) as u64).or_default();
+        for (v, n) in &iv.counts {
+            *slot.entry(bin_of(*v)).or_default() += (*n).min(u64::from(u32::MAX)) as u32;
+        }
+    }
+    Ok(out)
 }
 
 /// `sha256:<hex>` of a file's bytes.

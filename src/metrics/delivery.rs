@@ -81,6 +81,10 @@ pub struct Correlation {
     pub latency_ms: Option<Latency>,
     /// That latency's HDR histogram (µs), V2-deflate, base64.
     pub hdr: Option<String>,
+    /// The file in the output folder with the same latency per second of
+    /// submission (`delivery.hlog`), when anything was delivered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_log: Option<String>,
     /// The histogram itself, for thresholds.
     #[serde(skip)]
     pub hist: Hist,

@@ -23,6 +23,11 @@ use super::hist::Hist;
 /// The file's name in the output folder.
 pub const FILE_NAME: &str = "timeline.hlog";
 
+/// The webhook deliveries' per-second log, in the output folder.
+pub const DELIVERY_FILE: &str = "delivery.hlog";
+/// Its one tag: end-to-end delivery latency, by second of submission.
+pub const DELIVERY_TAG: &str = "delivery_latency";
+
 /// The metrics written per endpoint and scenario, in the order written.
 pub const METRICS: [&str; 2] = ["http_req_duration", "http_req_service_duration"];
 
@@ -139,6 +144,32 @@ impl IntervalLog {
         }
         self.out.flush()
     }
+}
+
+/// Writes `delivery.hlog`: one interval per second of submission, tagged
+/// [`DELIVERY_TAG`], stamped like `timeline.hlog`'s (unix seconds from the
+/// run's start, whole ms).
+pub fn write_deliveries(path: &Path, started_at: SystemTime, seconds: &[(u64, Hist)]) -> io::Result<()> {
+    let start_ms = started_at.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+    let start = Duration::from_millis(start_ms);
+    let mut out = BufWriter::new(File::create(path)?);
+    let mut serializer = V2DeflateSerializer::new();
+    let mut writer = IntervalLogWriterBuilder::new()
+        .add_comment("loadcheck delivery.hlog: one run's webhook delivery latency per second")
+        .add_comment("values in microseconds (us): submission sent -> first accepted delivery")
+        .add_comment("tag: delivery_latency; seconds by submission time; timestamps are unix seconds")
+        .add_comment("[Histogram log format version 1.3]")
+        .with_start_time(UNIX_EPOCH + start)
+        .begin_log_with(&mut out, &mut serializer)?;
+    let tag = Tag::new(DELIVERY_TAG);
+    for (second, hist) in seconds {
+        let Some(h) = hist.histogram() else { continue };
+        writer
+            .write_histogram(h, start + Duration::from_secs(*second), Duration::from_secs(1), tag)
+            .map_err(|e| io::Error::other(e.to_string()))?;
+    }
+    drop(writer);
+    out.flush()
 }
 
 #[cfg(test)]

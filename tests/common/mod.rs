@@ -173,38 +173,30 @@ pub async fn run_seeded(text: &str, seed: u64) -> (Exit, RunResult, PathBuf) {
 /// Every run.json the suite writes holds to `schema/run.schema.json`.
 pub fn assert_schema(run: &serde_json::Value) {
     static SCHEMA: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
-    let v = SCHEMA.get_or_init(|| {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/run.schema.json");
-        let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        jsonschema::validator_for(&schema).expect("schema/run.schema.json compiles")
-    });
-    let errors: Vec<String> = v
-        .iter_errors(run)
-        .map(|e| format!("at `{}`: {e}", e.instance_path()))
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "run.json breaks its schema:\n  {}",
-        errors.join("\n  ")
-    );
+    assert_holds_to(&SCHEMA, "run", run);
 }
 
 /// Every comparison.json the suite writes holds to
 /// `schema/comparison.schema.json`.
 pub fn assert_comparison_schema(cmp: &serde_json::Value) {
     static SCHEMA: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
-    let v = SCHEMA.get_or_init(|| {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/comparison.schema.json");
+    assert_holds_to(&SCHEMA, "comparison", cmp);
+}
+
+/// `doc` against `schema/<name>.schema.json`, compiled once into `cell`.
+fn assert_holds_to(cell: &std::sync::OnceLock<jsonschema::Validator>, name: &str, doc: &serde_json::Value) {
+    let v = cell.get_or_init(|| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("schema/{name}.schema.json"));
         let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        jsonschema::validator_for(&schema).expect("schema/comparison.schema.json compiles")
+        jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("schema/{name}.schema.json compiles: {e}"))
     });
     let errors: Vec<String> = v
-        .iter_errors(cmp)
+        .iter_errors(doc)
         .map(|e| format!("at `{}`: {e}", e.instance_path()))
         .collect();
     assert!(
         errors.is_empty(),
-        "comparison.json breaks its schema:\n  {}",
+        "{name}.json breaks its schema:\n  {}",
         errors.join("\n  ")
     );
 }
@@ -273,16 +265,7 @@ pub fn run_binary(dir: &Path, plan: &str, env: &[(&str, &str)]) -> (std::process
     let path = dir.join("loadcheck.toml");
     std::fs::write(&path, plan).unwrap();
     let out_dir = dir.join("out");
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_loadcheck"));
-    for var in [
-        "LOADCHECK_TARGET",
-        "LOADCHECK_BASELINE_TARGET",
-        "GITHUB_ACTIONS",
-        "GITHUB_TOKEN",
-        "GITHUB_API_URL",
-    ] {
-        cmd.env_remove(var);
-    }
+    let mut cmd = loadcheck_command();
     cmd.arg("run").arg(&path).arg("--out").arg(&out_dir).arg("-q");
     cmd.envs(env.iter().copied());
     let out = cmd.output().unwrap();
@@ -295,6 +278,22 @@ pub fn run_binary(dir: &Path, plan: &str, env: &[(&str, &str)]) -> (std::process
         assert_rejudged(&out_dir.join("run.json"), code);
     }
     (out, json)
+}
+
+/// The loadcheck binary, without the variables of the environment it runs
+/// in that would change a plan (a target, a GitHub Actions context).
+pub fn loadcheck_command() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_loadcheck"));
+    for var in [
+        "LOADCHECK_TARGET",
+        "LOADCHECK_BASELINE_TARGET",
+        "GITHUB_ACTIONS",
+        "GITHUB_TOKEN",
+        "GITHUB_API_URL",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
 }
 
 /// A process's stderr as text.
