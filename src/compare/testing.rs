@@ -53,7 +53,7 @@ pub fn run(cells: Vec<Cell>) -> RunData {
         scheduled: 0,
         dropped: 0,
         warmup: None,
-        settings: super::Settings::recorded(&serde_json::Value::Null),
+        settings: super::settings::Settings::recorded(&serde_json::Value::Null),
         cells,
     }
 }

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::Settings;
+use super::settings::Settings;
 use crate::metrics::RunResult;
 use crate::metrics::hlog_read;
 use crate::metrics::result::{RunStatus, Testbed};
