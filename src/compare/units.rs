@@ -151,15 +151,10 @@ impl RunData {
             let Some(endpoint) = parts.find_map(|p| p.strip_prefix("endpoint=")) else {
                 continue;
             };
-            let offset_ms = iv.start.as_millis() as i64 - start_ms;
-            if offset_ms < -500 {
+            let Some(second) = second_of(iv, start_ms) else {
                 continue;
-            }
-            let second = ((offset_ms + 500) / 1000) as u64;
-            let slot = bins.entry((decode_name(endpoint), second)).or_default();
-            for (v, n) in &iv.counts {
-                *slot.entry(bin_of(*v)).or_default() += (*n).min(u64::from(u32::MAX)) as u32;
-            }
+            };
+            add_bins(bins.entry((decode_name(endpoint), second)).or_default(), iv);
         }
         // Counts per (endpoint, second), and the cells' seconds.
         let mut cells: BTreeMap<(String, String), Vec<Unit>> = BTreeMap::new();
@@ -245,16 +240,25 @@ fn delivery_bins(path: &Path, start_ms: i64) -> Result<BTreeMap<u64, BTreeMap<u1
         if iv.tag.as_deref() != Some(crate::metrics::hlog::DELIVERY_TAG) {
             continue;
         }
-        let offset_ms = iv.start.as_millis() as i64 - start_ms;
-        if offset_ms < -500 {
-            continue;
-        }
-        let slot = out.entry(((offset_ms + 500) / 1000) as u64).or_default();
-        for (v, n) in &iv.counts {
-            *slot.entry(bin_of(*v)).or_default() += (*n).min(u64::from(u32::MAX)) as u32;
+        if let Some(second) = second_of(iv, start_ms) {
+            add_bins(out.entry(second).or_default(), iv);
         }
     }
     Ok(out)
+}
+
+/// The run's second an interval stamps (to the nearest, since the log
+/// keeps whole ms); `None` before the start.
+fn second_of(iv: &hlog_read::Interval, start_ms: i64) -> Option<u64> {
+    let offset_ms = iv.start.as_millis() as i64 - start_ms;
+    (offset_ms >= -500).then(|| ((offset_ms + 500) / 1000) as u64)
+}
+
+/// Adds an interval's counts to latency bins.
+fn add_bins(bins: &mut BTreeMap<u16, u32>, iv: &hlog_read::Interval) {
+    for (v, n) in &iv.counts {
+        *bins.entry(bin_of(*v)).or_default() += (*n).min(u64::from(u32::MAX)) as u32;
+    }
 }
 
 /// `sha256:<hex>` of a file's bytes.

@@ -194,20 +194,15 @@ impl Ledger {
     /// comparison bootstraps (`delivery.hlog`).
     pub fn seconds(&self, run_start: Instant) -> Vec<(u64, Hist)> {
         let offset = self.us(run_start);
-        let mut by_second: std::collections::BTreeMap<u64, Hist> = std::collections::BTreeMap::new();
-        for s in &self.shards {
-            let map = s.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            for e in map.values() {
-                if e.submitted_us == NONE || e.accepted == 0 || e.submitted_us < offset {
-                    continue;
-                }
-                let second = (e.submitted_us - offset) / 1_000_000;
+        let by_second = self.fold(std::collections::BTreeMap::<u64, Hist>::new(), |mut by_second, e| {
+            if e.submitted_us != NONE && e.accepted > 0 && e.submitted_us >= offset {
                 by_second
-                    .entry(second)
+                    .entry((e.submitted_us - offset) / 1_000_000)
                     .or_default()
                     .record(e.delivered_us.saturating_sub(e.submitted_us));
             }
-        }
+            by_second
+        });
         by_second.into_iter().collect()
     }
 }
