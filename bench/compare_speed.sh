@@ -22,17 +22,9 @@ PORT=18790
 "$LOADCHECK" demo serve --listen 127.0.0.1:$PORT >/dev/null 2>&1 &
 DEMO=$!
 sleep 0.5
-{
-    echo 'name = "ten"'
-    echo "target = \"http://127.0.0.1:$PORT\""
-    for i in $(seq 1 10); do
-        printf '[[endpoint]]\nname = "e%02d"\npath = "/v1/images/?q=e%d"\n' "$i" "$i"
-    done
-    echo '[load]'
-    echo 'executor = "constant-arrival-rate"'
-    echo 'rate = 100'
-    echo 'duration = "2s"'
-} >"$WORK/ten.toml"
+# shellcheck source=ten_endpoints.sh
+source "$(dirname "${BASH_SOURCE[0]}")/ten_endpoints.sh"
+ten_endpoint_plan "$PORT" >"$WORK/ten.toml"
 "$LOADCHECK" run "$WORK/ten.toml" --out "$WORK/template" -q >/dev/null
 kill "$DEMO"
 t0=$(date +%s.%N)

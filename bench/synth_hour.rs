@@ -2,7 +2,9 @@
 //! takes a real run's folder (ten endpoints, one scenario, a rollout) as
 //! its template and writes DIR/run.json and DIR/timeline.hlog as if the run
 //! had lasted SECONDS (head a third, rollout a sixth, tail the rest), at
-//! RATE requests per second per endpoint, with log-normal latencies.
+//! RATE requests per second per endpoint, with log-normal latencies, and a
+//! timeline of 3,600 rows (per endpoint and in total, with percentiles, the
+//! load and a version mix that moves from v1 to v2 during the rollout).
 //!
 //!   synth_hour TEMPLATE_DIR OUT_DIR SEED [SECONDS] [RATE]
 
@@ -59,7 +61,10 @@ fn main() {
     .expect("timeline.hlog");
     let mut rng = rand::rngs::SmallRng::seed_from_u64(seed);
     let mut rows: Vec<Vec<serde_json::Value>> = vec![Vec::new(); eps.len()];
+    let mut total_rows: Vec<serde_json::Value> = Vec::with_capacity(seconds as usize);
+    let ms = |h: &Hist, q: f64| h.quantile(q).map(|v| v as f64 / 1000.0);
     for s in 0..seconds {
+        let mut total = Hist::default();
         let cells: Vec<Cell> = (0..eps.len())
             .map(|e| {
                 let base = 2_000.0 * (1.0 + e as f64);
@@ -72,16 +77,37 @@ fn main() {
                     let v = (base * z.exp()) as u64;
                     c.duration.record(v);
                     c.service.record(v);
+                    total.record(v);
                 }
-                rows[e].push(serde_json::json!({"second": s, "requests": rate, "ok": rate, "errors": {}}));
+                rows[e].push(serde_json::json!({
+                    "second": s, "requests": rate, "ok": rate, "errors": {},
+                    "p50_ms": ms(&c.duration, 0.5), "p95_ms": ms(&c.duration, 0.95), "p99_ms": ms(&c.duration, 0.99)
+                }));
                 c
             })
             .collect();
+        // The version mix: v1 in the head, both during the rollout, v2 after.
+        let n = rate * eps.len() as u64;
+        let t = s as f64;
+        let versions = if t < head_end {
+            serde_json::json!({"v1": n})
+        } else if t < roll_end {
+            let v2 = ((t - head_end) / (roll_end - head_end) * n as f64) as u64;
+            serde_json::json!({"v1": n - v2, "v2": v2})
+        } else {
+            serde_json::json!({"v2": n})
+        };
+        total_rows.push(serde_json::json!({
+            "second": s, "requests": n, "ok": n, "errors": {},
+            "p50_ms": ms(&total, 0.5), "p95_ms": ms(&total, 0.95), "p99_ms": ms(&total, 0.99),
+            "versions": versions, "load": {scenario.as_str(): {"scheduled": n}}
+        }));
         log.write_second(s, &cells).expect("write second");
     }
     for (e, name) in endpoints.iter().enumerate() {
         run["timeline"]["endpoints"][name] = serde_json::Value::Array(std::mem::take(&mut rows[e]));
     }
+    run["timeline"]["total"] = serde_json::Value::Array(total_rows);
     run["timeline"]["interval_log"] = "timeline.hlog".into();
     std::fs::write(out.join("run.json"), serde_json::to_string(&run).expect("JSON")).expect("run.json");
 }

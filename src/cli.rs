@@ -37,6 +37,31 @@ pub enum Command {
     Compare(CompareArgs),
     /// Manage the baseline store: `baseline update DIR` appends an accepted run.
     Baseline(BaselineArgs),
+    /// Render the reports (Markdown, SVG, Mermaid, JUnit) from run.json files; several runs make a scaling report.
+    Report(ReportArgs),
+}
+
+/// `loadcheck report`.
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// The run: its run.json or its folder. Several runs make a scaling
+    /// report (req/s, p95, p99 and errors side by side).
+    #[arg(required = true)]
+    pub runs: Vec<PathBuf>,
+    /// The comparison to show (default: the comparison.json beside the run,
+    /// when there is one).
+    #[arg(long)]
+    pub comparison: Option<PathBuf>,
+    /// One label per run, comma-separated, for a scaling report
+    /// (`--label 1x,3x,5x`; default: each run's folder name).
+    #[arg(long, value_delimiter = ',')]
+    pub label: Vec<String>,
+    /// A folder of templates that replace the embedded ones of the same name.
+    #[arg(long)]
+    pub templates: Option<PathBuf>,
+    /// The folder the reports are written to.
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 /// `loadcheck compare`.
@@ -197,6 +222,10 @@ pub struct EngineArgs {
     /// No progress output.
     #[arg(long, short)]
     pub quiet: bool,
+    /// A folder of report templates that replace the embedded ones of the
+    /// same name (templates/ in the source shows them).
+    #[arg(long)]
+    pub templates: Option<PathBuf>,
     /// Tests only: write every request's measurement and every open-model
     /// send's lag to this file, one JSON object per line
     /// (docs/development.md).

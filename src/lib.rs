@@ -45,6 +45,7 @@ pub async fn run(cli: Cli) -> Exit {
         Command::Verdict(args) => cmd::verdict::verdict(&args),
         Command::Compare(args) => cmd::compare::compare(&args),
         Command::Baseline(args) => cmd::baseline::baseline(&args),
+        Command::Report(args) => cmd::report::report(&args),
         Command::Demo(args) => match args.command {
             Some(DemoCommand::Serve(s)) => cmd::demo::serve(*s).await,
             None => cmd::demo::demo(&args.engine).await,

@@ -7,6 +7,8 @@ use crate::compare::{Comparison, ComparisonFile, Series};
 use crate::exit::Exit;
 use crate::metrics::deploy::RolloutStatus;
 use crate::metrics::result::{AbortKind, Reason, ReasonKind, RunResult, RunStatus, Verdict, VerdictResult};
+use crate::plan::registry::MetricDef;
+use crate::plan::{Aggregation, units};
 
 /// Decides a run's verdict from its result. When several reasons apply,
 /// the exit code is the first of 3, 1 (DESIGN.md's order; 2 never comes
@@ -85,7 +87,12 @@ pub fn decide_with(result: &RunResult, comparison: Option<&ComparisonFile>) -> V
             ReasonKind::Threshold,
             &name,
             t.value,
-            measured(t.value, t.not_in_file, &t.expression),
+            measured(
+                units::check_parts(&t.metric, &t.expression),
+                t.value,
+                t.not_in_file,
+                &t.expression,
+            ),
             Exit::Fail,
         ));
     }
@@ -94,7 +101,7 @@ pub fn decide_with(result: &RunResult, comparison: Option<&ComparisonFile>) -> V
             ReasonKind::Requirement,
             &r.name,
             r.value,
-            measured(r.value, r.not_in_file, &r.check),
+            measured(units::requirement_parts(&r.check), r.value, r.not_in_file, &r.check),
             Exit::Fail,
         ));
     }
@@ -156,10 +163,17 @@ pub fn regression_detail(c: &Comparison, s: &Series) -> String {
     )
 }
 
-fn measured(value: Option<f64>, not_in_file: bool, condition: &str) -> String {
+/// What a check measured, with its unit: `measured p(95) 263.2 ms
+/// against p(95)<250`. JUnit words a passing check the same way.
+pub fn measured(
+    parts: Option<(&'static MetricDef, Aggregation)>,
+    value: Option<f64>,
+    not_in_file: bool,
+    condition: &str,
+) -> String {
     match value {
         _ if not_in_file => format!("not in this file: it does not hold the data {condition} needs"),
-        Some(v) => format!("measured {v} against {condition}"),
+        Some(v) => format!("measured {} against {condition}", units::measured(parts, Some(v))),
         None => format!("not measured (no samples) against {condition}"),
     }
 }

@@ -573,3 +573,62 @@ fn baseline_target_flag_replaces_the_plans_and_is_checked_like_it() {
     let e = try_parse(&absolute, &flag("http://127.0.0.1:9")).unwrap_err();
     assert!(e.to_string().contains("endpoint `ext`'s absolute URL"), "{e}");
 }
+
+fn with_report(report: &str) -> String {
+    with_scenario(&format!("executor = \"constant-vus\"\nduration = \"1s\"\n{report}"))
+}
+
+#[test]
+fn the_report_table_is_read_and_recorded() {
+    let plan = ok(&with_report(
+        r#"[report]
+title = "Search API: release check"
+links = [{ name = "Runbook", url = "https://wiki.example.com/runbook" }]
+
+[[report.signoff]]
+name = "Redis failover RTO"
+target = "< 10 s"
+note = "chaos/redis-kill.sh, by hand"
+
+[[report.signoff]]
+name = "Security review"
+"#,
+    ));
+    let r = &plan.report;
+    assert_eq!(r.title.as_deref(), Some("Search API: release check"));
+    assert_eq!(r.links[0].url, "https://wiki.example.com/runbook");
+    assert_eq!(r.signoff.len(), 2);
+    assert_eq!(r.signoff[1].target, None);
+    // Recorded in run.json's plan, and read back from it.
+    let json = serde_json::to_value(&plan).unwrap();
+    assert_eq!(json["report"]["signoff"][0]["name"], "Redis failover RTO");
+    let record = loadcheck::plan::record::PlanRecord::from_json(Path::new("run.json"), &json).unwrap();
+    assert_eq!(record.report, plan.report);
+    // A plan without it records nothing.
+    let json = serde_json::to_value(ok(&with_report(""))).unwrap();
+    assert!(json.get("report").is_none(), "{json}");
+}
+
+#[test]
+fn a_bad_report_table_names_its_line_and_field() {
+    let line = BASE.lines().count() + 2 + 4; // the line after `duration`
+    let e = err(&with_report(
+        "[report]\nlinks = [{ name = \"Runbook\", url = \"wiki/runbook\" }]",
+    ));
+    assert_at(&e, line + 1, "report.links[0].url");
+    assert!(e.contains("expected an http:// or https:// URL"), "{e}");
+    let e = err(&with_report("[report]\ntitle = \"\""));
+    assert_at(&e, line + 1, "report.title");
+    let e = err(&with_report(
+        "[[report.signoff]]\nname = \"Review\"\n[[report.signoff]]\nname = \"Review\"",
+    ));
+    assert!(
+        e.contains("report.signoff[1].name") && e.contains("listed twice"),
+        "{e}"
+    );
+    let e = err(&with_report("[report]\ntitel = \"x\""));
+    assert!(
+        e.contains("report.titel") && e.contains("did you mean \"title\"?"),
+        "{e}"
+    );
+}

@@ -100,9 +100,13 @@ fn the_sink_verifies_what_loadcheck_signs_and_refuses_every_negative_mode() {
     assert_eq!(sig["missing"].as_u64(), Some(count(&json, "unsigned")), "{d}");
     assert_eq!(d["accepted"].as_u64(), Some(good), "{d}");
     assert_eq!(d["duplicates"].as_u64(), Some(0), "{d}");
-    // The secret is nowhere: not in run.json, not in the output.
-    let text = std::fs::read_to_string(dir.path().join("out/run.json")).unwrap();
-    for s in [text.as_str(), &stderr(&out), &String::from_utf8_lossy(&out.stdout)] {
+    // The secret is nowhere: not in run.json, not in a report, not in the
+    // output.
+    let mut texts = vec![stderr(&out), String::from_utf8_lossy(&out.stdout).into_owned()];
+    let files = written(&dir.path().join("out"));
+    assert!(files.iter().any(|(n, _)| n == "report.md") && files.iter().any(|(n, _)| n == "junit.xml"));
+    texts.extend(files.into_iter().map(|(_, t)| t));
+    for s in &texts {
         assert!(!s.contains(SECRET) && !s.contains("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"));
     }
     assert_eq!(json["plan"]["signing"]["secret_env"][0], "LC_TEST_WH");
@@ -216,7 +220,9 @@ async fn setup_captures_a_token_that_every_request_then_carries_and_it_is_never_
     let validator = jsonschema::validator_for(&schema).unwrap();
     let errors: Vec<String> = validator.iter_errors(&json).map(|e| e.to_string()).collect();
     assert!(errors.is_empty(), "run.json with `setup` breaks its schema: {errors:?}");
-    for s in [text, stderr(&out), String::from_utf8_lossy(&out.stdout).into_owned()] {
+    let mut texts = vec![text, stderr(&out), String::from_utf8_lossy(&out.stdout).into_owned()];
+    texts.extend(written(&dir.path().join("out")).into_iter().map(|(_, t)| t));
+    for s in texts {
         assert!(!s.contains("tok-XYZ123abc") && !s.contains("csecret-9Q7"), "{s}");
     }
 
@@ -236,4 +242,20 @@ async fn setup_captures_a_token_that_every_request_then_carries_and_it_is_never_
     assert!(!stderr(&out).contains("/v1/broken/"), "{}", stderr(&out));
     assert_eq!(images.load(Ordering::Relaxed), 0);
     server.stop().await;
+}
+
+/// Every file a run wrote into its folder, by name, as text.
+fn written(dir: &std::path::Path) -> Vec<(String, String)> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_file())
+        .map(|e| {
+            let bytes = std::fs::read(e.path()).unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                String::from_utf8_lossy(&bytes).into_owned(),
+            )
+        })
+        .collect()
 }

@@ -5,6 +5,7 @@ pub mod baseline;
 pub mod compare;
 pub mod demo;
 pub mod duet;
+pub mod report;
 pub mod run;
 pub mod sink;
 pub mod validate;

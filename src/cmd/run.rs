@@ -166,6 +166,10 @@ pub async fn run_plan(mut plan: Plan, args: &EngineArgs) -> Exit {
         eprintln!("error: {}", redactor.redact(&format!("{e:#}")));
         return Exit::Operational;
     }
+    if let Err(e) = write_reports(args, &result, comparison.as_ref(), baseline_result.as_ref(), &redactor) {
+        eprintln!("error: {}", redactor.redact(&e));
+        return Exit::Operational;
+    }
     if let Some(e) = bad_baseline {
         eprintln!("error: {}", redactor.redact(&e));
         return Exit::BadInput;
@@ -361,6 +365,30 @@ fn raise_fd_limit(plan: &Plan) {
         Ok(_) => {}
         Err(e) => eprintln!("warning: cannot raise the open-files limit: {e}"),
     }
+}
+
+/// Renders every report into `--out`, with every secret redacted (the
+/// run's result holds none, but a report must never be the one place a
+/// secret leaks).
+fn write_reports(
+    args: &EngineArgs,
+    result: &RunResult,
+    comparison: Option<&crate::compare::ComparisonFile>,
+    baseline: Option<&RunResult>,
+    redactor: &Redactor,
+) -> Result<(), String> {
+    let input = crate::report::Input {
+        run: result,
+        comparison,
+        baseline,
+    };
+    let mut files = crate::report::render_all(&input, args.templates.as_deref())?;
+    for f in &mut files {
+        f.text = redactor.redact(&f.text);
+    }
+    crate::report::write_all(&args.out, &files).map_err(|e| format!("{e:#}"))?;
+    eprintln!("wrote {} report files to {}", files.len(), args.out.display());
+    Ok(())
 }
 
 /// Writes `DIR/run.json`, with every secret redacted.

@@ -97,17 +97,8 @@ fn validated(
         },
         None => String::new(),
     };
-    let (only, endpoint) = (tag(Tag::Scenario), tag(Tag::Endpoint));
-    let sends_to = |s: &RosterScenario, name: &str| {
-        s.endpoints
-            .iter()
-            .any(|&(e, w)| w > 0 && roster.endpoints.get(e).is_some_and(|n| n == name))
-    };
-    let parts: Vec<String> = roster
-        .scenarios
-        .iter()
-        .filter(|s| only.is_none_or(|name| name == s.name))
-        .filter(|s| endpoint.is_none_or(|name| sends_to(s, name)))
+    let parts: Vec<String> = covering(roster, selector)
+        .into_iter()
         .map(|s| {
             let requests = stats.scenarios.get(&s.name).map_or(0, |m| m.requests);
             let rate = requests as f64 / elapsed_s.max(1e-9);
@@ -122,8 +113,37 @@ fn validated(
     format!("{prefix}{}", parts.join("; "))
 }
 
-/// A scenario's load, as the plan set it.
-fn load(executor: &Executor) -> String {
+/// The scenarios whose requests a check's selector measures: those its
+/// `{scenario:…}` names, that send to its `{endpoint:…}` (for `delivery_*`
+/// metrics, to the endpoint the sink correlates), and, for the pacer's
+/// metrics, only open-model ones.
+pub fn covering<'r>(roster: &'r Roster, selector: &MetricSelector) -> Vec<&'r RosterScenario> {
+    let tag = |want: Tag| selector.tags.iter().find(|(t, _)| *t == want).map(|(_, v)| v.as_str());
+    let metric = selector.metric.name;
+    let only = tag(Tag::Scenario);
+    let endpoint = tag(Tag::Endpoint).or_else(|| {
+        metric
+            .starts_with("delivery_")
+            .then_some(roster.delivery_endpoint.as_deref())
+            .flatten()
+    });
+    let paced = matches!(metric, "dropped_sends" | "send_lag");
+    let sends_to = |s: &RosterScenario, name: &str| {
+        s.endpoints
+            .iter()
+            .any(|&(e, w)| w > 0 && roster.endpoints.get(e).is_some_and(|n| n == name))
+    };
+    roster
+        .scenarios
+        .iter()
+        .filter(|s| only.is_none_or(|name| name == s.name))
+        .filter(|s| endpoint.is_none_or(|name| sends_to(s, name)))
+        .filter(|s| !paced || s.executor.is_open())
+        .collect()
+}
+
+/// A scenario's load, as the plan set it: `200 req/s`, `ramping to 50 VUs`.
+pub fn load(executor: &Executor) -> String {
     let peak = |stages: &[crate::plan::Stage]| stages.iter().map(|st| st.target).fold(0.0, f64::max);
     match executor {
         Executor::ConstantArrivalRate { rate, .. } => format!("{rate} req/s"),

@@ -21,6 +21,7 @@ mod load;
 mod raw;
 pub mod record;
 pub mod registry;
+pub mod report;
 mod request;
 pub mod rollout;
 pub mod roster;
@@ -29,6 +30,7 @@ pub mod signing;
 mod sink;
 mod target;
 pub mod template;
+pub mod units;
 mod validate;
 mod vars;
 
@@ -45,6 +47,7 @@ pub use error::PlanError;
 pub use expr::{Aggregation, CmpOp, Condition, MetricSelector};
 pub use load::{lint, lint_with_env, load, load_checks, load_sink, parse, parse_sink, parse_with_env};
 pub use registry::ErrorClass;
+pub use report::{ReportConfig, ReportLink, SignoffItem};
 pub use request::Body;
 pub use rollout::{Availability, DeploymentSpec, Fault, Probe, Rollout, Trigger, WorkflowSpec};
 pub use scenario::{Executor, Scenario, Stage, ThinkTime};
@@ -121,6 +124,9 @@ pub struct Plan {
     pub sink: Option<PlanSink>,
     /// `[baseline]`: what the run is compared with (defaults when absent).
     pub baseline: BaselineConfig,
+    /// `[report]`: title, links and manual sign-off items.
+    #[serde(skip_serializing_if = "ReportConfig::is_empty")]
+    pub report: ReportConfig,
 }
 
 impl Plan {

@@ -70,6 +70,44 @@ pub(super) struct RawPlan {
     pub sink: Option<RawSink>,
     /// `[baseline]`: what the run is compared with.
     pub baseline: Option<RawBaseline>,
+    /// `[report]`: title, links and manual sign-off items.
+    pub report: Option<RawReport>,
+}
+
+/// `[report]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawReport {
+    /// The reports' title.
+    pub title: Option<String>,
+    /// `links = [{ name = "…", url = "…" }]`.
+    #[serde(default)]
+    pub links: Vec<RawReportLink>,
+    /// `[[report.signoff]]`.
+    #[serde(default)]
+    pub signoff: Vec<RawSignoffItem>,
+}
+
+/// One of `[report] links`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawReportLink {
+    /// Its text.
+    pub name: String,
+    /// Its URL.
+    pub url: String,
+}
+
+/// `[[report.signoff]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSignoffItem {
+    /// What must hold.
+    pub name: String,
+    /// Its target, as text.
+    pub target: Option<String>,
+    /// How it is checked.
+    pub note: Option<String>,
 }
 
 /// Only `[thresholds]` and `[[requirement]]` of a plan file (`loadcheck

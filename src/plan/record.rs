@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::checks::{CheckNames, Checks};
 use super::error::PlanError;
 use super::raw::{OneOf, RawRequirement, RawThreshold};
+use super::report::ReportConfig;
 use super::roster::{Roster, RosterScenario};
 
 /// The parts of `run.json`'s `plan` that judging needs. Fields it does not
@@ -40,6 +41,27 @@ pub struct PlanRecord {
     /// The probes.
     #[serde(default)]
     pub probes: Vec<Named>,
+    /// `[sink]`, when the plan had one (only what correlates matters here).
+    #[serde(default)]
+    pub sink: Option<SinkRecord>,
+    /// `[report]`, when the plan had one.
+    #[serde(default)]
+    pub report: ReportConfig,
+}
+
+/// `[sink]` as recorded: the endpoint whose requests it correlates.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SinkRecord {
+    /// `correlate`, when the sink matched deliveries with submissions.
+    #[serde(default)]
+    pub correlate: Option<CorrelateRecord>,
+}
+
+/// `[sink] correlate` as recorded.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CorrelateRecord {
+    /// The endpoint whose requests submit events.
+    pub endpoint: String,
 }
 
 /// Anything with a name.
@@ -93,6 +115,11 @@ impl PlanRecord {
             endpoints: self.endpoints.iter().map(|e| e.name.clone()).collect(),
             scenarios: self.scenarios.clone(),
             has_rollout: self.rollout.is_some(),
+            delivery_endpoint: self
+                .sink
+                .as_ref()
+                .and_then(|s| s.correlate.as_ref())
+                .map(|c| c.endpoint.clone()),
         }
     }
 

@@ -17,6 +17,10 @@ pub struct Roster {
     pub scenarios: Vec<RosterScenario>,
     /// Whether the plan has a `[rollout]`, so results are split by phase.
     pub has_rollout: bool,
+    /// The endpoint whose requests submit the events the sink correlates
+    /// (`[sink] correlate.endpoint`), when there is one: the `delivery_*`
+    /// metrics measure what it sent.
+    pub delivery_endpoint: Option<String>,
 }
 
 /// One scenario: its name, its load shape and the endpoints it sends to.
@@ -52,6 +56,11 @@ impl super::Plan {
                 })
                 .collect(),
             has_rollout: self.rollout.is_some(),
+            delivery_endpoint: self
+                .sink
+                .as_ref()
+                .and_then(|s| s.correlate.as_ref())
+                .map(|c| c.endpoint.clone()),
         }
     }
 }

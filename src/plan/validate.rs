@@ -10,6 +10,7 @@ mod baseline;
 mod checks;
 mod ctx;
 mod executor;
+mod report;
 mod request;
 mod rollout;
 mod scenario;
@@ -130,6 +131,7 @@ fn validate_plan(
     let id = plan_id(ctx, raw.id, &name)?;
     let refuse_duet = baseline::duet_refusal(rollout.is_some(), sink.is_some(), !setups.is_empty(), &endpoints);
     let baseline = baseline::baseline(ctx, raw.baseline, refuse_duet.as_deref(), overrides)?;
+    let report = report::report(ctx, raw.report)?;
     Ok(Plan {
         name,
         id,
@@ -150,6 +152,7 @@ fn validate_plan(
         setups,
         sink,
         baseline,
+        report,
     })
 }
 

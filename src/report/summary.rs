@@ -1,232 +1,31 @@
-//! The end-of-run summary printed to stdout: per-endpoint latency, errors,
-//! pacing health, thresholds and requirements. The first of the report
-//! formats; it reads only a `RunResult`.
+//! The terminal summary printed at the end of a run: the verdict line
+//! first, then per-endpoint latency, errors, pacing health, the deployment
+//! windows, delivery, the comparisons, the thresholds and requirements,
+//! and the verdict with its reasons. One format among the others: it
+//! renders the same [`Model`] as the Markdown reports, with every value in
+//! its unit.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::compare::{Class, ComparisonFile, Series};
-use crate::metrics::result::{ReasonKind, RunStatus, StatsSummary, VerdictResult};
-use crate::metrics::{ErrorClass, RunResult};
+use super::model::{ComparisonView, EndpointRow, Model};
+use super::{Format, Input, Rendered};
+use crate::compare::ComparisonFile;
+use crate::metrics::RunResult;
 
-fn ms(v: Option<f64>) -> String {
-    v.map_or("-".to_string(), |v| {
-        if v < 10.0 {
-            format!("{v:.2}ms")
-        } else {
-            format!("{v:.1}ms")
-        }
-    })
-}
+/// The terminal summary as a format: `summary.txt`.
+pub struct Terminal;
 
-fn row(out: &mut String, name: &str, s: &StatsSummary) {
-    let l = s.latency_ms.as_ref();
-    let _ = writeln!(
-        out,
-        "  {name:<16} {:>9} {:>9} {:>7} {:>9.1} {:>9} {:>9} {:>9} {:>9}",
-        s.requests,
-        s.ok,
-        s.failed,
-        s.rps,
-        ms(l.map(|l| l.p50)),
-        ms(l.map(|l| l.p95)),
-        ms(l.map(|l| l.p99)),
-        ms(l.map(|l| l.max)),
-    );
-}
+impl Format for Terminal {
+    fn name(&self) -> &'static str {
+        "terminal"
+    }
 
-fn secs(v: Option<f64>) -> String {
-    v.map_or("-".to_string(), |v| format!("{v:.3} s"))
-}
-
-/// Phases, the rollout's verdict, availability, versions and probes.
-fn deployment(out: &mut String, r: &RunResult) {
-    if !r.stats.phases.is_empty() {
-        let _ = writeln!(
-            out,
-            "\n  {:<16} {:>9} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9}",
-            "phase", "requests", "ok", "failed", "req/s", "p50", "p95", "p99", "max"
-        );
-        for p in &r.phases {
-            if let Some(s) = r.stats.phases.get(&p.name) {
-                row(
-                    out,
-                    &format!("{} ({:.1}s)", p.name, p.end_s.unwrap_or(r.duration_s) - p.start_s),
-                    s,
-                );
-            }
-        }
+    fn render(&self, input: &Input<'_>) -> Result<Vec<Rendered>, String> {
+        Ok(vec![Rendered {
+            file: "summary.txt".into(),
+            text: text(&Model::of(input)),
+        }])
     }
-    if let Some(ro) = &r.rollout {
-        let t = &ro.trigger;
-        let _ = writeln!(
-            out,
-            "\n  rollout ({}): {}{}{}",
-            t.trigger,
-            serde_json::to_value(t.status)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
-            t.detail.as_ref().map_or(String::new(), |d| format!(", {d}")),
-            if t.started_before_head {
-                " (began before the head's end)"
-            } else {
-                ""
-            }
-        );
-        if let Some(z) = &ro.zero_downtime {
-            let mark = if z.ok { "✓" } else { "✗" };
-            let _ = writeln!(
-                out,
-                "    {mark} zero downtime: {} failed requests in the rollout ({} reset), {} allowed",
-                z.failed_requests, z.reset_requests, z.tolerance
-            );
-        }
-    }
-    if let Some(a) = &r.availability
-        && (!a.outages.is_empty() || !a.events.is_empty())
-    {
-        let _ = writeln!(
-            out,
-            "\n  availability (SLO {}%, resolution {:.1} ms): downtime {:.3} s in {} outage(s), longest {:.3} s",
-            a.slo * 100.0,
-            a.resolution_ms,
-            a.downtime_s,
-            a.outages.len(),
-            a.longest_outage_s
-        );
-        for e in &a.events {
-            let _ = writeln!(
-                out,
-                "    {} at {:.3} s: time to detect {}, RTO {}{}",
-                e.event,
-                e.at_s,
-                secs(e.time_to_detect_s),
-                secs(e.rto_s),
-                if e.recovered { "" } else { " (not recovered)" }
-            );
-        }
-    }
-    if let Some(v) = &r.versions {
-        let seen: Vec<String> = v
-            .seen
-            .iter()
-            .map(|s| format!("{} {} ({:.1}–{:.1} s)", s.version, s.responses, s.first_s, s.last_s))
-            .collect();
-        let _ = writeln!(
-            out,
-            "\n  versions ({}): {}; served together {:.3} s",
-            v.header,
-            seen.join(", "),
-            v.overlap_s
-        );
-    }
-    for p in &r.probes {
-        let _ = writeln!(
-            out,
-            "  probe {}: {} checks, {} failed, down {:.3} s in {} interval(s)",
-            p.name,
-            p.checks,
-            p.failed_checks,
-            p.down_s,
-            p.intervals.len()
-        );
-    }
-}
-
-/// The sink's figures, when the plan has `[sink]`.
-fn delivery(out: &mut String, r: &RunResult) {
-    let Some(d) = &r.delivery else { return };
-    let _ = writeln!(
-        out,
-        "\n  sink: {} POSTs, {} accepted, {} failed as programmed ({} resets, {} hangs), {} duplicates, {} ids",
-        d.stats.posts, d.stats.accepted, d.stats.failed, d.stats.resets, d.stats.hangs, d.stats.duplicates, d.stats.ids
-    );
-    let sig = &d.stats.signatures;
-    if sig.verified {
-        let _ = writeln!(
-            out,
-            "    signatures: {} valid, {} invalid, {} missing",
-            sig.valid, sig.invalid, sig.missing
-        );
-    }
-    if d.stats.too_large + d.stats.malformed > 0 {
-        let _ = writeln!(
-            out,
-            "    bad input: {} over the body limit, {} malformed",
-            d.stats.too_large, d.stats.malformed
-        );
-    }
-    if let Some(c) = &d.correlation {
-        let lat = c.latency_ms.as_ref();
-        let _ = writeln!(
-            out,
-            "    delivery: {} submitted, {} delivered, {} lost, {} late (> {} ms); POSTs per event {}; end to end p50 {}, p95 {}, p99 {}",
-            c.submitted,
-            c.delivered,
-            c.lost,
-            c.late,
-            c.deadline_ms,
-            c.posts_per_event.map_or_else(|| "-".to_string(), |p| format!("{p:.3}")),
-            ms(lat.map(|l| l.p50)),
-            ms(lat.map(|l| l.p95)),
-            ms(lat.map(|l| l.p99)),
-        );
-    }
-}
-
-/// The status codes an error class holds, as ` (404)` or
-/// ` (502 ×7, 503 ×5)` (most frequent first); empty for a class that is
-/// not about statuses. Counted per endpoint, leaving out the statuses the
-/// endpoint expects, so a 404 one endpoint expects is not listed as another
-/// one's error.
-fn status_codes(r: &RunResult, class: &str) -> String {
-    let Some(class) = ErrorClass::ALL.iter().copied().find(|c| c.name() == class) else {
-        return String::new();
-    };
-    let mut codes: BTreeMap<u16, u64> = BTreeMap::new();
-    for (name, s) in &r.stats.endpoints {
-        if s.errors.get(class.name()).copied().unwrap_or(0) == 0 {
-            continue;
-        }
-        let expect = expected_statuses(r, name);
-        for (code, n) in &s.status {
-            let Ok(code) = code.parse::<u16>() else { continue };
-            let expected = match &expect {
-                Some(list) if !list.is_empty() => list.contains(&code),
-                _ => (200..=399).contains(&code),
-            };
-            if ErrorClass::of_status(code) == class && !expected {
-                *codes.entry(code).or_default() += n;
-            }
-        }
-    }
-    let mut codes: Vec<(u16, u64)> = codes.into_iter().collect();
-    codes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    match codes.as_slice() {
-        [] => String::new(),
-        [(code, _)] => format!(" ({code})"),
-        _ => {
-            let list: Vec<String> = codes.iter().map(|(code, n)| format!("{code} ×{n}")).collect();
-            format!(" ({})", list.join(", "))
-        }
-    }
-}
-
-/// The `expect` list of an endpoint, read from the plan `run.json` holds.
-fn expected_statuses(r: &RunResult, endpoint: &str) -> Option<Vec<u16>> {
-    let ep = r
-        .plan
-        .get("endpoints")?
-        .as_array()?
-        .iter()
-        .find(|e| e.get("name").and_then(|n| n.as_str()) == Some(endpoint))?;
-    let list = ep.get("expect")?.as_array()?;
-    Some(
-        list.iter()
-            .filter_map(|v| v.as_u64().and_then(|v| u16::try_from(v).ok()))
-            .collect(),
-    )
 }
 
 /// Renders the summary.
@@ -234,113 +33,187 @@ pub fn render(r: &RunResult) -> String {
     render_with(r, None)
 }
 
-/// [`render`], with the run's comparisons, regressions first, before the
-/// thresholds and the verdict.
+/// [`render`], with the run's comparisons.
 pub fn render_with(r: &RunResult, comparison: Option<&ComparisonFile>) -> String {
+    text(&Model::of(&Input {
+        run: r,
+        comparison,
+        baseline: None,
+    }))
+}
+
+/// The model as text for a terminal.
+pub fn text(m: &Model) -> String {
     let mut out = String::new();
-    let name = r.plan.get("name").and_then(|v| v.as_str()).unwrap_or("plan");
-    let status = match r.status {
-        RunStatus::Completed => "completed".to_string(),
-        RunStatus::Aborted => format!(
-            "ABORTED ({})",
-            r.abort
-                .as_ref()
-                .map_or_else(|| "unknown".to_string(), ToString::to_string)
-        ),
-        RunStatus::Running => "still running or killed".to_string(),
-    };
-    let _ = writeln!(out, "\nloadcheck: {name}, {status} after {:.1} s\n", r.duration_s);
+    let _ = writeln!(out, "{}\n", m.verdict.plain);
+    let _ = writeln!(out, "  {}", m.title);
+    let _ = writeln!(out, "  {}\n", run_line(m));
     let _ = writeln!(
         out,
-        "  {:<16} {:>9} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "endpoint", "requests", "ok", "failed", "req/s", "p50", "p95", "p99", "max"
+        "  {:<16} {:>9} {:>9} {:>11} {:>11} {:>10} {:>10} {:>10} {:>10}",
+        "endpoint", "requests", "failed", "req/s", "max req/s", "p50", "p95", "p99", "max"
     );
-    for (name, s) in &r.stats.endpoints {
-        row(&mut out, name, s);
+    for e in &m.endpoints {
+        row(&mut out, e);
     }
-    row(&mut out, "total", &r.stats.total);
-    let errors: Vec<String> = r
-        .stats
-        .total
-        .errors
-        .iter()
-        .filter(|(_, n)| **n > 0)
-        .map(|(c, n)| format!("{c} {n}{}", status_codes(r, c)))
-        .collect();
-    if !errors.is_empty() {
+    row(&mut out, &m.total);
+    if !m.errors.is_empty() {
+        let errors: Vec<String> = m
+            .errors
+            .iter()
+            .map(|e| {
+                if e.statuses.is_empty() {
+                    format!("{} {}", e.class, e.count)
+                } else {
+                    format!("{} {} ({})", e.class, e.count, e.statuses)
+                }
+            })
+            .collect();
         let _ = writeln!(out, "\n  errors: {}", errors.join(", "));
     }
-    let g = &r.generator;
-    if g.scheduled_sends > 0 {
-        let lag = g.send_lag_ms.as_ref();
+    if let Some(k) = &m.knee {
+        let _ = writeln!(out, "\n  knee: {}", k.replace('`', ""));
+    }
+    if let Some(g) = &m.generator {
         let _ = writeln!(
             out,
-            "\n  generator: {} sends scheduled, {} dropped (max_in_flight full), {} late (> {} ms), send lag p99 {}",
-            g.scheduled_sends,
-            g.dropped_sends,
-            g.late_sends,
-            g.late_after_ms,
-            ms(lag.map(|l| l.p99)),
+            "\n  generator: {} sends scheduled, {} dropped (max_in_flight full), {} late (> {}), send lag p50 {}, p99 {}",
+            g.scheduled, g.dropped, g.late, g.late_after, g.lag_p50, g.lag_p99
         );
     }
-    deployment(&mut out, r);
-    delivery(&mut out, r);
-    if r.stats.total.clamped > 0 {
-        let _ = writeln!(out, "  {} values above 60 s were clamped", r.stats.total.clamped);
-    }
-    if let Some(c) = comparison {
-        out.push_str(&comparison_lines(c));
-    }
-    out.push_str(&verdict_lines(r));
+    deployment(&mut out, m);
+    delivery(&mut out, m);
+    comparisons(&mut out, &m.comparisons);
+    out.push_str(&checks(m));
     out
 }
 
-/// The comparisons: per source, its counts, then regressions with their
-/// intervals, improvements, series that could not rule out a change
-/// bigger than the minimum effect, and the notes.
-pub fn comparison_lines(f: &ComparisonFile) -> String {
-    let mut out = String::new();
-    for c in &f.comparisons {
-        let n = &c.counts;
+fn run_line(m: &Model) -> String {
+    let mut s = format!(
+        "{}, {}, {}; loadcheck {}",
+        m.run.started_at, m.run.duration, m.run.status, m.run.version
+    );
+    if let Some(g) = &m.run.git {
+        let _ = write!(s, ", commit {g}");
+    }
+    s
+}
+
+fn row(out: &mut String, e: &EndpointRow) {
+    let _ = writeln!(
+        out,
+        "  {:<16} {:>9} {:>9} {:>11} {:>11} {:>10} {:>10} {:>10} {:>10}",
+        e.name, e.requests, e.failed, e.rps, e.max_rps, e.p50, e.p95, e.p99, e.max
+    );
+}
+
+fn mark(ok: bool) -> &'static str {
+    if ok { "✓" } else { "✗" }
+}
+
+/// Phases, the rollout, availability, versions and probes.
+fn deployment(out: &mut String, m: &Model) {
+    if !m.phases.is_empty() {
         let _ = writeln!(
             out,
-            "\n  compared with {} ({}{}): {} regression{}, {} improvement{}, {} unchanged, {} inconclusive{}{}",
-            c.baseline.description,
-            c.source.label(),
-            if c.gating { "" } else { ", reported only" },
-            n.regression,
-            if n.regression == 1 { "" } else { "s" },
-            n.improvement,
-            if n.improvement == 1 { "" } else { "s" },
-            n.unchanged,
-            n.inconclusive,
-            if n.new > 0 {
-                format!(", {} new", n.new)
-            } else {
-                String::new()
-            },
-            if n.missing > 0 {
-                format!(", {} missing", n.missing)
-            } else {
-                String::new()
-            },
+            "\n  {:<10} {:<14} {:>9} {:>9} {:>11} {:>10} {:>10} {:>10}  versions",
+            "phase", "window", "requests", "failed", "req/s", "p50", "p95", "p99"
         );
-        for (class, mark) in [(Class::Regression, "✗"), (Class::Improvement, "✓")] {
-            for s in c.series.iter().filter(|s| s.class == class) {
-                let _ = writeln!(out, "    {mark} {} {}", class.name(), series_line(s));
-            }
+        for p in &m.phases {
+            let _ = writeln!(
+                out,
+                "  {:<10} {:<14} {:>9} {:>9} {:>11} {:>10} {:>10} {:>10}  {}",
+                p.name, p.span, p.requests, p.failed, p.rps, p.p50, p.p95, p.p99, p.versions
+            );
         }
-        let wide: Vec<&Series> = c
-            .series
+    }
+    if let Some(ro) = &m.rollout {
+        let _ = writeln!(
+            out,
+            "\n  rollout ({}): {} {}{}",
+            ro.trigger,
+            mark(ro.ok),
+            ro.status,
+            ro.detail.as_ref().map_or(String::new(), |d| format!(", {d}"))
+        );
+        if let (Some(z), Some(ok)) = (&ro.zero_downtime, ro.zero_downtime_ok) {
+            let _ = writeln!(out, "    {} zero downtime: {z}", mark(ok));
+        }
+        if let Some(v) = &ro.versions {
+            let _ = writeln!(out, "    versions: {v}");
+        }
+    }
+    if let Some(a) = &m.availability {
+        let _ = writeln!(
+            out,
+            "\n  availability (SLO {}, resolution {}): downtime {} in {} outage(s), longest {}",
+            a.slo, a.resolution, a.downtime, a.outages, a.longest
+        );
+        for e in &a.events {
+            let _ = writeln!(
+                out,
+                "    {} at {}: time to detect {}, RTO {}",
+                e.event, e.at, e.time_to_detect, e.rto
+            );
+        }
+    }
+    for p in &m.probes {
+        let _ = writeln!(out, "  probe {p}");
+    }
+}
+
+/// The sink's figures.
+fn delivery(out: &mut String, m: &Model) {
+    let Some(d) = &m.delivery else { return };
+    let _ = writeln!(out, "\n  sink: {} POSTs, {} duplicates", d.posts, d.duplicates);
+    if let Some(sig) = &d.signatures {
+        let _ = writeln!(
+            out,
+            "    signatures: {sig}{}",
+            d.verified
+                .as_ref()
+                .map_or(String::new(), |v| format!(" ({v} verified)"))
+        );
+    }
+    if let Some(c) = &d.correlation {
+        let _ = writeln!(
+            out,
+            "    delivery: {} submitted, {} delivered, {} lost, {} late (> {}); POSTs per event {}; end to end p50 {}, p95 {}, p99 {}",
+            c.submitted, c.delivered, c.lost, c.late, c.deadline, c.posts_per_event, c.p50, c.p95, c.p99
+        );
+    }
+}
+
+/// The comparisons: counts, then regressions and improvements, then up to
+/// five inconclusive series with their reason, then the notes.
+fn comparisons(out: &mut String, views: &[ComparisonView]) {
+    for c in views {
+        let _ = writeln!(
+            out,
+            "\n  compared with {} ({}{}): {}",
+            c.description,
+            c.source,
+            if c.gating { "" } else { ", reported only" },
+            c.counts
+        );
+        for d in c
+            .rows
             .iter()
-            .filter(|s| s.class == Class::Inconclusive && s.note.is_some())
+            .filter(|d| d.class == "regression" || d.class == "improvement")
+        {
+            let _ = writeln!(out, "    {} {} {}", d.mark, d.class, d.line());
+        }
+        let wide: Vec<_> = c
+            .rows
+            .iter()
+            .filter(|d| d.class == "inconclusive" && d.note.is_some())
             .collect();
-        for s in wide.iter().take(5) {
+        for d in wide.iter().take(5) {
             let _ = writeln!(
                 out,
                 "    ? inconclusive {}: {}",
-                series_name(s),
-                s.note.as_deref().unwrap_or_default()
+                d.series,
+                d.note.as_deref().unwrap_or_default()
             );
         }
         if wide.len() > 5 {
@@ -354,113 +227,58 @@ pub fn comparison_lines(f: &ComparisonFile) -> String {
             let _ = writeln!(out, "    note: {note}");
         }
     }
+}
+
+/// The comparisons alone, as `loadcheck compare` prints them.
+pub fn comparison_lines(f: &ComparisonFile) -> String {
+    let mut out = String::new();
+    comparisons(&mut out, &super::model::comparison_views(f));
     out
 }
 
-fn series_name(s: &Series) -> String {
-    format!("{} {} {}", s.endpoint, s.phase, s.metric.name())
-}
-
-/// `search tail p95 +31.2% [+24.0%, +38.5%] (5.1 → 6.7 ms; minimum effect 5.0%)`.
-fn series_line(s: &Series) -> String {
-    let pct = |x: f64| {
-        if s.metric.relative() {
-            format!("{:+.1}%", x * 100.0)
-        } else {
-            format!("{:+.2} pts", x * 100.0)
-        }
-    };
-    let val = |x: Option<f64>| match (x, s.unit.as_str()) {
-        (Some(v), "ms") => format!("{v:.2}"),
-        (Some(v), "fraction") => format!("{:.2}%", v * 100.0),
-        (Some(v), _) => format!("{v:.1}"),
-        (None, _) => "-".into(),
-    };
-    let unit = match s.unit.as_str() {
-        "ms" => " ms",
-        "req/s" => " req/s",
-        _ => "",
-    };
-    format!(
-        "{} {}{} ({} → {}{unit}; minimum effect {})",
-        series_name(s),
-        s.change.map_or("?".into(), pct),
-        s.interval
-            .map_or(String::new(), |[a, b]| format!(" [{}, {}]", pct(a), pct(b))),
-        val(s.baseline),
-        val(s.value),
-        pct(s.threshold).trim_start_matches('+'),
-    )
-}
-
 /// The verdict's part of the summary: thresholds, requirements, and the
-/// verdict with its reasons. `loadcheck verdict` prints it alone.
+/// verdict with its reasons. `loadcheck verdict` prints it, after the
+/// verdict line.
 pub fn verdict_lines(r: &RunResult) -> String {
+    let m = Model::of(&Input {
+        run: r,
+        comparison: None,
+        baseline: None,
+    });
+    format!("{}\n{}", m.verdict.plain, checks(&m))
+}
+
+fn checks(m: &Model) -> String {
     let mut out = String::new();
-    if !r.thresholds.is_empty() {
+    if !m.thresholds.is_empty() {
         let _ = writeln!(out, "\n  thresholds");
-        for t in &r.thresholds {
-            let mark = if t.ok { "✓" } else { "✗" };
-            let value = t.value.map_or("no data".to_string(), |v| format!("{v:.3}"));
-            if t.not_in_file {
-                let _ = writeln!(out, "    {mark} {} {}  (not in this file)", t.metric, t.expression);
-            } else {
-                let _ = writeln!(out, "    {mark} {} {}  (measured {value})", t.metric, t.expression);
-            }
+        for t in &m.thresholds {
+            let _ = writeln!(
+                out,
+                "    {} {} {}  ({})",
+                mark(t.ok),
+                t.metric,
+                t.expression,
+                t.measured
+            );
         }
     }
-    if !r.requirements.is_empty() {
+    if !m.requirements.is_empty() {
         let _ = writeln!(
             out,
             "\n  | Requirement | Target | Validated | Result |\n  |---|---|---|---|"
         );
-        for q in &r.requirements {
-            let value = if q.not_in_file {
-                "not in this file".to_string()
-            } else {
-                q.value.map_or("no data".to_string(), |v| format!("{v:.3}"))
-            };
-            let verdict = if q.ok { "✓ pass" } else { "✗ fail" };
-            let _ = writeln!(
-                out,
-                "  | {} | {} | {} | {verdict} ({value}) |",
-                q.name, q.target, q.validated
-            );
+        for q in &m.requirements {
+            let _ = writeln!(out, "  | {} | {} | {} | {} |", q.name, q.target, q.validated, q.result);
         }
     }
-    if let Some(v) = &r.verdict {
-        let word = match v.result {
-            VerdictResult::Pass => "PASS",
-            VerdictResult::Fail => "FAIL",
-            VerdictResult::Error => "ERROR",
-        };
-        let _ = writeln!(out, "\n  verdict: {word} (exit {})", v.exit_code);
-        for reason in &v.reasons {
-            let _ = match reason.kind {
-                ReasonKind::Threshold | ReasonKind::Requirement | ReasonKind::Fault => writeln!(
-                    out,
-                    "    ✗ {} {}: {}",
-                    kind_name(reason.kind),
-                    reason.name,
-                    reason.detail
-                ),
-                _ => writeln!(out, "    ✗ {}: {}", kind_name(reason.kind), reason.detail),
-            };
+    if let Some(code) = m.verdict.exit_code {
+        let _ = writeln!(out, "\n  verdict: {} (exit {code})", m.verdict.word);
+        for reason in &m.verdict.reasons {
+            let _ = writeln!(out, "    ✗ {reason}");
         }
     }
     out
-}
-
-fn kind_name(kind: ReasonKind) -> &'static str {
-    match kind {
-        ReasonKind::Threshold => "threshold",
-        ReasonKind::Requirement => "requirement",
-        ReasonKind::ZeroDowntime => "zero downtime",
-        ReasonKind::Rollout => "rollout",
-        ReasonKind::Fault => "fault",
-        ReasonKind::Abort => "abort",
-        ReasonKind::Regression => "regression",
-    }
 }
 
 #[cfg(test)]

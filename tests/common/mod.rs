@@ -148,6 +148,7 @@ pub fn engine_args(out: &Path) -> EngineArgs {
         threads: Some(2),
         grace: Duration::from_secs(2),
         quiet: true,
+        templates: None,
         raw_samples: None,
     }
 }
