@@ -165,7 +165,14 @@ fn deployment(out: &mut String, m: &Model) {
 /// The sink's figures.
 fn delivery(out: &mut String, m: &Model) {
     let Some(d) = &m.delivery else { return };
-    let _ = writeln!(out, "\n  sink: {} POSTs, {} duplicates", d.posts, d.duplicates);
+    let _ = writeln!(
+        out,
+        "\n  sink: {} POSTs, {} accepted, {} failed as programmed ({} resets, {} hangs), {} duplicates, {} ids",
+        d.posts, d.accepted, d.failed, d.resets, d.hangs, d.duplicates, d.ids
+    );
+    if let Some(bad) = &d.bad_input {
+        let _ = writeln!(out, "    bad input: {bad}");
+    }
     if let Some(sig) = &d.signatures {
         let _ = writeln!(
             out,

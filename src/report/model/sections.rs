@@ -94,6 +94,18 @@ pub struct EventRow {
 pub struct Delivery {
     /// POSTs received.
     pub posts: String,
+    /// Of those, accepted.
+    pub accepted: String,
+    /// Answered with a programmed failure (a status, a reset, a hang).
+    pub failed: String,
+    /// Of the failures, connections reset.
+    pub resets: String,
+    /// Of the failures, answers held back.
+    pub hangs: String,
+    /// Distinct delivery ids.
+    pub ids: String,
+    /// Bodies over the limit and malformed requests, when there were any.
+    pub bad_input: Option<String>,
     /// Signatures: `331 valid, 0 invalid, 0 missing`, when checked.
     pub signatures: Option<String>,
     /// The verified share, when signatures were checked.
@@ -269,6 +281,18 @@ pub(super) fn delivery(r: &RunResult) -> Option<Delivery> {
     let sig = &d.stats.signatures;
     Some(Delivery {
         posts: count(d.stats.posts),
+        accepted: count(d.stats.accepted),
+        failed: count(d.stats.failed),
+        resets: count(d.stats.resets),
+        hangs: count(d.stats.hangs),
+        ids: count(d.stats.ids),
+        bad_input: (d.stats.too_large + d.stats.malformed > 0).then(|| {
+            format!(
+                "{} over the body limit, {} malformed",
+                count(d.stats.too_large),
+                count(d.stats.malformed)
+            )
+        }),
         signatures: sig.verified.then(|| {
             format!(
                 "{} valid, {} invalid, {} missing",
