@@ -69,10 +69,9 @@ fn every_format_opens_with_the_verdict_line() {
         baseline: None,
     };
     let files = loadcheck::report::render_all(&input, None).unwrap();
-    for f in files
-        .iter()
-        .filter(|f| f.file.ends_with(".md") && f.file != "mermaid.md")
-    {
+    let md_files: Vec<&Rendered> = files.iter().filter(|f| f.file.ends_with(".md")).collect();
+    assert_eq!(md_files.len(), 5, "report, comment, summary, signoff, mermaid");
+    for f in md_files {
         let first = f.text.lines().next().unwrap();
         assert!(first.starts_with("❌ **FAIL**: "), "{}: {first}", f.file);
         assert!(

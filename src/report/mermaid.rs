@@ -13,7 +13,8 @@ type Pick = fn(&TimelineRow) -> Option<f64>;
 /// The most points a Mermaid line gets; longer runs are bucketed.
 const POINTS: usize = 60;
 
-/// The Mermaid format: `mermaid.md`, every chart as a fenced block.
+/// The Mermaid format: `mermaid.md`, the verdict line, then every chart as
+/// a fenced block.
 pub struct Mermaid;
 
 impl Format for Mermaid {
@@ -26,9 +27,11 @@ impl Format for Mermaid {
         if blocks.is_empty() {
             return Ok(Vec::new());
         }
+        // Like every format, it opens with the verdict line.
+        let verdict = super::model::Model::of(input).verdict.line;
         Ok(vec![Rendered {
             file: "mermaid.md".into(),
-            text: blocks.join("\n"),
+            text: format!("{verdict}\n\n{}", blocks.join("\n")),
         }])
     }
 }
