@@ -11,7 +11,7 @@ pub mod sink;
 pub mod validate;
 pub mod verdict;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
@@ -21,4 +21,14 @@ use anyhow::Result;
 fn replace_file(path: &Path, text: &str) -> Result<()> {
     crate::atomic::replace(path, text.as_bytes())?;
     Ok(())
+}
+
+/// `DIR/run.json` for a folder, the path itself for a file: how `verdict`
+/// and `report` name a run.
+fn run_json(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        path.join("run.json")
+    } else {
+        path.to_path_buf()
+    }
 }

@@ -38,7 +38,7 @@ fn render(args: &ReportArgs) -> Result<Exit, Failure> {
     if args.runs.len() > 1 {
         return scaling(args);
     }
-    let path = run_json(&args.runs[0]);
+    let path = super::run_json(&args.runs[0]);
     let mut run = read_run(&path).map_err(Failure::Input)?;
     let comparison = match &args.comparison {
         Some(p) => Some(compare::read_file(p).map_err(Failure::Input)?),
@@ -82,7 +82,7 @@ fn scaling(args: &ReportArgs) -> Result<Exit, Failure> {
     }
     let mut runs = Vec::with_capacity(args.runs.len());
     for (i, r) in args.runs.iter().enumerate() {
-        let path = run_json(r);
+        let path = super::run_json(r);
         let mut run = read_run(&path).map_err(Failure::Input)?;
         run.verdict = Some(crate::verdict::decide(&run));
         let label = args.label.get(i).cloned().unwrap_or_else(|| folder_name(&path, i));
@@ -103,15 +103,6 @@ fn scaling(args: &ReportArgs) -> Result<Exit, Failure> {
                 .map_or(Exit::Operational, |v| Exit::from_code(v.exit_code))
         })
         .fold(Exit::Pass, Exit::combine))
-}
-
-/// `DIR/run.json` for a folder, the path itself for a file.
-fn run_json(path: &Path) -> PathBuf {
-    if path.is_dir() {
-        path.join("run.json")
-    } else {
-        path.to_path_buf()
-    }
 }
 
 /// A file beside `run.json`, when it exists.

@@ -3,7 +3,7 @@
 //! another plan's), on the atoms the file keeps — and exits with the
 //! verdict's code.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, anyhow};
 
@@ -19,7 +19,7 @@ use crate::report::summary;
 /// Re-judges the run; without `--plan`, writes the verdict, thresholds and
 /// requirements back into its file.
 pub fn verdict(args: &VerdictArgs) -> Exit {
-    let path = run_json(&args.run);
+    let path = super::run_json(&args.run);
     match rejudge(&path, args.plan.as_deref()) {
         Ok(Judged::Killed) => {
             eprintln!(
@@ -54,15 +54,6 @@ enum Judged {
     Killed,
     /// The run, judged again.
     Done(Box<RunResult>),
-}
-
-/// `DIR/run.json` for a folder, the path itself for a file.
-fn run_json(path: &Path) -> PathBuf {
-    if path.is_dir() {
-        path.join("run.json")
-    } else {
-        path.to_path_buf()
-    }
 }
 
 fn rejudge(path: &Path, plan: Option<&Path>) -> Result<Judged> {
