@@ -39,6 +39,49 @@ pub enum Command {
     Baseline(BaselineArgs),
     /// Render the reports (Markdown, SVG, Mermaid, JUnit) from run.json files; several runs make a scaling report.
     Report(ReportArgs),
+    /// Post a run's results to GitHub: the sticky PR comment, an issue comment, a release sign-off, a check run.
+    Publish(PublishArgs),
+}
+
+/// `loadcheck publish`.
+#[derive(Debug, Clone, Args)]
+pub struct PublishArgs {
+    /// The folder `run`, `report`, `compare`, `merge` or `import` wrote
+    /// (its run.json, and comparison.json and the reports when there).
+    #[arg(long)]
+    pub from: PathBuf,
+    /// The pull request to comment on (default: the `pull_request` event's).
+    /// Under `workflow_run`, accepted only when its head commit is the
+    /// triggering run's.
+    #[arg(long)]
+    pub pr: Option<u64>,
+    /// An issue to comment on (the same sticky comment).
+    #[arg(long)]
+    pub issue: Option<u64>,
+    /// The release whose sign-off issue gets this plan's section (found by
+    /// title and label, or created).
+    #[arg(long, value_name = "RELEASE")]
+    pub signoff: Option<String>,
+    /// The repository, `owner/name`.
+    #[arg(long, env = "GITHUB_REPOSITORY")]
+    pub repo: Option<String>,
+    /// The commit the check run goes on (default: the event's head commit,
+    /// else `GITHUB_SHA`).
+    #[arg(long)]
+    pub sha: Option<String>,
+    /// The plan file, relative to the repository's root, that the check
+    /// run's annotations point at.
+    #[arg(long, default_value = DEFAULT_PLAN)]
+    pub plan: PathBuf,
+    /// Post no pull request comment.
+    #[arg(long)]
+    pub no_comment: bool,
+    /// Create no check run.
+    #[arg(long)]
+    pub no_check: bool,
+    /// A folder of templates for the reports the folder lacks.
+    #[arg(long)]
+    pub templates: Option<PathBuf>,
 }
 
 /// `loadcheck report`.

@@ -36,19 +36,30 @@ use exit::Exit;
 /// Runs a parsed command line and returns the exit code.
 pub async fn run(cli: Cli) -> Exit {
     match cli.command {
-        Command::Run(args) => match cmd::validate::load_run_plan(&args.plan) {
-            Ok(plan) => cmd::run::run_plan(plan, &args.engine).await,
-            Err(code) => code,
-        },
+        Command::Run(args) => {
+            let since = std::time::SystemTime::now();
+            let code = match cmd::validate::load_run_plan(&args.plan) {
+                Ok(plan) => cmd::run::run_plan(plan, &args.engine).await,
+                Err(code) => code,
+            };
+            cmd::actions::finish(&args.engine.out, since, code);
+            code
+        }
         Command::Validate(args) => cmd::validate::validate(&args),
         Command::Sink(args) => cmd::sink::sink(args).await,
         Command::Verdict(args) => cmd::verdict::verdict(&args),
         Command::Compare(args) => cmd::compare::compare(&args),
         Command::Baseline(args) => cmd::baseline::baseline(&args),
         Command::Report(args) => cmd::report::report(&args),
+        Command::Publish(args) => cmd::publish::publish(&args).await,
         Command::Demo(args) => match args.command {
             Some(DemoCommand::Serve(s)) => cmd::demo::serve(*s).await,
-            None => cmd::demo::demo(&args.engine).await,
+            None => {
+                let since = std::time::SystemTime::now();
+                let code = cmd::demo::demo(&args.engine).await;
+                cmd::actions::finish(&args.engine.out, since, code);
+                code
+            }
         },
     }
 }

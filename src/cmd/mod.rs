@@ -1,10 +1,12 @@
 //! One file per subcommand, each wiring the stages below it into its part
 //! of the pipeline. `lib.rs` dispatches here.
 
+pub mod actions;
 pub mod baseline;
 pub mod compare;
 pub mod demo;
 pub mod duet;
+pub mod publish;
 pub mod report;
 pub mod run;
 pub mod sink;

@@ -33,6 +33,7 @@ pub async fn run_plan(mut plan: Plan, args: &EngineArgs) -> Exit {
     };
     let mut secrets = plan.secrets();
     secrets.extend(github.as_ref().map(|g| g.token().to_string()));
+    super::actions::mask(&secrets);
     let seed = args.seed.unwrap_or_else(outcome::clock_seed);
     // The sink listens before anything is sent: setup, preflight or load
     // may already cause deliveries.
@@ -268,7 +269,13 @@ async fn run_setups(plan: &mut Plan, seed: u64, secrets: &mut Vec<String>) -> Re
     if plan.setups.is_empty() {
         return Ok(Vec::new());
     }
-    match engine::setup::run(plan, seed, &mut |s| secrets.push(s.to_string())).await {
+    match engine::setup::run(plan, seed, &mut |s| {
+        // Masked in the job's log the moment it is captured.
+        super::actions::mask(&[s.to_string()]);
+        secrets.push(s.to_string());
+    })
+    .await
+    {
         Ok(records) => Ok(records),
         Err(e) => {
             let redactor = Redactor::new(secrets.clone());

@@ -53,6 +53,7 @@ fn overrides(args: &PlanArgs) -> Overrides {
 pub fn load_plan(args: &PlanArgs) -> Result<Plan, Exit> {
     plan::load(&args.plan_path(), &overrides(args)).map_err(|e| {
         eprintln!("error: {e}");
+        super::actions::plan_error(&e);
         Exit::BadInput
     })
 }

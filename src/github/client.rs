@@ -40,12 +40,27 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The longest response body read.
 const MAX_BODY: usize = 16 << 20;
 
-/// A GitHub REST client for the rollout triggers.
+/// A GitHub REST client.
 #[derive(Clone)]
 pub struct GitHub {
     client: Octocrab,
     token: String,
     api_url: String,
+    /// The longest wait between attempts.
+    max_wait: Duration,
+    /// No wait may end after this instant: it bounds a whole publish.
+    deadline: Option<tokio::time::Instant>,
+}
+
+/// Whether a call may be sent again after a failure that leaves its effect
+/// unknown (a timeout, a reset, a 5xx).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Retry {
+    /// Reads, updates and deletes: sending them twice is harmless.
+    Idempotent,
+    /// A creation: sent again only on an answer that proves it did not
+    /// land (a rate limit); the caller looks for it before creating again.
+    Once,
 }
 
 impl fmt::Debug for GitHub {
@@ -118,7 +133,18 @@ impl GitHub {
             client,
             token: token.to_string(),
             api_url: api_url.trim_end_matches('/').to_string(),
+            max_wait: MAX_RETRY_WAIT,
+            deadline: None,
         })
+    }
+
+    /// The same client with another cap on each wait between attempts, and
+    /// a deadline no wait may pass: a wait GitHub asks for that would end
+    /// past it fails the call at once instead.
+    pub fn with_budget(mut self, max_wait: Duration, total: Duration) -> GitHub {
+        self.max_wait = max_wait;
+        self.deadline = Some(tokio::time::Instant::now() + total);
+        self
     }
 
     /// The token, so that callers can redact it from what they print.
@@ -139,6 +165,17 @@ impl GitHub {
         path_and_query: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<Reply, GitHubError> {
+        self.send_with(method, path_and_query, body, Retry::Idempotent).await
+    }
+
+    /// [`GitHub::send`] with a retry policy.
+    pub(super) async fn send_with(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Option<&serde_json::Value>,
+        retry: Retry,
+    ) -> Result<Reply, GitHubError> {
         let path = path_and_query.split('?').next().unwrap_or(path_and_query);
         let route = format!("{method} {path}");
         let body = match body {
@@ -156,6 +193,9 @@ impl GitHub {
                 Ok(reply) if reply.status.is_success() => return Ok(reply),
                 Ok(reply) => {
                     let hint = retry_hint(reply.status, &reply.headers, Utc::now());
+                    // A creation is sent again only when the answer proves
+                    // it did not land: a rate limit, not a 5xx.
+                    let hint = hint.filter(|_| retry == Retry::Idempotent || !reply.status.is_server_error());
                     match hint {
                         Some(wait) if attempt < MAX_ATTEMPTS => wait,
                         _ => {
@@ -168,7 +208,7 @@ impl GitHub {
                         }
                     }
                 }
-                Err(reason) if attempt >= MAX_ATTEMPTS => {
+                Err(reason) if attempt >= MAX_ATTEMPTS || retry == Retry::Once => {
                     return Err(GitHubError::Transport {
                         route,
                         attempts: attempt,
@@ -178,7 +218,20 @@ impl GitHub {
                 Err(_) => None,
             };
             let backoff = BACKOFF[(attempt as usize - 1).min(BACKOFF.len() - 1)];
-            tokio::time::sleep(wait.map_or(backoff, |w| w.min(MAX_RETRY_WAIT))).await;
+            let wait = wait.map_or(backoff, |w| w.min(self.max_wait));
+            if let Some(deadline) = self.deadline
+                && tokio::time::Instant::now() + wait > deadline
+            {
+                return Err(GitHubError::Transport {
+                    route,
+                    attempts: attempt,
+                    reason: format!(
+                        "GitHub asked to wait {} s before trying again, past this command's time budget",
+                        wait.as_secs_f64().ceil()
+                    ),
+                });
+            }
+            tokio::time::sleep(wait).await;
             attempt += 1;
         }
     }

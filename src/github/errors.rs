@@ -12,7 +12,7 @@ pub(super) const MAX_MESSAGE: usize = 300;
 pub enum GitHubError {
     /// `GITHUB_TOKEN` is not set, or is empty.
     #[error(
-        "GITHUB_TOKEN is not set (or is empty): the GitHub triggers need a token that can run workflows or read deployments"
+        "GITHUB_TOKEN is not set (or is empty): calls to the GitHub API need a token (in a workflow, pass `env: GITHUB_TOKEN: ${{ github.token }}`, with the permissions the call needs: docs/github-action.md)"
     )]
     MissingToken,
     /// The token cannot be sent in an HTTP header.
@@ -103,15 +103,49 @@ pub(super) fn describe_status(route: &str, status: u16, attempts: u32, message: 
         format!(": {message}")
     };
     let hint = match status {
-        401 => " (check GITHUB_TOKEN: GitHub does not accept it)",
-        403 => {
-            " (the token may lack a permission: actions:write to run workflows, actions:read or deployments:read to watch)"
+        401 => " (check GITHUB_TOKEN: GitHub does not accept it)".to_string(),
+        403 => format!(" (the token may lack a permission: {})", permission(route)),
+        404 => format!(
+            " (check the repository and the number or name in the route, and that the token can see the repository; a token without {} may get 404 too)",
+            permission(route)
+        ),
+        422 if route.contains("/dispatches") => {
+            " (check the ref and the workflow's inputs, and that the workflow has a workflow_dispatch trigger)"
+                .to_string()
         }
-        404 => " (check the owner, repository, workflow and environment, and that the token can see the repository)",
-        422 => " (check the ref and the workflow's inputs, and that the workflow has a workflow_dispatch trigger)",
-        _ => "",
+        _ => String::new(),
     };
     format!("GitHub API: {route} returned HTTP {status}{reason}{tries}{message}{hint}")
+}
+
+/// The workflow permission (`permissions:` in a workflow file) a route
+/// needs, for the error that says it is missing.
+pub(super) fn permission(route: &str) -> &'static str {
+    let (method, path) = route.split_once(' ').unwrap_or(("GET", route));
+    let read = method == "GET";
+    if path.contains("/check-runs") {
+        "checks: write"
+    } else if path.contains("/issues/comments") || (path.contains("/issues/") && path.ends_with("/comments")) {
+        if read {
+            "pull-requests: read (on a pull request) or issues: read (on an issue)"
+        } else {
+            "pull-requests: write (on a pull request) or issues: write (on an issue)"
+        }
+    } else if path.contains("/issues") {
+        if read { "issues: read" } else { "issues: write" }
+    } else if path.contains("/pulls") {
+        "pull-requests: read"
+    } else if path.contains("/dispatches") {
+        "actions: write"
+    } else if path.contains("/actions/") {
+        "actions: read"
+    } else if path.contains("/deployments") {
+        "deployments: read"
+    } else if path.contains("/git/") || path.contains("/contents") {
+        "contents: write"
+    } else {
+        "the permission this call needs"
+    }
 }
 
 /// GitHub's `message` from an error body, or the start of the body.

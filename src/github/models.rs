@@ -123,6 +123,129 @@ pub struct DeploymentStatus {
     pub created_at: DateTime<Utc>,
 }
 
+/// A user or a bot, as GitHub shows who wrote something.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct User {
+    /// The login (`octocat`, `github-actions[bot]`).
+    pub login: String,
+    /// The account's id.
+    #[serde(default)]
+    pub id: Option<u64>,
+    /// `User`, `Bot` or `Organization`.
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+}
+
+/// An issue or pull request comment
+/// (`GET /repos/{owner}/{repo}/issues/{issue_number}/comments`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Comment {
+    /// The comment's id.
+    pub id: u64,
+    /// Its Markdown.
+    #[serde(default)]
+    pub body: Option<String>,
+    /// Who wrote it; `null` for a deleted account.
+    #[serde(default)]
+    pub user: Option<User>,
+    /// Its page.
+    #[serde(default)]
+    pub html_url: Option<String>,
+}
+
+/// A label on an issue.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Label {
+    /// Its name.
+    pub name: String,
+}
+
+/// An issue (`GET /repos/{owner}/{repo}/issues`). The listing holds pull
+/// requests too, marked by `pull_request`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Issue {
+    /// The issue's number.
+    pub number: u64,
+    /// Its title.
+    pub title: String,
+    /// Its Markdown.
+    #[serde(default)]
+    pub body: Option<String>,
+    /// `open` or `closed`.
+    #[serde(default)]
+    pub state: Option<String>,
+    /// Its labels.
+    #[serde(default)]
+    pub labels: Vec<Label>,
+    /// Who opened it.
+    #[serde(default)]
+    pub user: Option<User>,
+    /// Its page.
+    #[serde(default)]
+    pub html_url: Option<String>,
+    /// Present when the item is a pull request.
+    #[serde(default)]
+    pub pull_request: Option<serde_json::Value>,
+}
+
+/// A repository, as a pull request's head or base names it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Repository {
+    /// `owner/name`.
+    pub full_name: String,
+}
+
+/// A pull request's head or base.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PullRef {
+    /// The commit.
+    pub sha: String,
+    /// The branch.
+    #[serde(default, rename = "ref")]
+    pub git_ref: Option<String>,
+    /// The repository; `null` when a fork was deleted.
+    #[serde(default)]
+    pub repo: Option<Repository>,
+}
+
+/// A pull request (`GET /repos/{owner}/{repo}/pulls/{pull_number}`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PullRequest {
+    /// Its number.
+    pub number: u64,
+    /// `open` or `closed`.
+    #[serde(default)]
+    pub state: Option<String>,
+    /// The branch it merges.
+    pub head: PullRef,
+    /// The branch it merges into.
+    pub base: PullRef,
+    /// Its page.
+    #[serde(default)]
+    pub html_url: Option<String>,
+}
+
+impl PullRequest {
+    /// Whether its head lives in another repository than its base (a fork,
+    /// or a deleted one).
+    pub fn from_fork(&self) -> bool {
+        match (&self.head.repo, &self.base.repo) {
+            (Some(head), Some(base)) => !head.full_name.eq_ignore_ascii_case(&base.full_name),
+            _ => true,
+        }
+    }
+}
+
+/// A check run, as created (`POST /repos/{owner}/{repo}/check-runs`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct CheckRun {
+    /// Its id.
+    pub id: u64,
+    /// Its page.
+    #[serde(default)]
+    pub html_url: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

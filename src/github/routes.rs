@@ -141,7 +141,11 @@ impl GitHub {
         self.get_json(&path, &[("per_page", "100".into())]).await
     }
 
-    async fn get_json<T: DeserializeOwned>(&self, path: &str, params: &[(&str, String)]) -> Result<T, GitHubError> {
+    pub(super) async fn get_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+    ) -> Result<T, GitHubError> {
         let path_and_query = with_query(path, params);
         let reply = self.send(Method::GET, &path_and_query, None).await?;
         serde_json::from_slice(&reply.body).map_err(|e| GitHubError::Decode {

@@ -22,6 +22,8 @@
 
 #![allow(dead_code)]
 
+pub mod publish;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -475,8 +477,48 @@ fn regex_escape(s: &str) -> String {
     out
 }
 
+/// What GitHub checks of every request first: the token, a User-Agent,
+/// the media type and the API version. `Some` is GitHub's answer to a
+/// request that fails one.
+pub fn check_headers(req: &Request, token: &str) -> Option<ResponseTemplate> {
+    let header = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let auth = header("authorization");
+    let good = [format!("Bearer {}", token), format!("token {}", token)];
+    if !good.iter().any(|g| g == auth) {
+        return Some(github_error(401, "Bad credentials"));
+    }
+    if header("user-agent").is_empty() {
+        return Some(github_error(
+            403,
+            "Request forbidden by administrative rules. Please make sure your request has a User-Agent header",
+        ));
+    }
+    if !header("accept")
+        .split(',')
+        .any(|a| a.trim() == "application/vnd.github+json")
+    {
+        return Some(github_error(
+            415,
+            &format!(
+                "fake GitHub: expected Accept: application/vnd.github+json, got {:?}",
+                header("accept")
+            ),
+        ));
+    }
+    if header("x-github-api-version") != "2022-11-28" {
+        return Some(github_error(
+            400,
+            &format!(
+                "fake GitHub: expected X-GitHub-Api-Version: 2022-11-28, got {:?}",
+                header("x-github-api-version")
+            ),
+        ));
+    }
+    None
+}
+
 /// GitHub's error body.
-fn github_error(status: u16, message: &str) -> ResponseTemplate {
+pub fn github_error(status: u16, message: &str) -> ResponseTemplate {
     ResponseTemplate::new(status).set_body_json(json!({
         "message": message,
         "documentation_url": "https://docs.github.com/rest",
@@ -524,40 +566,7 @@ impl State {
     /// The checks every route makes, in GitHub's order: who, then how.
     /// `Some` is the refusal.
     fn check(&self, req: &Request) -> Option<ResponseTemplate> {
-        let header = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
-        let auth = header("authorization");
-        let good = [format!("Bearer {}", self.token), format!("token {}", self.token)];
-        if !good.iter().any(|g| g == auth) {
-            return Some(github_error(401, "Bad credentials"));
-        }
-        if header("user-agent").is_empty() {
-            return Some(github_error(
-                403,
-                "Request forbidden by administrative rules. Please make sure your request has a User-Agent header",
-            ));
-        }
-        if !header("accept")
-            .split(',')
-            .any(|a| a.trim() == "application/vnd.github+json")
-        {
-            return Some(github_error(
-                415,
-                &format!(
-                    "fake GitHub: expected Accept: application/vnd.github+json, got {:?}",
-                    header("accept")
-                ),
-            ));
-        }
-        if header("x-github-api-version") != "2022-11-28" {
-            return Some(github_error(
-                400,
-                &format!(
-                    "fake GitHub: expected X-GitHub-Api-Version: 2022-11-28, got {:?}",
-                    header("x-github-api-version")
-                ),
-            ));
-        }
-        None
+        check_headers(req, &self.token)
     }
 
     fn html_base(&self) -> String {
