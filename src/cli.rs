@@ -140,7 +140,11 @@ pub enum BaselineCommand {
 pub struct BaselineUpdateArgs {
     /// The run's output folder, or its run.json.
     pub run: PathBuf,
-    /// The store (default: the plan's `[baseline] path`, else `baselines/<id>.json`).
+    /// The store (default: the plan's `[baseline] path`, else
+    /// `baselines/<id>.json`). `git:<branch>[:<path>]` keeps it in a git
+    /// branch of the repository in the current folder, committed with
+    /// git's plumbing (the working tree is not touched) and pushed to
+    /// `origin`.
     #[arg(long)]
     pub store: Option<PathBuf>,
     /// How many runs to keep (default: the plan's `[baseline] history`, 20).

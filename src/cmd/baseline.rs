@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::{BaselineArgs, BaselineCommand, BaselineUpdateArgs};
 use crate::compare::RunData;
+use crate::compare::git_store::{GitStore, WriteError};
 use crate::compare::store::{self, StoredRun};
 use crate::exit::Exit;
 use crate::metrics::RunResult;
@@ -62,12 +63,9 @@ fn update(args: &BaselineUpdateArgs) -> Result<String, String> {
             .and_then(serde_json::Value::as_u64)
             .map_or(DEFAULT_HISTORY, |h| h as usize),
     };
-    let path = args.store.clone().unwrap_or_else(|| default_store(&result));
     let dir = file.parent().unwrap_or(Path::new("."));
     let mut data = RunData::of(&result, dir).map_err(|e| format!("{}: {e}", file.display()))?;
     data.digest = Some(crate::compare::units::digest_of(text.as_bytes()));
-    // A damaged store is reported and left exactly as it is.
-    let existing = if path.exists() { Some(store::load(&path)?) } else { None };
     let verdict_name = match verdict {
         Some(VerdictResult::Pass) => "pass",
         Some(VerdictResult::Fail) => "fail",
@@ -76,6 +74,16 @@ fn update(args: &BaselineUpdateArgs) -> Result<String, String> {
     };
     let sha = result.metadata.git.as_ref().map(|g| g.sha.clone());
     let stored = StoredRun::of(&data, verdict_name, sha);
+    let spec = args.store.as_ref().map(|p| p.to_string_lossy().into_owned());
+    if let Some(git) = spec
+        .as_deref()
+        .and_then(|s| GitStore::parse(s, &default_store(&result), Path::new(".")))
+    {
+        return update_git(&git?, &result, history, stored);
+    }
+    let path = args.store.clone().unwrap_or_else(|| default_store(&result));
+    // A damaged store is reported and left exactly as it is.
+    let existing = if path.exists() { Some(store::load(&path)?) } else { None };
     let updated =
         store::append(existing, &result.id, history, stored).map_err(|e| format!("{}: {e}", path.display()))?;
     store::save(&path, &updated)?;
@@ -85,6 +93,38 @@ fn update(args: &BaselineUpdateArgs) -> Result<String, String> {
         updated.runs.len(),
         updated.id
     ))
+}
+
+/// The same into a git branch: read the store from the branch's tip,
+/// append, commit on top, push; when another job pushed first, read again
+/// and retry (three times in all).
+fn update_git(git: &GitStore, result: &RunResult, history: usize, stored: StoredRun) -> Result<String, String> {
+    let name = format!("git:{}:{}", git.branch, git.path);
+    let mut last = String::new();
+    for _ in 0..3 {
+        let tip = git.tip()?;
+        let existing = match git.read_at(tip.as_deref())? {
+            Some(text) => Some(store::parse(Path::new(&name), &text)?),
+            None => None,
+        };
+        let updated =
+            store::append(existing, &result.id, history, stored.clone()).map_err(|e| format!("{name}: {e}"))?;
+        let text = store::to_text(&updated)?;
+        let message = format!("loadcheck: baseline of {} += run of {}", result.id, result.started_at);
+        match git.write(tip.as_deref(), &text, &message) {
+            Ok(commit) => {
+                return Ok(format!(
+                    "{name}: {} run(s) of plan \"{}\" (keeps {history}), commit {}",
+                    updated.runs.len(),
+                    updated.id,
+                    &commit[..commit.len().min(12)]
+                ));
+            }
+            Err(WriteError::Raced(e)) => last = e,
+            Err(WriteError::Failed(e)) => return Err(e),
+        }
+    }
+    Err(format!("{name}: the branch kept moving (three pushes refused): {last}"))
 }
 
 /// The plan's `[baseline] path` as recorded, else `baselines/<id>.json`.

@@ -10,6 +10,7 @@
 //! the method in plain words.
 
 pub mod decide;
+pub mod git_store;
 pub mod history;
 pub mod pair;
 pub mod settings;

@@ -244,9 +244,15 @@ pub fn save(path: &Path, store: &Store) -> Result<(), String> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
+    let text = to_text(store)?;
+    crate::atomic::replace(path, text.as_bytes()).map_err(|e| e.to_string())
+}
+
+/// A store as its file holds it: pretty JSON and a final newline.
+pub fn to_text(store: &Store) -> Result<String, String> {
     let mut text = serde_json::to_string_pretty(store).map_err(|e| e.to_string())?;
     text.push('\n');
-    crate::atomic::replace(path, text.as_bytes()).map_err(|e| e.to_string())
+    Ok(text)
 }
 
 /// Appends a run to a store (a new one when `existing` is `None`) and
