@@ -149,6 +149,31 @@ async fn runs_are_appended_to_a_branch_and_pushed() {
     let store: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(store["runs"].as_array().unwrap().len(), 4, "no run lost");
 
+    // Two jobs updating at once: whichever push is refused fetches again
+    // and retries, and no run is lost.
+    let (e, f) = (runs.join("e"), runs.join("f"));
+    let (ue, e2, uf, f2) = (url.clone(), e.clone(), url.clone(), f.clone());
+    tokio::task::spawn_blocking(move || {
+        quick_run(&ue, &e2);
+        quick_run(&uf, &f2);
+    })
+    .await
+    .unwrap();
+    let (c1, e1) = (clone.clone(), e.clone());
+    let (c2, f1) = (other.clone(), f.clone());
+    let one = tokio::task::spawn_blocking(move || update(&c1, &e1, "git:loadcheck-baselines"));
+    let two = tokio::task::spawn_blocking(move || update(&c2, &f1, "git:loadcheck-baselines"));
+    let (one, two) = (one.await.unwrap(), two.await.unwrap());
+    assert_eq!(one.status.code(), Some(0), "{}", common::stderr(&one));
+    assert_eq!(two.status.code(), Some(0), "{}", common::stderr(&two));
+    let text = git(&origin, &["show", &format!("loadcheck-baselines:baselines/{id}.json")]);
+    let store: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(store["runs"].as_array().unwrap().len(), 6, "no run lost to the race");
+    let raced = [&one, &two]
+        .iter()
+        .any(|o| common::stderr(o).contains("another job pushed first"));
+    eprintln!("the two updates raced: {raced}");
+
     // The same run twice is refused, and the branch does not move.
     let before = git(&origin, &["rev-parse", "loadcheck-baselines"]);
     let o = update(&clone, &d, "git:loadcheck-baselines");

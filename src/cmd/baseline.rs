@@ -120,7 +120,10 @@ fn update_git(git: &GitStore, result: &RunResult, history: usize, stored: Stored
                     &commit[..commit.len().min(12)]
                 ));
             }
-            Err(WriteError::Raced(e)) => last = e,
+            Err(WriteError::Raced(e)) => {
+                eprintln!("{name}: another job pushed first; reading the branch again");
+                last = e;
+            }
             Err(WriteError::Failed(e)) => return Err(e),
         }
     }
