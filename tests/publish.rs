@@ -585,3 +585,22 @@ async fn a_folder_without_reports_gets_them_rendered() {
         "publish writes nothing locally"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_compare_wrote_is_published_with_the_run_it_names() {
+    let fake = FakePublish::start(OWNER, REPO, Identity::Installation).await;
+    let run = folder("fail");
+    let cmp = tempfile::tempdir().unwrap();
+    let mut comparison: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture("fail.comparison.json")).unwrap()).unwrap();
+    comparison["run"]["path"] = json!(run.path().join("run.json").display().to_string());
+    std::fs::write(cmp.path().join("comparison.json"), comparison.to_string()).unwrap();
+    let out = publish(&fake, cmp.path(), &["--issue", "4", "--no-check"], None, &[]).await;
+    assert_eq!(out.status.code(), Some(0));
+    assert!(fake.comments(4)[0].body.contains("FAIL"));
+    // An artifact under workflow_run may not point at other files.
+    let event = workflow_run_event(SHA, "acme/search");
+    let out = publish(&fake, cmp.path(), &["--pr", "7"], Some(&event), &[]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no run.json"));
+}

@@ -18,6 +18,7 @@
 mod failure;
 mod target;
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::cli::PublishArgs;
@@ -73,7 +74,23 @@ fn read_folder(args: &PublishArgs) -> Result<Folder, Failure> {
             dir.display()
         )));
     }
-    let mut run = super::report::read_run(&dir.join("run.json")).map_err(Failure::Input)?;
+    let comparison_path = dir.join(compare::FILE_NAME);
+    let comparison = if comparison_path.is_file() {
+        Some(compare::read_file(&comparison_path).map_err(Failure::Input)?)
+    } else {
+        None
+    };
+    let mut run = super::report::read_run(&run_file(dir, comparison.as_ref())?).map_err(Failure::Input)?;
+    if let Some(c) = &comparison
+        && c.run.id != run.id
+    {
+        return Err(Failure::Input(format!(
+            "{}: it compares plan \"{}\", but the run is plan \"{}\"",
+            comparison_path.display(),
+            c.run.id,
+            run.id
+        )));
+    }
     if !valid_id(&run.id) {
         return Err(Failure::Input(format!(
             "{}: field `id`: {:?} is not a plan id (letters, digits, `-`, `_` and `.`, at most 100)",
@@ -81,12 +98,6 @@ fn read_folder(args: &PublishArgs) -> Result<Folder, Failure> {
             run.id
         )));
     }
-    let comparison_path = dir.join(compare::FILE_NAME);
-    let comparison = if comparison_path.is_file() {
-        Some(compare::read_file(&comparison_path).map_err(Failure::Input)?)
-    } else {
-        None
-    };
     let baseline_path = dir.join("baseline").join("run.json");
     let baseline = if baseline_path.is_file() {
         Some(super::report::read_run(&baseline_path).map_err(Failure::Input)?)
@@ -121,6 +132,25 @@ fn read_folder(args: &PublishArgs) -> Result<Folder, Failure> {
         title: model.verdict.plain.clone(),
         run,
     })
+}
+
+/// The run a folder holds: its `run.json`; for a folder `compare --out`
+/// wrote (a comparison.json alone), the run file the comparison names.
+/// That file is not followed under `workflow_run`, where the folder is an
+/// untrusted artifact that must not point publish at other files.
+fn run_file(dir: &Path, comparison: Option<&compare::ComparisonFile>) -> Result<PathBuf, Failure> {
+    let own = dir.join("run.json");
+    if own.is_file() {
+        return Ok(own);
+    }
+    let untrusted = std::env::var("GITHUB_EVENT_NAME").is_ok_and(|e| e == "workflow_run");
+    match comparison.and_then(|c| c.run.path.as_deref()) {
+        Some(path) if !untrusted => Ok(super::run_json(Path::new(path))),
+        _ => Err(Failure::Input(format!(
+            "{}: no run.json (give the folder `run`, `report` or `import` wrote, or a comparison.json that names its run)",
+            dir.display()
+        ))),
+    }
 }
 
 /// A plan id as markers and sections use it.
