@@ -19,7 +19,7 @@ cmd=(loadcheck run "${PLAN:-loadcheck.toml}" --out "$out")
 # ARGS is split as a shell splits words (quotes group), with nothing expanded:
 # xargs does the splitting and never runs what it reads.
 extra=()
-if [ -n "${ARGS:-}" ]; then
+if [[ "${ARGS:-}" =~ [^[:space:]] ]]; then
     split="$(mktemp)"
     if ! printf '%s' "$ARGS" | xargs printf '%s\0' >"$split"; then
         echo "::error title=loadcheck::the args input has an unmatched quote: $ARGS"
