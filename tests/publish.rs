@@ -604,3 +604,35 @@ async fn a_folder_compare_wrote_is_published_with_the_run_it_names() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no run.json"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_plans_signing_off_one_release_at_once_keep_both_sections() {
+    let fake = FakePublish::start(OWNER, REPO, Identity::Installation).await;
+    // Both look for the issue before either creates it.
+    fake.delay(Route::ListIssues, Duration::from_millis(800), 2);
+    let api = folder("pass");
+    let web = folder("fail");
+    let path = web.path().join("run.json");
+    let mut run: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    run["id"] = json!("web");
+    std::fs::write(&path, run.to_string()).unwrap();
+    std::fs::remove_file(web.path().join("comparison.json")).unwrap();
+    let (a, b) = tokio::join!(
+        publish(&fake, api.path(), &["--signoff", "v3.0.0", "--no-check"], None, &[]),
+        publish(&fake, web.path(), &["--signoff", "v3.0.0", "--no-check"], None, &[]),
+    );
+    assert_eq!(a.status.code(), Some(0));
+    assert_eq!(b.status.code(), Some(0));
+    let issues = fake.issues();
+    let open: Vec<_> = issues.iter().filter(|i| i.state == "open").collect();
+    assert_eq!(open.len(), 1, "{issues:#?}");
+    assert_eq!(issues.len(), 2, "the race happened: both created an issue");
+    let body = &open[0].body;
+    assert!(body.contains("<!-- loadcheck:demo:start -->"), "{body}");
+    assert!(body.contains("<!-- loadcheck:web:start -->"), "{body}");
+    // A duplicate created in the race is closed, naming the one kept.
+    for dup in issues.iter().filter(|i| i.state == "closed") {
+        assert_eq!(dup.state_reason.as_deref(), Some("not_planned"));
+        assert!(dup.body.contains(&format!("#{}", open[0].number)));
+    }
+}
