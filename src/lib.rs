@@ -15,6 +15,7 @@ pub(crate) mod engine;
 pub(crate) mod errors;
 pub mod exit;
 pub mod github;
+pub mod import;
 pub mod metrics;
 pub(crate) mod net;
 pub(crate) mod outcome;

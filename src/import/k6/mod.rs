@@ -1,0 +1,20 @@
+//! k6's output, read as k6 wrote it.
+//!
+//! - [`summary`]: the end-of-test summary, from `--summary-export` or from
+//!   `handleSummary(data)`. The two spell a threshold's outcome opposite
+//!   ways (`true` is *failed* in the first, `ok: true` is *passed* in the
+//!   second); both are read into [`summary::Threshold::passed`].
+//! - [`points`]: the `--out json` NDJSON stream, read line by line, with
+//!   every trend sample kept with its tags, so that any k6 sub-metric
+//!   (`http_req_duration{name:search}`) can be recomputed.
+//! - [`percentile`]: k6's percentile (linear interpolation between sorted
+//!   samples), so that what is recomputed from points equals k6's summary.
+//!
+//! Every error names the file, and for NDJSON the line.
+
+mod error;
+pub mod percentile;
+pub mod points;
+pub mod summary;
+
+pub use error::ImportError;
