@@ -636,3 +636,37 @@ async fn two_plans_signing_off_one_release_at_once_keep_both_sections() {
         assert!(dup.body.contains(&format!("#{}", open[0].number)));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_run_whose_answer_was_lost_is_found_not_created_twice() {
+    let fake = FakePublish::start(OWNER, REPO, Identity::Installation).await;
+    fake.fault(Route::CreateCheckRun, Fault::LandThenLose, 1);
+    let out = publish(
+        &fake,
+        folder("pass").path(),
+        &["--no-comment"],
+        Some(&pull_request_event(PR, "acme/search")),
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(fake.check_runs().len(), 1);
+    let seen = fake.seen();
+    let posts = seen.iter().filter(|s| s.route == Some(Route::CreateCheckRun)).count();
+    assert_eq!(posts, 1, "found by its external_id, not sent again");
+    let list = seen
+        .iter()
+        .find(|s| s.route == Some(Route::ListCheckRunsForRef))
+        .expect("looked for it");
+    assert_eq!(list.path, format!("/repos/{OWNER}/{REPO}/commits/{SHA}/check-runs"));
+    assert!(
+        list.query.contains("check_name=loadcheck%20%2F%20demo"),
+        "{}",
+        list.query
+    );
+    let external_id = fake.check_runs()[0].created["external_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(external_id.starts_with("demo@31337"), "{external_id}");
+}

@@ -340,7 +340,7 @@ fn check_run(args: &PublishArgs, folder: &Folder, sha: &str, from_fork: bool) ->
         head_sha: sha.to_string(),
         conclusion,
         details_url: actions_run_url(),
-        external_id: Some(folder.run.id.clone()),
+        external_id: Some(external_id(&folder.run.id)),
         title,
         summary: folder.comment.clone(),
         text: None,
@@ -356,6 +356,19 @@ fn line_of(plan: &str, name: &str) -> Option<u32> {
     plan.lines()
         .position(|l| needles.iter().any(|n| !n.is_empty() && l.contains(n)))
         .and_then(|i| u32::try_from(i + 1).ok())
+}
+
+/// An id for this publish's check run: the plan, the Actions run and
+/// attempt when inside one, and a random part, so that a creation whose
+/// answer was lost is found by it and by nothing else.
+fn external_id(plan: &str) -> String {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let nonce: u64 = rand::random();
+    match (var("GITHUB_RUN_ID"), var("GITHUB_RUN_ATTEMPT")) {
+        (Some(run), Some(attempt)) => format!("{plan}@{run}.{attempt}-{nonce:016x}"),
+        (Some(run), None) => format!("{plan}@{run}-{nonce:016x}"),
+        _ => format!("{plan}-{nonce:016x}"),
+    }
 }
 
 /// This job's Actions run, from the runner's variables.

@@ -4,11 +4,14 @@
 use http::Method;
 use serde::Serialize;
 
-use super::client::GitHub;
+use std::time::Duration;
+
+use super::client::{GitHub, Retry};
+use super::comments::unknown_outcome;
 use super::errors::GitHubError;
 use super::limits::{ANNOTATIONS_PER_REQUEST, CHECK_TEXT_LIMIT, fit_chars};
 use super::models::CheckRun;
-use super::routes::repo_path;
+use super::routes::{repo_path, segment};
 
 /// An annotation on a check run, as GitHub documents it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -39,7 +42,8 @@ pub struct NewCheckRun {
     pub conclusion: &'static str,
     /// The page with the details (the Actions run).
     pub details_url: Option<String>,
-    /// loadcheck's own id for it.
+    /// loadcheck's own id for it, unique to this publish: a creation whose
+    /// answer was lost is found by it.
     pub external_id: Option<String>,
     /// The title.
     pub title: String,
@@ -87,8 +91,7 @@ impl GitHub {
         if let Some(id) = &check.external_id {
             body["external_id"] = serde_json::Value::String(id.clone());
         }
-        let reply = self.send(Method::POST, &base, Some(&body)).await?;
-        let run: CheckRun = self.decode("POST", &base, &reply.body)?;
+        let run = self.create_once(owner, repo, &base, &body, check).await?;
         let path = format!("{base}/{}", run.id);
         for batch in batches {
             let more = serde_json::json!({
@@ -98,4 +101,79 @@ impl GitHub {
         }
         Ok(run)
     }
+
+    /// Sends the creation; one whose outcome is unknown (a timeout, a
+    /// reset, a 5xx) may have landed, so before sending it again the
+    /// commit's check runs are searched for its `external_id`.
+    async fn create_once(
+        &self,
+        owner: &str,
+        repo: &str,
+        path: &str,
+        body: &serde_json::Value,
+        check: &NewCheckRun,
+    ) -> Result<CheckRun, GitHubError> {
+        let mut last = None;
+        for round in 0..super::client::MAX_ATTEMPTS {
+            if round > 0
+                && let Some(found) = self.find_check_run(owner, repo, check).await?
+            {
+                return Ok(found);
+            }
+            match self.send_with(Method::POST, path, Some(body), Retry::Once).await {
+                Ok(reply) => return self.decode("POST", path, &reply.body),
+                Err(e) if unknown_outcome(&e) => {
+                    last = Some(e);
+                    tokio::time::sleep(Duration::from_millis(500 * (u64::from(round) + 1))).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| GitHubError::Input("the check run could not be created".into())))
+    }
+
+    /// The check run with `check`'s name and `external_id` on its commit:
+    /// `GET /repos/{owner}/{repo}/commits/{ref}/check-runs?check_name=…`.
+    async fn find_check_run(
+        &self,
+        owner: &str,
+        repo: &str,
+        check: &NewCheckRun,
+    ) -> Result<Option<CheckRun>, GitHubError> {
+        let Some(external_id) = &check.external_id else {
+            return Ok(None);
+        };
+        let path = format!(
+            "{}/commits/{}/check-runs",
+            repo_path(owner, repo)?,
+            segment("commit", &check.head_sha)?
+        );
+        let list: CheckRunList = self
+            .get_json(&path, &[("check_name", check.name.clone()), ("per_page", "100".into())])
+            .await?;
+        Ok(list
+            .check_runs
+            .into_iter()
+            .find(|r| r.external_id.as_deref() == Some(external_id.as_str()))
+            .map(|r| CheckRun {
+                id: r.id,
+                html_url: r.html_url,
+            }))
+    }
+}
+
+/// `GET /repos/{owner}/{repo}/commits/{ref}/check-runs`.
+#[derive(serde::Deserialize)]
+struct CheckRunList {
+    #[serde(default)]
+    check_runs: Vec<ListedCheckRun>,
+}
+
+#[derive(serde::Deserialize)]
+struct ListedCheckRun {
+    id: u64,
+    #[serde(default)]
+    external_id: Option<String>,
+    #[serde(default)]
+    html_url: Option<String>,
 }

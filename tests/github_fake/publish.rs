@@ -61,6 +61,7 @@ pub enum Route {
     GetPull,
     CreateCheckRun,
     UpdateCheckRun,
+    ListCheckRunsForRef,
 }
 
 /// What a fault does.
@@ -291,6 +292,7 @@ impl State {
             ("GET", ["pulls", n]) => (Route::GetPull, Some(num(n)?)),
             ("POST", ["check-runs"]) => (Route::CreateCheckRun, None),
             ("PATCH", ["check-runs", id]) => (Route::UpdateCheckRun, Some(num(id)?)),
+            ("GET", ["commits", _, "check-runs"]) => (Route::ListCheckRunsForRef, None),
             _ => return None,
         };
         Some(r)
@@ -592,6 +594,26 @@ impl Store {
                     "status": "completed",
                     "conclusion": body.get("conclusion"),
                 }))
+            }
+            Route::ListCheckRunsForRef => {
+                let sha = req.url.path().rsplit('/').nth(1).unwrap_or("").to_string();
+                let name = query.get("check_name").cloned();
+                let runs: Vec<Value> = self
+                    .check_runs
+                    .iter()
+                    .filter(|r| r.created["head_sha"] == sha.as_str())
+                    .filter(|r| name.as_ref().is_none_or(|n| r.created["name"] == n.as_str()))
+                    .map(|r| {
+                        json!({
+                            "id": r.id,
+                            "name": r.created["name"],
+                            "head_sha": r.created["head_sha"],
+                            "external_id": r.created.get("external_id"),
+                            "html_url": format!("https://github.com/{}/{}/runs/{}", state.owner, state.repo, r.id),
+                        })
+                    })
+                    .collect();
+                ResponseTemplate::new(200).set_body_json(json!({ "total_count": runs.len(), "check_runs": runs }))
             }
             Route::UpdateCheckRun => {
                 if let Err(e) = check_run_body(body, false) {
