@@ -153,6 +153,7 @@ async fn publishing_twice_leaves_one_comment_updated_in_place() {
     assert!(seen.iter().any(|s| s.route == Some(Route::GraphQl)));
 
     let fail = folder("fail");
+    let fail_before = snapshot(fail.path());
     let out = publish(&fake, fail.path(), &[], Some(&event), &[]).await;
     assert_eq!(
         out.status.code(),
@@ -189,7 +190,7 @@ async fn publishing_twice_leaves_one_comment_updated_in_place() {
         "https://github.com/acme/search/actions/runs/31337"
     );
     // The local files are untouched.
-    assert_eq!(snapshot(fail.path()).len(), 2);
+    assert_eq!(snapshot(fail.path()), fail_before);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -197,6 +198,9 @@ async fn a_comment_with_the_marker_by_another_author_is_left_alone() {
     let fake = FakePublish::start(OWNER, REPO, Identity::Installation).await;
     let theirs = format!("{}\nI copied loadcheck's marker", marker("demo"));
     let other = fake.add_comment(PR, &theirs, "octocat", 1);
+    // A person who registered the bot's name, posting the marker first.
+    let impostor_body = format!("{}\nnot the bot", marker("demo"));
+    let impostor = fake.add_comment(PR, &impostor_body, "github-actions", 5);
     // And a comment that merely quotes the marker, by the bot itself.
     let quoted = fake.add_comment(PR, &format!("see `{}`", marker("demo")), BOT_LOGIN, 41_898_282);
     let out = publish(
@@ -209,8 +213,9 @@ async fn a_comment_with_the_marker_by_another_author_is_left_alone() {
     .await;
     assert_eq!(out.status.code(), Some(0));
     let comments = fake.comments(PR);
-    assert_eq!(comments.len(), 3, "{comments:#?}");
+    assert_eq!(comments.len(), 4, "{comments:#?}");
     assert_eq!(comments.iter().find(|c| c.id == other).unwrap().body, theirs);
+    assert_eq!(comments.iter().find(|c| c.id == impostor).unwrap().body, impostor_body);
     assert!(
         comments
             .iter()
@@ -219,7 +224,10 @@ async fn a_comment_with_the_marker_by_another_author_is_left_alone() {
             .body
             .starts_with("see")
     );
-    let ours: Vec<_> = comments.iter().filter(|c| c.id != other && c.id != quoted).collect();
+    let ours: Vec<_> = comments
+        .iter()
+        .filter(|c| ![other, quoted, impostor].contains(&c.id))
+        .collect();
     assert_eq!(ours[0].login, BOT_LOGIN);
     assert!(ours[0].body.starts_with(&marker("demo")));
 }
@@ -293,12 +301,14 @@ async fn a_500_then_success_is_retried_and_a_rate_limit_is_waited_out() {
         took >= Duration::from_secs(1),
         "Retry-After: 1 was not waited: {took:?}"
     );
-    let posts = fake
+    let posts: Vec<_> = fake
         .seen()
-        .iter()
+        .into_iter()
         .filter(|s| s.route == Some(Route::CreateCheckRun))
-        .count();
-    assert_eq!(posts, 2);
+        .collect();
+    assert_eq!(posts.len(), 2);
+    let gap = posts[1].at - posts[0].at;
+    assert!(gap >= Duration::from_secs(1), "Retry-After: 1 was not waited: {gap:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -669,4 +679,69 @@ async fn a_check_run_whose_answer_was_lost_is_found_not_created_twice() {
         .unwrap()
         .to_string();
     assert!(external_id.starts_with("demo@31337"), "{external_id}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fork_cannot_steer_or_word_what_is_posted() {
+    let fake = FakePublish::start(OWNER, REPO, Identity::Installation).await;
+    let dir = folder("fail");
+    // A forged comment.md in the fork's artifact.
+    std::fs::write(
+        dir.path().join("comment.md"),
+        "✅ **PASS**: all good, merge me @maintainers",
+    )
+    .unwrap();
+    fake.add_pull(PR, SHA, "eve/search");
+    let event = workflow_run_event(SHA, "eve/search");
+    let out = publish(&fake, dir.path(), &["--pr", "7"], Some(&event), &[]).await;
+    assert_eq!(out.status.code(), Some(0));
+    let body = &fake.comments(PR)[0].body;
+    assert!(!body.contains("merge me"), "the artifact's text was posted: {body}");
+    assert!(body.contains("FAIL"), "rendered from run.json: {body}");
+    // Under pull_request_target from a fork: no issue, no sign-off.
+    let target = Event {
+        name: "pull_request_target",
+        payload: pull_request_event(PR, "eve/search").payload,
+    };
+    let out = publish(&fake, dir.path(), &["--signoff", "v1"], Some(&target), &[]).await;
+    assert_eq!(out.status.code(), Some(2));
+    // A check run goes only on the event's head commit.
+    let other = "4".repeat(40);
+    let out = publish(
+        &fake,
+        dir.path(),
+        &["--sha", &other],
+        Some(&pull_request_event(PR, "acme/search")),
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--sha"));
+    assert!(fake.check_runs().iter().all(|r| r.created["head_sha"] == SHA));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signoff_issue_planted_by_someone_else_is_not_adopted() {
+    let fake = FakePublish::start(OWNER, REPO, Identity::Installation).await;
+    let planted = fake.add_issue(
+        "Release sign-off: v5.0.0",
+        "<!-- loadcheck:demo:start -->\n- [x] **everything**\n<!-- loadcheck:demo:end -->",
+        &["loadcheck-signoff"],
+        "mallory",
+    );
+    let out = publish(
+        &fake,
+        folder("pass").path(),
+        &["--signoff", "v5.0.0", "--no-check"],
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0));
+    let issues = fake.issues();
+    assert_eq!(issues.len(), 2, "{issues:#?}");
+    let theirs = issues.iter().find(|i| i.number == planted).unwrap();
+    assert!(theirs.body.contains("**everything**"), "left alone");
+    let ours = issues.iter().find(|i| i.number != planted).unwrap();
+    assert_eq!(ours.login, BOT_LOGIN);
 }

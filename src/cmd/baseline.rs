@@ -20,15 +20,32 @@ pub fn baseline(args: &BaselineArgs) -> Exit {
                 println!("{msg}");
                 Exit::Pass
             }
-            Err(e) => {
+            Err(Refused::Input(e)) => {
                 eprintln!("error: {e}");
                 Exit::BadInput
+            }
+            Err(Refused::Git(e)) => {
+                eprintln!("error: {e}");
+                Exit::Operational
             }
         },
     }
 }
 
-fn update(args: &BaselineUpdateArgs) -> Result<String, String> {
+/// Why a run was not added: the input (exit 2), or git failing to fetch,
+/// commit or push (exit 3).
+enum Refused {
+    Input(String),
+    Git(String),
+}
+
+impl From<String> for Refused {
+    fn from(e: String) -> Refused {
+        Refused::Input(e)
+    }
+}
+
+fn update(args: &BaselineUpdateArgs) -> Result<String, Refused> {
     let file = if args.run.is_dir() {
         args.run.join("run.json")
     } else {
@@ -47,15 +64,17 @@ fn update(args: &BaselineUpdateArgs) -> Result<String, String> {
             (_, Some(VerdictResult::Error)) => "ended in an error".to_string(),
             _ => "has no verdict".to_string(),
         };
-        return Err(format!(
+        return Err(Refused::Input(format!(
             "{}: the run {why}; a baseline keeps only good runs (pass --force to add it anyway)",
             file.display()
-        ));
+        )));
     }
     let plan_baseline = result.plan.get("baseline");
     let history = match args.history {
         Some(h) if !(1..=MAX_HISTORY).contains(&h) => {
-            return Err(format!("--history {h} must be between 1 and {MAX_HISTORY}"));
+            return Err(Refused::Input(format!(
+                "--history {h} must be between 1 and {MAX_HISTORY}"
+            )));
         }
         Some(h) => h,
         None => plan_baseline
@@ -98,12 +117,12 @@ fn update(args: &BaselineUpdateArgs) -> Result<String, String> {
 /// The same into a git branch: read the store from the branch's tip,
 /// append, commit on top, push; when another job pushed first, read again
 /// and retry (three times in all).
-fn update_git(git: &GitStore, result: &RunResult, history: usize, stored: StoredRun) -> Result<String, String> {
+fn update_git(git: &GitStore, result: &RunResult, history: usize, stored: StoredRun) -> Result<String, Refused> {
     let name = format!("git:{}:{}", git.branch, git.path);
     let mut last = String::new();
     for _ in 0..3 {
-        let tip = git.tip()?;
-        let existing = match git.read_at(tip.as_deref())? {
+        let tip = git.tip().map_err(Refused::Git)?;
+        let existing = match git.read_at(tip.as_deref()).map_err(Refused::Git)? {
             Some(text) => Some(store::parse(Path::new(&name), &text)?),
             None => None,
         };
@@ -124,10 +143,12 @@ fn update_git(git: &GitStore, result: &RunResult, history: usize, stored: Stored
                 eprintln!("{name}: another job pushed first; reading the branch again");
                 last = e;
             }
-            Err(WriteError::Failed(e)) => return Err(e),
+            Err(WriteError::Failed(e)) => return Err(Refused::Git(e)),
         }
     }
-    Err(format!("{name}: the branch kept moving (three pushes refused): {last}"))
+    Err(Refused::Git(format!(
+        "{name}: the branch kept moving (three pushes refused): {last}"
+    )))
 }
 
 /// The plan's `[baseline] path` as recorded, else `baselines/<id>.json`.

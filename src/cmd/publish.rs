@@ -66,7 +66,7 @@ struct Folder {
     title: String,
 }
 
-fn read_folder(args: &PublishArgs) -> Result<Folder, Failure> {
+fn read_folder(args: &PublishArgs, untrusted: bool) -> Result<Folder, Failure> {
     let dir = &args.from;
     if !dir.is_dir() {
         return Err(Failure::Input(format!(
@@ -116,7 +116,7 @@ fn read_folder(args: &PublishArgs) -> Result<Folder, Failure> {
     let rendered = report::render_all(&input, args.templates.as_deref()).map_err(Failure::Input)?;
     let pick = |name: &str| -> Result<String, Failure> {
         let own = dir.join(name);
-        if own.is_file() {
+        if own.is_file() && !untrusted {
             return std::fs::read_to_string(&own)
                 .map_err(|e| Failure::Input(format!("{}: cannot read it: {e}", own.display())));
         }
@@ -168,9 +168,14 @@ pub fn marker(id: &str) -> String {
 }
 
 async fn post(args: &PublishArgs) -> Result<(), Failure> {
-    let folder = read_folder(args)?;
-    let (owner, repo) = split_repo(args.repo.as_deref())?;
     let event = crate::github::event::Event::from_env().map_err(Failure::Input)?;
+    // A fork's artifact is data, not text to post under the bot's name:
+    // its Markdown is rendered again from its run.json.
+    let untrusted = event.as_ref().is_some_and(|e| {
+        e.workflow_run.as_ref().is_some_and(|r| r.from_fork) || e.pull_request.as_ref().is_some_and(|p| p.from_fork)
+    });
+    let folder = read_folder(args, untrusted)?;
+    let (owner, repo) = split_repo(args.repo.as_deref())?;
     let gh = GitHub::from_env()
         .map_err(|e| match e {
             GitHubError::MissingToken | GitHubError::BadToken | GitHubError::BadUrl { .. } => {
@@ -184,7 +189,7 @@ async fn post(args: &PublishArgs) -> Result<(), Failure> {
     let id = folder.run.id.clone();
     let mut failures = Vec::new();
     let mut outputs = Vec::new();
-    let needs_identity = targets.pr.is_some() || targets.issue.is_some();
+    let needs_identity = targets.pr.is_some() || targets.issue.is_some() || targets.signoff.is_some();
     let me = if needs_identity {
         Some(gh.identity().await.map_err(|e| github_failure(&gh, &e))?)
     } else {
@@ -214,8 +219,8 @@ async fn post(args: &PublishArgs) -> Result<(), Failure> {
             Err(e) => fail(&gh, &mut failures, e)?,
         }
     }
-    if let Some(release) = &targets.signoff {
-        match gh.signoff(&owner, &repo, release, &id, &folder.signoff).await {
+    if let (Some(release), Some(me)) = (&targets.signoff, me.as_ref()) {
+        match gh.signoff(&owner, &repo, release, &id, &folder.signoff, me).await {
             Ok(issue) => {
                 eprintln!(
                     "sign-off of {release}: issue #{} {}{}",

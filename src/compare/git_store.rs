@@ -80,6 +80,9 @@ impl GitStore {
             .args(args)
             .envs(env.iter().copied())
             .env("GIT_TERMINAL_PROMPT", "0")
+            // Messages in English, whatever the machine's locale: a refused
+            // push is told from its text.
+            .env("LC_ALL", "C")
             .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -94,11 +97,14 @@ impl GitStore {
             Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_string())
         } else {
             Err(format!(
-                "git {} failed ({}): {}",
+                "git {} failed ({}): {} {}",
                 args.join(" "),
                 out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
+                String::from_utf8_lossy(&out.stderr).trim(),
+                String::from_utf8_lossy(&out.stdout).trim()
+            )
+            .trim_end()
+            .to_string())
         }
     }
 
@@ -187,15 +193,35 @@ impl GitStore {
         let commit = self.git_with(&args, None, &identity).map_err(failed)?;
         if self.has_origin() {
             let refspec = format!("{commit}:refs/heads/{}", self.branch);
-            if let Err(e) = self.git(&["push", "--quiet", "origin", &refspec]) {
-                let raced = ["non-fast-forward", "fetch first", "rejected", "stale info"]
-                    .iter()
-                    .any(|m| e.contains(m));
+            if let Err(e) = self.git(&["push", "--porcelain", "origin", &refspec]) {
+                // `--porcelain` prints `!  <src>:<dst>  [rejected] (fetch
+                // first)` (or `(non-fast-forward)`) when another push came
+                // first; `[remote rejected]` (a protected branch, a hook) is
+                // a refusal, not a race.
+                let raced = e
+                    .lines()
+                    .any(|l| l.contains("[rejected]") && (l.contains("fetch first") || l.contains("non-fast-forward")));
                 return Err(if raced { WriteError::Raced(e) } else { failed(e) });
             }
         }
-        self.git(&["update-ref", &format!("refs/heads/{}", self.branch), &commit])
-            .map_err(failed)?;
+        // The local branch moves only from the commit it was read at, so a
+        // local-only store (no `origin`) is not overwritten by a racing
+        // writer either.
+        let old = tip.unwrap_or("0000000000000000000000000000000000000000");
+        let local = format!("refs/heads/{}", self.branch);
+        let current = self.git(&["rev-parse", "--verify", "--quiet", &local]).ok();
+        let expected = if self.has_origin() {
+            current.as_deref().unwrap_or("0000000000000000000000000000000000000000")
+        } else {
+            old
+        };
+        if let Err(e) = self.git(&["update-ref", &local, &commit, expected]) {
+            return Err(if self.has_origin() {
+                failed(e)
+            } else {
+                WriteError::Raced(e)
+            });
+        }
         Ok(commit)
     }
 

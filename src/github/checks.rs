@@ -97,7 +97,9 @@ impl GitHub {
             let more = serde_json::json!({
                 "output": { "title": title, "summary": summary, "annotations": batch }
             });
-            self.send(Method::PATCH, &path, Some(&more)).await?;
+            // GitHub appends an update's annotations to the run's: a
+            // PATCH sent twice would show them twice.
+            self.send_with(Method::PATCH, &path, Some(&more), Retry::Once).await?;
         }
         Ok(run)
     }
@@ -149,7 +151,14 @@ impl GitHub {
             segment("commit", &check.head_sha)?
         );
         let list: CheckRunList = self
-            .get_json(&path, &[("check_name", check.name.clone()), ("per_page", "100".into())])
+            .get_json(
+                &path,
+                &[
+                    ("check_name", check.name.clone()),
+                    ("filter", "all".into()),
+                    ("per_page", "100".into()),
+                ],
+            )
             .await?;
         Ok(list
             .check_runs

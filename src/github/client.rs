@@ -147,6 +147,14 @@ impl GitHub {
         self
     }
 
+    /// `self` with `other`'s wait cap and deadline (a second client for
+    /// another endpoint, within the same budget).
+    pub(super) fn with_limits_of(mut self, other: &GitHub) -> GitHub {
+        self.max_wait = other.max_wait;
+        self.deadline = other.deadline;
+        self
+    }
+
     /// The token, so that callers can redact it from what they print.
     pub fn token(&self) -> &str {
         &self.token
@@ -184,10 +192,25 @@ impl GitHub {
         };
         let mut attempt = 1;
         loop {
+            // No attempt outlives the budget: its timeout is what is left.
+            let timeout = match self.deadline {
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                    if left.is_zero() {
+                        return Err(GitHubError::Transport {
+                            route,
+                            attempts: attempt - 1,
+                            reason: "this command's time budget for GitHub is spent".into(),
+                        });
+                    }
+                    left.min(ATTEMPT_TIMEOUT)
+                }
+                None => ATTEMPT_TIMEOUT,
+            };
             let request = self.request(&method, path_and_query, body.as_deref())?;
-            let outcome = match tokio::time::timeout(ATTEMPT_TIMEOUT, self.attempt(request)).await {
+            let outcome = match tokio::time::timeout(timeout, self.attempt(request)).await {
                 Ok(outcome) => outcome,
-                Err(_) => Err(Failure::TimedOut),
+                Err(_) => Err(Failure::TimedOut(timeout)),
             };
             let wait = match outcome {
                 Ok(reply) if reply.status.is_success() => return Ok(reply),
@@ -291,14 +314,14 @@ pub(super) struct Reply {
 /// Why an attempt got no response.
 pub(super) enum Failure {
     Transport(String),
-    TimedOut,
+    TimedOut(Duration),
 }
 
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Failure::Transport(reason) => f.write_str(reason),
-            Failure::TimedOut => write!(f, "no response within {} s", ATTEMPT_TIMEOUT.as_secs()),
+            Failure::TimedOut(after) => write!(f, "no response within {:.1} s", after.as_secs_f64()),
         }
     }
 }

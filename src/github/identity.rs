@@ -19,18 +19,30 @@ pub struct Identity {
     pub login: String,
     /// Its id, when `GET /user` gave it.
     pub id: Option<u64>,
+    /// Whether it is an installation (a bot): `GET /user` refused it and
+    /// GraphQL's `viewer` named it.
+    pub bot: bool,
 }
 
 impl Identity {
-    /// Whether `user` is this account. A bot's login reads `name[bot]` in
-    /// REST and may read `name` in GraphQL, so the suffix is ignored; logins
-    /// are compared without case, as GitHub treats them.
+    /// Whether `user` is this account.
+    ///
+    /// With an id (`GET /user`), the ids are compared. A bot known by its
+    /// login alone matches only a `Bot` account of that login: a bot's login
+    /// reads `name[bot]` in REST and may read `name` in GraphQL, so the
+    /// suffix is ignored, but a person who registered `name` is not the bot
+    /// `name[bot]`. Logins are compared without case, as GitHub treats them.
     pub fn is(&self, user: Option<&User>) -> bool {
         let Some(user) = user else { return false };
-        if let (Some(a), Some(b)) = (self.id, user.id) {
-            return a == b;
+        if let Some(id) = self.id {
+            return user.id == Some(id);
         }
-        bare(&self.login).eq_ignore_ascii_case(bare(&user.login))
+        let same_login = bare(&self.login).eq_ignore_ascii_case(bare(&user.login));
+        if self.bot {
+            same_login && user.kind.as_deref() == Some("Bot")
+        } else {
+            same_login && self.login.eq_ignore_ascii_case(&user.login)
+        }
     }
 }
 
@@ -70,6 +82,7 @@ impl GitHub {
             Ok(reply) => match serde_json::from_slice::<User>(&reply.body) {
                 Ok(user) => {
                     return Ok(Identity {
+                        bot: user.kind.as_deref() == Some("Bot"),
                         login: user.login,
                         id: user.id,
                     });
@@ -102,6 +115,7 @@ impl GitHub {
             Some(v) => Ok(Identity {
                 login: v.login,
                 id: None,
+                bot: true,
             }),
             None => Err(GitHubError::Decode {
                 route,
@@ -140,7 +154,7 @@ impl GitHub {
         } else {
             (base.to_string(), format!("/{last}"))
         };
-        let client = GitHub::new(&base, self.token())?;
+        let client = GitHub::new(&base, self.token())?.with_limits_of(self);
         Ok(GraphQl { client, path })
     }
 }
@@ -176,23 +190,27 @@ mod tests {
     #[test]
     fn a_bot_is_itself_with_or_without_its_suffix() {
         let me = Identity {
-            login: "github-actions[bot]".into(),
+            login: "github-actions".into(),
             id: None,
+            bot: true,
         };
-        let user = |login: &str, id: Option<u64>| User {
+        let user = |login: &str, id: Option<u64>, kind: &str| User {
             login: login.into(),
             id,
-            kind: None,
+            kind: Some(kind.into()),
         };
-        assert!(me.is(Some(&user("github-actions[bot]", Some(41898282)))));
-        assert!(me.is(Some(&user("GitHub-Actions", None))));
-        assert!(!me.is(Some(&user("octocat", Some(1)))));
+        assert!(me.is(Some(&user("github-actions[bot]", Some(41898282), "Bot"))));
+        assert!(me.is(Some(&user("GitHub-Actions[bot]", None, "Bot"))));
+        // A person who registered the bot's name is not the bot.
+        assert!(!me.is(Some(&user("github-actions", Some(5), "User"))));
+        assert!(!me.is(Some(&user("octocat", Some(1), "User"))));
         assert!(!me.is(None));
         let pat = Identity {
             login: "octocat".into(),
             id: Some(1),
+            bot: false,
         };
-        assert!(pat.is(Some(&user("octocat", Some(1)))));
-        assert!(!pat.is(Some(&user("octocat", Some(2)))));
+        assert!(pat.is(Some(&user("octocat", Some(1), "User"))));
+        assert!(!pat.is(Some(&user("octocat", Some(2), "User"))));
     }
 }

@@ -8,6 +8,7 @@ use http::Method;
 use super::client::{GitHub, Retry};
 use super::comments::unknown_outcome;
 use super::errors::GitHubError;
+use super::identity::Identity;
 use super::limits::{COMMENT_LIMIT, fit_chars};
 use super::models::Issue;
 use super::routes::repo_path;
@@ -15,6 +16,15 @@ use super::signoff::{self, SIGNOFF_LABEL};
 
 /// The most pages of 100 issues read when looking for a sign-off issue.
 const MAX_PAGES: u32 = 10;
+
+/// How long after writing its section a publisher reads the issue again.
+const SETTLE: Duration = Duration::from_millis(1500);
+
+/// Whether `issue` holds `plan`'s section as `want`.
+fn holds(issue: &Issue, plan: &str, want: Option<&str>) -> bool {
+    let body = issue.body.clone().unwrap_or_default().replace("\r\n", "\n");
+    signoff::section_of(&body, plan) == want
+}
 
 /// The sign-off issue after publishing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,21 +138,20 @@ impl GitHub {
         release: &str,
         plan: &str,
         section: &str,
+        me: &Identity,
     ) -> Result<SignoffIssue, GitHubError> {
+        let release = release.trim();
         let title = signoff::title(release);
         let mut created = false;
-        let mut issue = match self
-            .find_issues(owner, repo, &title, SIGNOFF_LABEL)
-            .await?
-            .into_iter()
-            .next()
-        {
+        let mut issue = match self.find_signoffs(owner, repo, &title, me).await?.into_iter().next() {
             Some(issue) => issue,
             None => {
-                let new = self.create_signoff(owner, repo, &title, release, plan, section).await?;
+                let new = self
+                    .create_signoff(owner, repo, &title, release, plan, section, me)
+                    .await?;
                 created = true;
                 // Another publisher may have created one at the same time.
-                let all = self.find_issues(owner, repo, &title, SIGNOFF_LABEL).await?;
+                let all = self.find_signoffs(owner, repo, &title, me).await?;
                 match all.into_iter().next() {
                     Some(lowest) if lowest.number < new.number => {
                         self.update_issue(
@@ -168,16 +177,21 @@ impl GitHub {
                 self.update_issue(owner, repo, issue.number, serde_json::json!({ "body": merged }))
                     .await?;
             }
-            // Read back: a concurrent writer of another plan may have put
-            // its stale copy of this section over ours.
+            // Read back, now and once more a moment later: another plan's
+            // publisher that read the body before this write may write its
+            // stale copy over it (GitHub has no conditional update), and
+            // this section is then written again.
             issue = self.get_issue(owner, repo, issue.number).await?;
-            let body = issue.body.clone().unwrap_or_default().replace("\r\n", "\n");
-            if signoff::section_of(&body, plan).map(str::to_string) == want {
-                return Ok(SignoffIssue {
-                    number: issue.number,
-                    url: issue.html_url,
-                    created,
-                });
+            if holds(&issue, plan, want.as_deref()) {
+                tokio::time::sleep(SETTLE).await;
+                issue = self.get_issue(owner, repo, issue.number).await?;
+                if holds(&issue, plan, want.as_deref()) {
+                    return Ok(SignoffIssue {
+                        number: issue.number,
+                        url: issue.html_url,
+                        created,
+                    });
+                }
             }
         }
         Err(GitHubError::Input(format!(
@@ -186,6 +200,25 @@ impl GitHub {
         )))
     }
 
+    /// The sign-off issues of `title` that the token's own account opened:
+    /// one planted by someone else with the same title and label is not
+    /// adopted.
+    async fn find_signoffs(
+        &self,
+        owner: &str,
+        repo: &str,
+        title: &str,
+        me: &Identity,
+    ) -> Result<Vec<Issue>, GitHubError> {
+        Ok(self
+            .find_issues(owner, repo, title, SIGNOFF_LABEL)
+            .await?
+            .into_iter()
+            .filter(|i| me.is(i.user.as_ref()))
+            .collect())
+    }
+
+    #[allow(clippy::too_many_arguments)]
     async fn create_signoff(
         &self,
         owner: &str,
@@ -194,17 +227,14 @@ impl GitHub {
         release: &str,
         plan: &str,
         section: &str,
+        me: &Identity,
     ) -> Result<Issue, GitHubError> {
         let body = signoff::new_body(release, plan, section);
         let mut last = None;
         for round in 0..super::client::MAX_ATTEMPTS {
             // A creation whose answer was lost may have landed: look first.
             if round > 0
-                && let Some(found) = self
-                    .find_issues(owner, repo, title, SIGNOFF_LABEL)
-                    .await?
-                    .into_iter()
-                    .next()
+                && let Some(found) = self.find_signoffs(owner, repo, title, me).await?.into_iter().next()
             {
                 return Ok(found);
             }

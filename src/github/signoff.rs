@@ -45,15 +45,15 @@ pub fn new_body(release: &str, plan: &str, section: &str) -> String {
 pub fn merge(body: &str, plan: &str, section: &str) -> String {
     let body = body.replace("\r\n", "\n");
     let (s, e) = (start(plan), end(plan));
-    match (body.find(&s), body.find(&e)) {
-        (Some(i), Some(j)) if i < j => {
+    match bounds(&body, plan) {
+        Some((i, j)) => {
             let old = &body[i + s.len()..j];
             let hand = hand_ticked(old, plan);
             let before = &body[..i];
             let after = &body[j + e.len()..];
             format!("{before}{}{after}", wrap(plan, section, &hand))
         }
-        _ => {
+        None => {
             let sep = if body.is_empty() || body.ends_with("\n\n") {
                 ""
             } else if body.ends_with('\n') {
@@ -68,10 +68,16 @@ pub fn merge(body: &str, plan: &str, section: &str) -> String {
 
 /// The section between `plan`'s markers, when `body` has it.
 pub fn section_of<'a>(body: &'a str, plan: &str) -> Option<&'a str> {
-    let (s, e) = (start(plan), end(plan));
+    let (i, j) = bounds(body, plan)?;
+    Some(&body[i + start(plan).len()..j])
+}
+
+/// Where `plan`'s start marker begins and, after it, its end marker.
+fn bounds(body: &str, plan: &str) -> Option<(usize, usize)> {
+    let s = start(plan);
     let i = body.find(&s)?;
-    let j = body.find(&e)?;
-    (i < j).then(|| &body[i + s.len()..j])
+    let j = i + s.len() + body[i + s.len()..].find(&end(plan))?;
+    Some((i, j))
 }
 
 /// The section between its markers, with the boxes `hand` names ticked and
@@ -193,6 +199,17 @@ mod tests {
         // not tick and nobody ticked stays empty.
         let again = merge(&merged, "api", next);
         assert_eq!(again, merged);
+    }
+
+    #[test]
+    fn an_end_marker_quoted_above_the_section_is_not_taken_for_its_end() {
+        let body = format!(
+            "Note: sections end with `<!-- loadcheck:api:end -->`.\n\n{}",
+            new_body("v1", "api", SECTION)
+        );
+        let merged = merge(&body, "api", SECTION);
+        assert_eq!(merged.matches("<!-- loadcheck:api:start -->").count(), 1, "{merged}");
+        assert_eq!(merge(&merged, "api", SECTION), merged);
     }
 
     #[test]

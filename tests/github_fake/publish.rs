@@ -94,6 +94,8 @@ pub struct StoredIssue {
     pub labels: Vec<String>,
     pub state: String,
     pub state_reason: Option<String>,
+    /// Who opened it.
+    pub login: String,
 }
 
 /// A pull request the fake knows.
@@ -115,6 +117,8 @@ pub struct StoredCheckRun {
 /// One request the fake received.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Seen {
+    /// When it arrived.
+    pub at: std::time::Instant,
     pub method: String,
     pub path: String,
     pub query: String,
@@ -200,7 +204,8 @@ impl FakePublish {
         );
     }
 
-    /// Adds a comment by someone, as if written on GitHub.
+    /// Adds a comment by someone, as if written on GitHub (a `Bot` when
+    /// the login ends with `[bot]`, else a `User`).
     pub fn add_comment(&self, issue: u64, body: &str, login: &str, user_id: u64) -> u64 {
         let mut s = self.state.store.lock().unwrap();
         s.next_comment += 1;
@@ -216,6 +221,26 @@ impl FakePublish {
             },
         );
         id
+    }
+
+    /// Adds an issue opened by someone, as if on GitHub; its number.
+    pub fn add_issue(&self, title: &str, body: &str, labels: &[&str], login: &str) -> u64 {
+        let mut s = self.state.store.lock().unwrap();
+        let number = s.next_issue;
+        s.next_issue += 1;
+        s.issues.insert(
+            number,
+            StoredIssue {
+                number,
+                title: title.into(),
+                body: body.into(),
+                labels: labels.iter().map(|l| l.to_string()).collect(),
+                state: "open".into(),
+                state_reason: None,
+                login: login.into(),
+            },
+        );
+        number
     }
 
     /// Edits an issue's body, as a person would on GitHub.
@@ -306,6 +331,7 @@ impl State {
         let routed = self.route(&method, &path);
         let mut store = self.store.lock().unwrap();
         store.seen.push(Seen {
+            at: std::time::Instant::now(),
             method: method.clone(),
             path: path.clone(),
             query: req.url.query().unwrap_or("").to_string(),
@@ -391,7 +417,11 @@ impl Store {
             "state_reason": i.state_reason,
             "labels": i.labels.iter().map(|l| json!({ "name": l })).collect::<Vec<_>>(),
             "html_url": format!("https://github.com/{}/{}/issues/{}", state.owner, state.repo, i.number),
-            "user": { "login": BOT_LOGIN, "id": BOT_ID, "type": "Bot" },
+            "user": {
+                "login": i.login,
+                "id": if i.login == BOT_LOGIN { BOT_ID } else { 7 },
+                "type": if i.login.ends_with("[bot]") { "Bot" } else { "User" },
+            },
         })
     }
 
@@ -465,24 +495,18 @@ impl Store {
                 if text.chars().count() > 65_536 {
                     return unprocessable("Validation Failed: body is too long (maximum is 65536 characters)");
                 }
-                let (login, user_id) = self.author(state);
+                // As on GitHub, a token with write access may edit anyone's
+                // comment: telling its own apart is the client's job.
                 let Some(c) = self.comments.get_mut(&id.unwrap_or(0)) else {
                     return github_error(404, "Not Found");
                 };
-                if c.user_id != user_id || c.login != login {
-                    return github_error(403, "fake GitHub: this token may not edit another account's comment");
-                }
                 c.body = text;
                 let json = Store::comment_json(c, state);
                 ResponseTemplate::new(200).set_body_json(json)
             }
             Route::DeleteComment => {
-                let (_, user_id) = self.author(state);
                 match self.comments.get(&id.unwrap_or(0)) {
                     None => github_error(404, "Not Found"),
-                    Some(c) if c.user_id != user_id => {
-                        github_error(403, "fake GitHub: this token may not delete another account's comment")
-                    }
                     Some(_) => {
                         self.comments.remove(&id.unwrap_or(0));
                         ResponseTemplate::new(204)
@@ -533,6 +557,7 @@ impl Store {
                     labels,
                     state: "open".into(),
                     state_reason: None,
+                    login: self.author(state).0,
                 };
                 let json = Store::issue_json(&issue, state);
                 self.issues.insert(number, issue);

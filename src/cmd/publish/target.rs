@@ -52,6 +52,12 @@ pub(super) async fn resolve(
             t.pr = Some(pr.number);
             t.from_fork = pr.from_fork;
             t.check_sha = Some(pr.head_sha.clone());
+            if pr.from_fork && (t.issue.is_some() || t.signoff.is_some()) {
+                return Err(Failure::Input(format!(
+                    "--issue and --signoff are refused for pull request #{} from a fork: its results could be forged",
+                    pr.number
+                )));
+            }
         }
         Some(e) if e.workflow_run.is_some() => {
             let run = e.workflow_run.as_ref().expect("checked");
@@ -92,7 +98,19 @@ pub(super) async fn resolve(
         }
     }
     if let Some(sha) = &args.sha {
-        t.check_sha = Some(sha.clone());
+        // The event names the commit the results are for; a check run may
+        // not be put on another (main's, say).
+        match &t.check_sha {
+            Some(head)
+                if event.is_some_and(|e| e.pull_request.is_some() || e.workflow_run.is_some())
+                    && !head.eq_ignore_ascii_case(sha) =>
+            {
+                return Err(Failure::Input(format!(
+                    "--sha {sha}: this event's results are for commit {head}; a check run goes only on it"
+                )));
+            }
+            _ => t.check_sha = Some(sha.clone()),
+        }
     }
     if args.no_comment {
         t.pr = None;
