@@ -1,5 +1,6 @@
 //! k6's three output formats, from a real k6 v1.1.0 run of one script
-//! (`../shared/fixtures/k6/shared_run.js`), read by `loadcheck::import::k6`:
+//! (`tests/fixtures/k6/shared_run.js`, copied from the shared fixtures),
+//! read by `loadcheck::import::k6`:
 //! the two summaries agree with each other, and the statistics recomputed
 //! from the NDJSON points equal k6's own summary.
 
@@ -10,7 +11,7 @@ use loadcheck::import::k6::summary::{self, Format, Kind};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures/k6")
+        .join("tests/fixtures/k6")
         .join(name)
 }
 

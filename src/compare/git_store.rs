@@ -196,11 +196,19 @@ impl GitStore {
             if let Err(e) = self.git(&["push", "--porcelain", "origin", &refspec]) {
                 // `--porcelain` prints `!  <src>:<dst>  [rejected] (fetch
                 // first)` (or `(non-fast-forward)`) when another push came
-                // first; `[remote rejected]` (a protected branch, a hook) is
-                // a refusal, not a race.
-                let raced = e
-                    .lines()
-                    .any(|l| l.contains("[rejected]") && (l.contains("fetch first") || l.contains("non-fast-forward")));
+                // first, and `[remote rejected] (failed to update ref)`
+                // ("cannot lock ref … is at X but expected Y") when another
+                // push won the ref's lock at the same instant. Any other
+                // `[remote rejected]` (a protected branch, a hook) is a
+                // refusal, not a race.
+                let raced = e.contains("cannot lock ref")
+                    || e.lines().any(|l| {
+                        (l.contains("[rejected]") && (l.contains("fetch first") || l.contains("non-fast-forward")))
+                            || (l.contains("[remote rejected]")
+                                && ["failed to update ref", "incorrect old value", "stale info"]
+                                    .iter()
+                                    .any(|m| l.contains(m)))
+                    });
                 return Err(if raced { WriteError::Raced(e) } else { failed(e) });
             }
         }
