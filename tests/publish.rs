@@ -148,9 +148,8 @@ async fn publishing_twice_leaves_one_comment_updated_in_place() {
     assert!(first[0].body.starts_with(&marker("demo")), "{}", first[0].body);
     assert_eq!(first[0].login, BOT_LOGIN);
     // The identity came from GraphQL: the installation token's /user is 403.
-    let seen = fake.seen();
-    assert!(seen.iter().any(|s| s.route == Some(Route::User)));
-    assert!(seen.iter().any(|s| s.route == Some(Route::GraphQl)));
+    assert!(fake.count(Route::User) > 0);
+    assert!(fake.count(Route::GraphQl) > 0);
 
     let fail = folder("fail");
     let fail_before = snapshot(fail.path());
@@ -251,7 +250,7 @@ async fn a_personal_token_is_known_by_get_user() {
     let comments = fake.comments(12);
     assert_eq!(comments.len(), 1);
     assert_eq!(comments[0].login, "release-bot");
-    assert!(!fake.seen().iter().any(|s| s.route == Some(Route::GraphQl)));
+    assert_eq!(fake.count(Route::GraphQl), 0);
     assert!(fake.check_runs().is_empty(), "--no-check");
 }
 
@@ -268,11 +267,7 @@ async fn two_publishes_racing_leave_one_comment() {
     );
     assert_eq!(oa.status.code(), Some(0));
     assert_eq!(ob.status.code(), Some(0));
-    let creates = fake
-        .seen()
-        .iter()
-        .filter(|s| s.route == Some(Route::CreateComment))
-        .count();
+    let creates = fake.count(Route::CreateComment);
     assert_eq!(creates, 2, "the race happened: both created");
     let comments = fake.comments(PR);
     assert_eq!(comments.len(), 1, "{comments:#?}");
@@ -301,11 +296,7 @@ async fn a_500_then_success_is_retried_and_a_rate_limit_is_waited_out() {
         took >= Duration::from_secs(1),
         "Retry-After: 1 was not waited: {took:?}"
     );
-    let posts: Vec<_> = fake
-        .seen()
-        .into_iter()
-        .filter(|s| s.route == Some(Route::CreateCheckRun))
-        .collect();
+    let posts: Vec<_> = fake.requests(Route::CreateCheckRun);
     assert_eq!(posts.len(), 2);
     let gap = posts[1].at - posts[0].at;
     assert!(gap >= Duration::from_secs(1), "Retry-After: 1 was not waited: {gap:?}");
@@ -325,11 +316,7 @@ async fn a_lost_answer_to_a_creation_is_looked_for_before_creating_again() {
     .await;
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(fake.comments(PR).len(), 1, "{:#?}", fake.comments(PR));
-    let creates = fake
-        .seen()
-        .iter()
-        .filter(|s| s.route == Some(Route::CreateComment))
-        .count();
+    let creates = fake.count(Route::CreateComment);
     assert_eq!(creates, 1, "the landed comment was found, not created again");
 }
 
@@ -354,11 +341,7 @@ async fn persistent_500s_end_with_exit_3_and_the_files_intact() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("after 3 attempts"), "{stderr}");
     assert_eq!(snapshot(dir.path()), before);
-    let lists = fake
-        .seen()
-        .iter()
-        .filter(|s| s.route == Some(Route::ListComments))
-        .count();
+    let lists = fake.count(Route::ListComments);
     assert_eq!(lists, 3, "bounded retries");
 }
 
@@ -377,11 +360,7 @@ async fn a_refusal_ends_at_once_naming_the_permission() {
     assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("checks: write"), "{stderr}");
-    let posts = fake
-        .seen()
-        .iter()
-        .filter(|s| s.route == Some(Route::CreateCheckRun))
-        .count();
+    let posts = fake.count(Route::CreateCheckRun);
     assert_eq!(posts, 1, "a 403 without rate-limit headers is not retried");
 
     // A token GitHub does not accept.
@@ -661,13 +640,10 @@ async fn a_check_run_whose_answer_was_lost_is_found_not_created_twice() {
     .await;
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(fake.check_runs().len(), 1);
-    let seen = fake.seen();
-    let posts = seen.iter().filter(|s| s.route == Some(Route::CreateCheckRun)).count();
+    let posts = fake.count(Route::CreateCheckRun);
     assert_eq!(posts, 1, "found by its external_id, not sent again");
-    let list = seen
-        .iter()
-        .find(|s| s.route == Some(Route::ListCheckRunsForRef))
-        .expect("looked for it");
+    let lists = fake.requests(Route::ListCheckRunsForRef);
+    let list = lists.first().expect("looked for it");
     assert_eq!(list.path, format!("/repos/{OWNER}/{REPO}/commits/{SHA}/check-runs"));
     assert!(
         list.query.contains("check_name=loadcheck%20%2F%20demo"),

@@ -8,6 +8,8 @@ use crate::compare::RunData;
 use crate::compare::git_store::{GitStore, WriteError};
 use crate::compare::store::{self, StoredRun};
 use crate::exit::Exit;
+
+use super::failure::Failure;
 use crate::metrics::RunResult;
 use crate::metrics::result::{RunStatus, VerdictResult};
 use crate::plan::baseline::{DEFAULT_HISTORY, MAX_HISTORY};
@@ -20,32 +22,12 @@ pub fn baseline(args: &BaselineArgs) -> Exit {
                 println!("{msg}");
                 Exit::Pass
             }
-            Err(Refused::Input(e)) => {
-                eprintln!("error: {e}");
-                Exit::BadInput
-            }
-            Err(Refused::Git(e)) => {
-                eprintln!("error: {e}");
-                Exit::Operational
-            }
+            Err(failure) => failure.exit(),
         },
     }
 }
 
-/// Why a run was not added: the input (exit 2), or git failing to fetch,
-/// commit or push (exit 3).
-enum Refused {
-    Input(String),
-    Git(String),
-}
-
-impl From<String> for Refused {
-    fn from(e: String) -> Refused {
-        Refused::Input(e)
-    }
-}
-
-fn update(args: &BaselineUpdateArgs) -> Result<String, Refused> {
+fn update(args: &BaselineUpdateArgs) -> Result<String, Failure> {
     let file = if args.run.is_dir() {
         args.run.join("run.json")
     } else {
@@ -64,7 +46,7 @@ fn update(args: &BaselineUpdateArgs) -> Result<String, Refused> {
             (_, Some(VerdictResult::Error)) => "ended in an error".to_string(),
             _ => "has no verdict".to_string(),
         };
-        return Err(Refused::Input(format!(
+        return Err(Failure::Input(format!(
             "{}: the run {why}; a baseline keeps only good runs (pass --force to add it anyway)",
             file.display()
         )));
@@ -72,7 +54,7 @@ fn update(args: &BaselineUpdateArgs) -> Result<String, Refused> {
     let plan_baseline = result.plan.get("baseline");
     let history = match args.history {
         Some(h) if !(1..=MAX_HISTORY).contains(&h) => {
-            return Err(Refused::Input(format!(
+            return Err(Failure::Input(format!(
                 "--history {h} must be between 1 and {MAX_HISTORY}"
             )));
         }
@@ -117,12 +99,12 @@ fn update(args: &BaselineUpdateArgs) -> Result<String, Refused> {
 /// The same into a git branch: read the store from the branch's tip,
 /// append, commit on top, push; when another job pushed first, read again
 /// and retry (three times in all).
-fn update_git(git: &GitStore, result: &RunResult, history: usize, stored: StoredRun) -> Result<String, Refused> {
+fn update_git(git: &GitStore, result: &RunResult, history: usize, stored: StoredRun) -> Result<String, Failure> {
     let name = format!("git:{}:{}", git.branch, git.path);
     let mut last = String::new();
     for _ in 0..3 {
-        let tip = git.tip().map_err(Refused::Git)?;
-        let existing = match git.read_at(tip.as_deref()).map_err(Refused::Git)? {
+        let tip = git.tip().map_err(Failure::Operational)?;
+        let existing = match git.read_at(tip.as_deref()).map_err(Failure::Operational)? {
             Some(text) => Some(store::parse(Path::new(&name), &text)?),
             None => None,
         };
@@ -143,10 +125,10 @@ fn update_git(git: &GitStore, result: &RunResult, history: usize, stored: Stored
                 eprintln!("{name}: another job pushed first; reading the branch again");
                 last = e;
             }
-            Err(WriteError::Failed(e)) => return Err(Refused::Git(e)),
+            Err(WriteError::Failed(e)) => return Err(Failure::Operational(e)),
         }
     }
-    Err(Refused::Git(format!(
+    Err(Failure::Operational(format!(
         "{name}: the branch kept moving (three pushes refused): {last}"
     )))
 }

@@ -6,6 +6,7 @@ pub mod baseline;
 pub mod compare;
 pub mod demo;
 pub mod duet;
+mod failure;
 pub mod publish;
 pub mod report;
 pub mod run;

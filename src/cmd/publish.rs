@@ -15,7 +15,6 @@
 //! after the retries, or refused (401, 403, 404: the message names the
 //! permission). The local files are never changed.
 
-mod failure;
 mod target;
 
 use std::path::{Path, PathBuf};
@@ -30,7 +29,7 @@ use crate::metrics::RunResult;
 use crate::metrics::result::VerdictResult;
 use crate::report::{self, Input};
 
-use failure::Failure;
+use super::failure::Failure;
 
 /// The longest wait between two attempts of one call. GitHub's secondary
 /// rate limits ask for a minute; a wait that long is honoured.
@@ -44,14 +43,7 @@ pub const BUDGET: Duration = Duration::from_secs(180);
 pub async fn publish(args: &PublishArgs) -> Exit {
     match post(args).await {
         Ok(()) => Exit::Pass,
-        Err(Failure::Input(e)) => {
-            eprintln!("error: {e}");
-            Exit::BadInput
-        }
-        Err(Failure::GitHub(e)) => {
-            eprintln!("error: {e}");
-            Exit::Operational
-        }
+        Err(failure) => failure.exit(),
     }
 }
 
@@ -181,7 +173,7 @@ async fn post(args: &PublishArgs) -> Result<(), Failure> {
             GitHubError::MissingToken | GitHubError::BadToken | GitHubError::BadUrl { .. } => {
                 Failure::Input(e.to_string())
             }
-            e => Failure::GitHub(e.to_string()),
+            e => Failure::Operational(e.to_string()),
         })?
         .with_budget(MAX_WAIT, BUDGET);
     let targets = target::resolve(args, event.as_ref(), &gh, &owner, &repo).await?;
@@ -191,7 +183,11 @@ async fn post(args: &PublishArgs) -> Result<(), Failure> {
     let mut outputs = Vec::new();
     let needs_identity = targets.pr.is_some() || targets.issue.is_some() || targets.signoff.is_some();
     let me = if needs_identity {
-        Some(gh.identity().await.map_err(|e| github_failure(&gh, &e))?)
+        Some(
+            gh.identity()
+                .await
+                .map_err(|e| Failure::Operational(gh.scrub(&e.to_string())))?,
+        )
     } else {
         None
     };
@@ -257,7 +253,7 @@ async fn post(args: &PublishArgs) -> Result<(), Failure> {
     if failures.is_empty() {
         Ok(())
     } else {
-        Err(Failure::GitHub(failures.join("\n")))
+        Err(Failure::Operational(failures.join("\n")))
     }
 }
 
@@ -273,19 +269,14 @@ async fn comment(
     gh.sticky_comment(owner, repo, number, &marker(id), body, me).await
 }
 
-/// A GitHub error, scrubbed of the token.
-fn github_failure(gh: &GitHub, e: &GitHubError) -> Failure {
-    Failure::GitHub(crate::redact::Redactor::new(vec![gh.token().to_string()]).redact(&e.to_string()))
-}
-
 /// Records a failed surface and goes on to the next, except when GitHub
 /// refused the token or the route (401, 403 without a rate limit, 404):
 /// the other surfaces would be refused too, so it ends at once.
 fn fail(gh: &GitHub, failures: &mut Vec<String>, e: GitHubError) -> Result<(), Failure> {
     let fatal = matches!(e.status(), Some(401 | 403 | 404));
-    let (Failure::GitHub(message) | Failure::Input(message)) = github_failure(gh, &e);
+    let message = gh.scrub(&e.to_string());
     if fatal {
-        return Err(Failure::GitHub(message));
+        return Err(Failure::Operational(message));
     }
     failures.push(message);
     Ok(())

@@ -11,27 +11,11 @@ use crate::exit::Exit;
 use crate::metrics::RunResult;
 use crate::report::{self, Input};
 
+use super::failure::Failure;
+
 /// Renders the reports.
 pub fn report(args: &ReportArgs) -> Exit {
-    match render(args) {
-        Ok(code) => code,
-        Err(Failure::Input(e)) => {
-            eprintln!("error: {e}");
-            Exit::BadInput
-        }
-        Err(Failure::Output(e)) => {
-            eprintln!("error: {e}");
-            Exit::Operational
-        }
-    }
-}
-
-/// Why nothing was rendered.
-enum Failure {
-    /// A file given is wrong (exit 2).
-    Input(String),
-    /// The reports could not be written (exit 3).
-    Output(String),
+    render(args).unwrap_or_else(Failure::exit)
 }
 
 fn render(args: &ReportArgs) -> Result<Exit, Failure> {
@@ -63,7 +47,7 @@ fn render(args: &ReportArgs) -> Result<Exit, Failure> {
         baseline: baseline.as_ref(),
     };
     let files = report::render_all(&input, args.templates.as_deref()).map_err(Failure::Input)?;
-    report::write_all(&args.out, &files).map_err(|e| Failure::Output(format!("{e:#}")))?;
+    report::write_all(&args.out, &files).map_err(|e| Failure::Operational(format!("{e:#}")))?;
     print!("{}", crate::report::summary::render_with(&run, comparison.as_ref()));
     eprintln!("wrote {} report files to {}", files.len(), args.out.display());
     Ok(run
@@ -89,7 +73,7 @@ fn scaling(args: &ReportArgs) -> Result<Exit, Failure> {
         runs.push((label, run));
     }
     let files = report::scaling::render(&runs).map_err(Failure::Input)?;
-    report::write_all(&args.out, &files).map_err(|e| Failure::Output(format!("{e:#}")))?;
+    report::write_all(&args.out, &files).map_err(|e| Failure::Operational(format!("{e:#}")))?;
     if let Some(table) = files.iter().find(|f| f.file == "scaling.md") {
         print!("{}", table.text);
     }

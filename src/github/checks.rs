@@ -4,10 +4,8 @@
 use http::Method;
 use serde::Serialize;
 
-use std::time::Duration;
-
 use super::client::{GitHub, Retry};
-use super::comments::unknown_outcome;
+use super::create::{Landed, create_once};
 use super::errors::GitHubError;
 use super::limits::{ANNOTATIONS_PER_REQUEST, CHECK_TEXT_LIMIT, fit_chars};
 use super::models::CheckRun;
@@ -91,7 +89,20 @@ impl GitHub {
         if let Some(id) = &check.external_id {
             body["external_id"] = serde_json::Value::String(id.clone());
         }
-        let run = self.create_once(owner, repo, &base, &body, check).await?;
+        // A creation whose answer was lost is found among the commit's
+        // check runs by its `external_id` before it is sent again.
+        let run = match create_once(
+            "the check run",
+            async || self.find_check_run(owner, repo, check).await,
+            async || {
+                let reply = self.send_with(Method::POST, &base, Some(&body), Retry::Once).await?;
+                self.decode("POST", &base, &reply.body)
+            },
+        )
+        .await?
+        {
+            Landed::Created(run) | Landed::Found(run) => run,
+        };
         let path = format!("{base}/{}", run.id);
         for batch in batches {
             let more = serde_json::json!({
@@ -102,36 +113,6 @@ impl GitHub {
             self.send_with(Method::PATCH, &path, Some(&more), Retry::Once).await?;
         }
         Ok(run)
-    }
-
-    /// Sends the creation; one whose outcome is unknown (a timeout, a
-    /// reset, a 5xx) may have landed, so before sending it again the
-    /// commit's check runs are searched for its `external_id`.
-    async fn create_once(
-        &self,
-        owner: &str,
-        repo: &str,
-        path: &str,
-        body: &serde_json::Value,
-        check: &NewCheckRun,
-    ) -> Result<CheckRun, GitHubError> {
-        let mut last = None;
-        for round in 0..super::client::MAX_ATTEMPTS {
-            if round > 0
-                && let Some(found) = self.find_check_run(owner, repo, check).await?
-            {
-                return Ok(found);
-            }
-            match self.send_with(Method::POST, path, Some(body), Retry::Once).await {
-                Ok(reply) => return self.decode("POST", path, &reply.body),
-                Err(e) if unknown_outcome(&e) => {
-                    last = Some(e);
-                    tokio::time::sleep(Duration::from_millis(500 * (u64::from(round) + 1))).await;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| GitHubError::Input("the check run could not be created".into())))
     }
 
     /// The check run with `check`'s name and `external_id` on its commit:

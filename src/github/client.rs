@@ -299,7 +299,7 @@ impl GitHub {
     }
 
     /// `text` with the token masked.
-    pub(super) fn scrub(&self, text: &str) -> String {
+    pub fn scrub(&self, text: &str) -> String {
         Redactor::new(vec![self.token.clone()]).redact(text)
     }
 }

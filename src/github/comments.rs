@@ -2,11 +2,10 @@
 //! and conversation, found by its hidden marker and by being written by the
 //! token's own account, updated in place, never duplicated.
 
-use std::time::Duration;
-
 use http::Method;
 
 use super::client::{GitHub, Retry};
+use super::create::{Landed, create_once};
 use super::errors::GitHubError;
 use super::identity::Identity;
 use super::limits::{COMMENT_LIMIT, fit_chars};
@@ -118,26 +117,24 @@ impl GitHub {
         me: &Identity,
     ) -> Result<Posted, GitHubError> {
         let full = fit_chars(&format!("{marker}\n{body}"), COMMENT_LIMIT, CUT_NOTE);
-        let mut created = None;
-        let mut last_error = None;
-        for round in 0..super::client::MAX_ATTEMPTS {
-            if let Some(existing) = self.find_sticky(owner, repo, number, marker, me).await?.first() {
-                return self.refresh(owner, repo, existing, &full, Posting::Updated).await;
-            }
-            match self.create_comment(owner, repo, number, &full).await {
-                Ok(c) => {
-                    created = Some(c);
-                    break;
-                }
-                Err(e) if unknown_outcome(&e) => {
-                    last_error = Some(e);
-                    tokio::time::sleep(Duration::from_millis(500 * (u64::from(round) + 1))).await;
-                }
-                Err(e) => return Err(e),
-            }
+        if let Some(existing) = self.find_sticky(owner, repo, number, marker, me).await?.first() {
+            return self.refresh(owner, repo, existing, &full, Posting::Updated).await;
         }
-        let Some(created) = created else {
-            return Err(last_error.unwrap_or_else(|| GitHubError::Input("the comment could not be created".into())));
+        let created = match create_once(
+            "the comment",
+            async || {
+                Ok(self
+                    .find_sticky(owner, repo, number, marker, me)
+                    .await?
+                    .into_iter()
+                    .next())
+            },
+            async || self.create_comment(owner, repo, number, &full).await,
+        )
+        .await?
+        {
+            Landed::Found(existing) => return self.refresh(owner, repo, &existing, &full, Posting::Updated).await,
+            Landed::Created(c) => c,
         };
         // Another publisher may have created one at the same time.
         let mine = self.find_sticky(owner, repo, number, marker, me).await?;
@@ -207,14 +204,5 @@ impl GitHub {
             route: format!("{method} {path}"),
             reason: self.scrub(&e.to_string()),
         })
-    }
-}
-
-/// Whether a failed creation may have landed: no answer, or a 5xx.
-pub(super) fn unknown_outcome(e: &GitHubError) -> bool {
-    match e {
-        GitHubError::Transport { .. } => true,
-        GitHubError::Status { status, .. } => *status >= 500,
-        _ => false,
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use http::Method;
 
 use super::client::{GitHub, Retry};
-use super::comments::unknown_outcome;
+use super::create::{Landed, create_once};
 use super::errors::GitHubError;
 use super::identity::Identity;
 use super::limits::{COMMENT_LIMIT, fit_chars};
@@ -230,23 +230,14 @@ impl GitHub {
         me: &Identity,
     ) -> Result<Issue, GitHubError> {
         let body = signoff::new_body(release, plan, section);
-        let mut last = None;
-        for round in 0..super::client::MAX_ATTEMPTS {
-            // A creation whose answer was lost may have landed: look first.
-            if round > 0
-                && let Some(found) = self.find_signoffs(owner, repo, title, me).await?.into_iter().next()
-            {
-                return Ok(found);
-            }
-            match self.create_issue(owner, repo, title, &body, &[SIGNOFF_LABEL]).await {
-                Ok(issue) => return Ok(issue),
-                Err(e) if unknown_outcome(&e) => {
-                    last = Some(e);
-                    tokio::time::sleep(Duration::from_millis(500 * (u64::from(round) + 1))).await;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| GitHubError::Input("the sign-off issue could not be created".into())))
+        let landed = create_once(
+            "the sign-off issue",
+            async || Ok(self.find_signoffs(owner, repo, title, me).await?.into_iter().next()),
+            async || self.create_issue(owner, repo, title, &body, &[SIGNOFF_LABEL]).await,
+        )
+        .await?;
+        Ok(match landed {
+            Landed::Created(issue) | Landed::Found(issue) => issue,
+        })
     }
 }

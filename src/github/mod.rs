@@ -15,6 +15,7 @@
 mod checks;
 mod client;
 mod comments;
+mod create;
 mod errors;
 pub mod event;
 mod identity;

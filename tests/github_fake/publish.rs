@@ -270,6 +270,16 @@ impl FakePublish {
     pub fn seen(&self) -> Vec<Seen> {
         self.state.store.lock().unwrap().seen.clone()
     }
+
+    /// The requests to `route`, in order.
+    pub fn requests(&self, route: Route) -> Vec<Seen> {
+        self.seen().into_iter().filter(|s| s.route == Some(route)).collect()
+    }
+
+    /// How many requests `route` got.
+    pub fn count(&self, route: Route) -> usize {
+        self.requests(route).len()
+    }
 }
 
 struct Responder {

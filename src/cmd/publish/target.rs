@@ -7,7 +7,7 @@ use crate::cli::PublishArgs;
 use crate::github::GitHub;
 use crate::github::event::Event;
 
-use super::failure::Failure;
+use crate::cmd::failure::Failure;
 
 /// Where to post.
 #[derive(Debug, Default)]
@@ -80,7 +80,7 @@ pub(super) async fn resolve(
                 let pull = gh
                     .get_pull(owner, repo, n)
                     .await
-                    .map_err(|e| Failure::GitHub(format!("checking --pr {n}: {e}")))?;
+                    .map_err(|e| Failure::Operational(format!("checking --pr {n}: {e}")))?;
                 if !pull.head.sha.eq_ignore_ascii_case(&run.head_sha) {
                     return Err(Failure::Input(format!(
                         "--pr {n} refused: its head commit is {}, but the run that triggered this one \

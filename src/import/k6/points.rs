@@ -162,7 +162,8 @@ impl Points {
             "Metric" => {
                 let d: MetricData =
                     serde_json::from_value(line.data).map_err(|e| format!("a Metric line's `data`: {e}"))?;
-                let kind = kind_of(&d.kind).ok_or_else(|| format!("metric {:?}: unknown type {:?}", d.name, d.kind))?;
+                let kind =
+                    Kind::parse(&d.kind).ok_or_else(|| format!("metric {:?}: unknown type {:?}", d.name, d.kind))?;
                 self.declared.insert(
                     d.name,
                     Declared {
@@ -271,16 +272,6 @@ impl Points {
         }
         (lo <= hi).then_some((lo, hi))
     }
-}
-
-fn kind_of(s: &str) -> Option<Kind> {
-    Some(match s {
-        "counter" => Kind::Counter,
-        "trend" => Kind::Trend,
-        "rate" => Kind::Rate,
-        "gauge" => Kind::Gauge,
-        _ => return None,
-    })
 }
 
 /// A selector's metric and its `tag:value` pairs.

@@ -42,7 +42,8 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn parse(s: &str) -> Option<Kind> {
+    /// A kind by k6's name for it (`counter`, `trend`, `rate`, `gauge`).
+    pub(super) fn parse(s: &str) -> Option<Kind> {
         Some(match s {
             "counter" => Kind::Counter,
             "trend" => Kind::Trend,
