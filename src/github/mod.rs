@@ -9,7 +9,8 @@
 //! the requests and the response types are loadcheck's own, so that routes,
 //! bodies, retries and errors are exactly as written here. One file per
 //! surface: `routes` (workflows, deployments), `comments`, `issues`,
-//! `checks`, `pulls`, `identity`; `signoff` is the sign-off issue's text,
+//! `checks`, `pulls`, `identity`; `create` sends a creation once and looks
+//! for it before sending it again; `signoff` is the sign-off issue's text,
 //! `event` the triggering event, `runner` the runner's files.
 
 mod checks;
