@@ -6,7 +6,11 @@
 //! timeline of 3,600 rows (per endpoint and in total, with percentiles, the
 //! load and a version mix that moves from v1 to v2 during the rollout).
 //!
-//!   synth_hour TEMPLATE_DIR OUT_DIR SEED [SECONDS] [RATE]
+//!   synth_hour TEMPLATE_DIR OUT_DIR SEED [SECONDS] [RATE] [SHARD]
+//!
+//! With SHARD (an index), the template is a shard's folder (`run --shard
+//! 1/N`) and the output is shard SHARD of the same run: the same start,
+//! `metadata.shard.index` set, for bench/merge_speed.sh.
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -17,13 +21,14 @@ use rand::{Rng, SeedableRng};
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 4 {
-        eprintln!("usage: synth_hour TEMPLATE_DIR OUT_DIR SEED [SECONDS] [RATE]");
+        eprintln!("usage: synth_hour TEMPLATE_DIR OUT_DIR SEED [SECONDS] [RATE] [SHARD]");
         std::process::exit(2);
     }
     let (template, out) = (std::path::Path::new(&args[1]), std::path::Path::new(&args[2]));
     let seed: u64 = args[3].parse().expect("SEED");
     let seconds: u64 = args.get(4).map_or(3600, |s| s.parse().expect("SECONDS"));
     let rate: u64 = args.get(5).map_or(20, |s| s.parse().expect("RATE"));
+    let shard: Option<u64> = args.get(6).map(|s| s.parse().expect("SHARD"));
     let mut run: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(template.join("run.json")).expect("template run.json"))
             .expect("template JSON");
@@ -40,9 +45,14 @@ fn main() {
         .next()
         .expect("a scenario")
         .clone();
-    let started_ms = run["started_at_ms"].as_i64().expect("started_at_ms") + seed as i64 * 4_000_000;
+    let shift = if shard.is_some() { 0 } else { seed as i64 * 4_000_000 };
+    let started_ms = run["started_at_ms"].as_i64().expect("started_at_ms") + shift;
     run["started_at_ms"] = started_ms.into();
-    run["started_at"] = format!("synthetic+{seed}").into();
+    if let Some(index) = shard {
+        run["metadata"]["shard"]["index"] = index.into();
+    } else {
+        run["started_at"] = format!("synthetic+{seed}").into();
+    }
     run["duration_s"] = (seconds as f64).into();
     let (head_end, roll_end) = (seconds as f64 / 3.0, seconds as f64 / 2.0);
     run["phases"] = serde_json::json!([

@@ -41,6 +41,58 @@ pub enum Command {
     Report(ReportArgs),
     /// Post a run's results to GitHub: the sticky PR comment, an issue comment, a release sign-off, a check run.
     Publish(PublishArgs),
+    /// Turn another tool's results into a run.json (and timeline.hlog): `import k6 FILE… --out DIR`.
+    Import(ImportArgs),
+    /// Merge the shards of a distributed run (`run --shard i/N`) exactly, judge it again, exit with its verdict.
+    Merge(MergeArgs),
+}
+
+/// `loadcheck merge`.
+#[derive(Debug, Clone, Args)]
+pub struct MergeArgs {
+    /// Each shard's output folder (or its run.json).
+    #[arg(required = true)]
+    pub shards: Vec<PathBuf>,
+    /// The folder to write the merged run.json and timeline.hlog into.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Merge the shards given even if some are missing (the merged run
+    /// says it is partial).
+    #[arg(long)]
+    pub allow_partial: bool,
+}
+
+/// `loadcheck import`.
+#[derive(Debug, Clone, Args)]
+pub struct ImportArgs {
+    /// The tool whose output this is.
+    #[command(subcommand)]
+    pub tool: ImportTool,
+}
+
+/// The tools `import` reads.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ImportTool {
+    /// k6: `--summary-export` JSON, `handleSummary(data)` JSON and `--out json` points (NDJSON), in any order; a
+    /// summary and a points file together give the points' statistics with the summary's threshold outcomes.
+    K6(ImportK6Args),
+}
+
+/// `loadcheck import k6`.
+#[derive(Debug, Clone, Args)]
+pub struct ImportK6Args {
+    /// k6's files: at most one summary (either form) and one `--out json` file.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// The folder to write run.json (and timeline.hlog) into.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// The run's name (default: "k6: " and the first file's name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The run's id, a slug (default: `k6-` and the first file's stem); baselines and comment markers use it.
+    #[arg(long)]
+    pub id: Option<String>,
 }
 
 /// `loadcheck publish`.
@@ -253,6 +305,15 @@ pub struct EngineArgs {
     /// Seed for every random choice, so a run can be repeated.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Run shard i of N (`2/4`): 1/N of every scenario's rate or VUs, split
+    /// so the shards add up exactly; `loadcheck merge` adds the shards up.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<crate::plan::shard::Shard>,
+    /// Start the load at this wall-clock time (RFC 3339, or unix seconds),
+    /// so every shard starts together; a shard that starts later says so in
+    /// its run.json.
+    #[arg(long, value_name = "TIME", value_parser = start_at_arg)]
+    pub start_at: Option<std::time::SystemTime>,
     /// Hard cap on the run's length.
     #[arg(long, value_parser = duration_arg)]
     pub max_duration: Option<Duration>,
@@ -399,4 +460,17 @@ fn slow_arg(s: &str) -> Result<(Route, f64), String> {
 
 fn duration_arg(s: &str) -> Result<Duration, String> {
     parse_duration(s)
+}
+
+/// `--start-at`: RFC 3339 (`2026-12-07T10:00:00Z`) or unix seconds.
+fn start_at_arg(s: &str) -> Result<std::time::SystemTime, String> {
+    let t = s.trim();
+    if let Ok(secs) = t.parse::<f64>() {
+        if secs.is_finite() && secs >= 0.0 {
+            return Ok(std::time::UNIX_EPOCH + Duration::from_secs_f64(secs));
+        }
+    }
+    chrono::DateTime::parse_from_rfc3339(t)
+        .map(std::time::SystemTime::from)
+        .map_err(|e| format!("{s:?}: expected an RFC 3339 time (2026-12-07T10:00:00Z) or unix seconds: {e}"))
 }

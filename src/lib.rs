@@ -53,6 +53,8 @@ pub async fn run(cli: Cli) -> Exit {
         Command::Baseline(args) => cmd::baseline::baseline(&args),
         Command::Report(args) => cmd::report::report(&args),
         Command::Publish(args) => cmd::publish::publish(&args).await,
+        Command::Import(args) => cmd::import::import(&args),
+        Command::Merge(args) => cmd::merge::merge(&args),
         Command::Demo(args) => match args.command {
             Some(DemoCommand::Serve(s)) => cmd::demo::serve(*s).await,
             None => {

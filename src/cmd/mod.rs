@@ -7,6 +7,8 @@ pub mod compare;
 pub mod demo;
 pub mod duet;
 mod failure;
+pub mod import;
+pub mod merge;
 pub mod publish;
 pub mod report;
 pub mod run;

@@ -6,6 +6,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 
@@ -15,6 +16,7 @@ use crate::compare::{self, ComparisonFile, RunData, Settings, Source, store};
 use crate::engine::{self, EngineOptions, PrepareError};
 use crate::exit::Exit;
 use crate::metrics::RunResult;
+use crate::metrics::result::ShardRecord;
 use crate::metrics::setup::SetupRecord;
 use crate::plan::{self, Plan};
 use crate::redact::Redactor;
@@ -34,7 +36,16 @@ pub async fn run_plan(mut plan: Plan, args: &EngineArgs) -> Exit {
     let mut secrets = plan.secrets();
     secrets.extend(github.as_ref().map(|g| g.token().to_string()));
     super::actions::mask(&secrets);
+    // A plan that cannot be sharded is refused before anything is sent.
+    if let Some(shard) = args.shard
+        && let Err(e) = plan.clone().shard(shard)
+    {
+        eprintln!("error: {}: --shard {shard}: {e}", plan.source.display());
+        return Exit::BadInput;
+    }
+    // Each shard draws from its own stream, derived from the run's seed.
     let seed = args.seed.unwrap_or_else(outcome::clock_seed);
+    let seed = args.shard.map_or(seed, |s| s.seed(seed));
     // The sink listens before anything is sent: setup, preflight or load
     // may already cause deliveries.
     let sink = match start_sink(&plan, args.quiet).await {
@@ -49,6 +60,21 @@ pub async fn run_plan(mut plan: Plan, args: &EngineArgs) -> Exit {
         Err(code) => return code,
     };
     let redactor = Redactor::new(secrets);
+    let shard = match args.shard {
+        Some(shard) => {
+            let unsharded = serde_json::to_value(&plan).unwrap_or(serde_json::Value::Null);
+            // Checked above: this cannot fail now.
+            let _ = plan.shard(shard);
+            Some(ShardRecord {
+                index: shard.index,
+                count: shard.count,
+                plan: unsharded,
+                start_at_ms: args.start_at.map(unix_ms),
+                late_ms: None,
+            })
+        }
+        None => None,
+    };
     let plan = Arc::new(plan);
     let mut ready = match engine::prepare(&plan, true).await {
         Ok(ready) => ready,
@@ -80,11 +106,20 @@ pub async fn run_plan(mut plan: Plan, args: &EngineArgs) -> Exit {
     let mut progress = progress::Progress::start(progress::planned(&plan, args.max_duration), args.quiet);
     // Gathered before the start instant is set: it runs `git`.
     let plan_dir = plan.source.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let metadata = outcome::metadata(workers, seed, &plan_dir);
+    let mut metadata = outcome::metadata(workers, seed, &plan_dir);
+    metadata.shard = shard;
+    let late_ms = wait_for_start(args.start_at).await;
+    if let Some(record) = metadata.shard.as_mut() {
+        record.late_ms = late_ms;
+    }
     let (control, finish) = engine::Control::standalone();
     let (run_start, started_at) = (control.run_start, control.started_at);
     // A run killed from here on leaves this behind, to be read back.
-    let start = outcome::started(&plan, control.started_at, metadata);
+    let mut start = outcome::started(&plan, control.started_at, metadata);
+    // Shards of one plan match: the fingerprint is of the plan unsplit.
+    if let Some(record) = &start.metadata.shard {
+        start.plan_fingerprint = metrics::result::fingerprint(&record.plan);
+    }
     let baseline_start = baseline_dir.as_ref().map(|_| start.clone());
     let started = write_json(&args.out, &start, &redactor).and_then(|()| match (&baseline_dir, &baseline_start) {
         (Some(dir), Some(s)) => write_json(dir, s, &redactor),
@@ -411,4 +446,27 @@ fn write_json(dir: &Path, value: &impl serde::Serialize, redactor: &Redactor) ->
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let text = serde_json::to_string_pretty(value).context("serializing run.json")?;
     super::replace_file(&dir.join("run.json"), &redactor.redact(&text))
+}
+
+fn unix_ms(at: SystemTime) -> i64 {
+    at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Waits for `--start-at`; how late the load starts past it, in ms, when
+/// it was already past (more than 10 ms).
+async fn wait_for_start(start_at: Option<SystemTime>) -> Option<u64> {
+    let at = start_at?;
+    match at.duration_since(SystemTime::now()) {
+        Ok(wait) => {
+            tokio::time::sleep(wait).await;
+            None
+        }
+        Err(late) => {
+            let ms = late.duration().as_millis() as u64;
+            (ms > 10).then(|| {
+                eprintln!("warning: --start-at was {ms} ms ago; the load starts now (run.json records it)");
+                ms
+            })
+        }
+    }
 }

@@ -68,20 +68,42 @@ fn rejudge(path: &Path, plan: Option<&Path>) -> Result<Judged> {
     if result.status == RunStatus::Running {
         return Ok(Judged::Killed);
     }
+    judge_file(path, &mut result, plan)?;
+    Ok(Judged::Done(Box::new(result)))
+}
+
+/// Replaces the file atomically with the judged run.
+fn write_back(path: &Path, result: &RunResult) -> Result<()> {
+    let text = serde_json::to_string_pretty(result).context("serializing run.json")?;
+    super::replace_file(path, &text)
+}
+
+/// Judges `result` (read from, or to be written to, `path`) with its
+/// recorded plan's thresholds and requirements, or with `plan`'s, on what
+/// the file holds, and sets its verdict (with the comparisons beside it):
+/// what `verdict` and `merge` share.
+pub(crate) fn judge_file(path: &Path, result: &mut RunResult, plan: Option<&Path>) -> Result<()> {
     let record = PlanRecord::from_json(path, &result.plan).map_err(|e| anyhow!("{e}"))?;
     let roster = record.roster();
     let checks = match plan {
         Some(p) => crate::plan::load_checks(p, &record.names()).map_err(|e| anyhow!("{e}"))?,
         None => record.checks(path).map_err(|e| anyhow!("{e}"))?,
     };
-    let decoded = Decoded::of(&result, &roster).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let decoded = Decoded::of(result, &roster).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     let (mut thresholds, mut requirements) = judge(
         &checks.thresholds,
         &checks.requirements,
-        &decoded.view(&result, &roster),
+        &decoded.view(result, &roster),
         &result.stats,
     );
     mark_not_in_file(&checks, &mut thresholds, &mut requirements, &|m| decoded.holds(m));
+    if plan.is_none() {
+        // An imported run's own thresholds are in its tool's grammar and
+        // were judged by its rules: they stand. `--plan` judges with
+        // loadcheck's instead.
+        let imported = result.thresholds.iter().filter(|t| t.tool.is_some()).cloned();
+        thresholds.splice(0..0, imported);
+    }
     result.thresholds = thresholds;
     result.requirements = requirements;
     // The comparisons beside the run count as they did when it ran.
@@ -91,12 +113,6 @@ fn rejudge(path: &Path, plan: Option<&Path>) -> Result<Judged> {
     } else {
         None
     };
-    result.verdict = Some(crate::verdict::decide_with(&result, comparison.as_ref()));
-    Ok(Judged::Done(Box::new(result)))
-}
-
-/// Replaces the file atomically with the judged run.
-fn write_back(path: &Path, result: &RunResult) -> Result<()> {
-    let text = serde_json::to_string_pretty(result).context("serializing run.json")?;
-    super::replace_file(path, &text)
+    result.verdict = Some(crate::verdict::decide_with(result, comparison.as_ref()));
+    Ok(())
 }

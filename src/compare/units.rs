@@ -131,6 +131,17 @@ impl RunData {
         if result.status == RunStatus::Running {
             return Err("the run did not finish (status \"running\")".into());
         }
+        if let Some(i) = result
+            .imported
+            .as_ref()
+            .filter(|i| i.statistics == crate::metrics::result::StatisticsKind::Summary)
+        {
+            return Err(format!(
+                "a summary-only {} import holds {}'s own numbers and no per-request samples, so no per-second \
+                 histograms; a comparison needs them (import the --out json stream too)",
+                i.tool, i.tool
+            ));
+        }
         let Some(log_name) = &result.timeline.interval_log else {
             return Err("the run has no per-second histograms (timeline.interval_log); a comparison needs them".into());
         };

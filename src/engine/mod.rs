@@ -141,6 +141,7 @@ fn scenarios_rt(plan: &Plan) -> Vec<ScenarioRt> {
             start: s.start_time,
             graceful_stop: s.graceful_stop,
             max_in_flight: s.max_in_flight.max(1),
+            vu_offset: s.vu_offset,
             think_time: s.think_time.map(|t| (t.min, t.max)),
             h2_streams: plan
                 .tls

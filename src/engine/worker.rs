@@ -47,6 +47,8 @@ pub struct ScenarioRt {
     /// How many requests (open model) or VUs (closed model) share one
     /// HTTP/2 connection.
     pub h2_streams: u32,
+    /// Added to `{{vu}}`: the shards before this one's VUs or slots.
+    pub vu_offset: u64,
 }
 
 /// What every worker shares, read-only.
@@ -328,7 +330,7 @@ async fn open_loop(run: LoopCtx, mut stop: StopRx, si: usize, worker: usize) {
                 rec.dropped(si, now);
             }
         }
-        let vu = k % sc.max_in_flight as u64 + 1;
+        let vu = k % sc.max_in_flight as u64 + 1 + sc.vu_offset;
         let prepared = if room.contains(&true) {
             shared.prepare(si, &mut rng, vu, k)
         } else {
@@ -401,7 +403,7 @@ async fn vu_loop(run: LoopCtx, mut stop: StopRx, si: usize, vu: u32) {
             }
             VuStep::Done => break,
         }
-        let Some((target, baseline)) = shared.prepare(si, &mut rng, u64::from(vu) + 1, done) else {
+        let Some((target, baseline)) = shared.prepare(si, &mut rng, u64::from(vu) + 1 + sc.vu_offset, done) else {
             break;
         };
         let iteration = Iteration {

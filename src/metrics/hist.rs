@@ -42,6 +42,21 @@ impl Hist {
         let _ = h.record(v);
     }
 
+    /// Records `n` values of `micros` (a bucket read back from a log).
+    pub fn record_n(&mut self, micros: u64, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let h = self.inner.get_or_insert_with(empty);
+        let v = if micros > MAX_MICROS {
+            self.clamped += n;
+            MAX_MICROS
+        } else {
+            micros.max(1)
+        };
+        let _ = h.record_n(v, n);
+    }
+
     /// How many values were recorded.
     pub fn len(&self) -> u64 {
         self.inner.as_ref().map_or(0, |h| h.len())

@@ -27,6 +27,7 @@ pub fn judge(
                 ok,
                 abort_on_fail: t.abort_on_fail,
                 not_in_file: false,
+                tool: None,
             }
         })
         .collect();

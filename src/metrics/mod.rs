@@ -13,6 +13,7 @@ pub mod hlog;
 pub mod hlog_read;
 pub mod judge;
 pub mod live;
+pub mod merge;
 pub(crate) mod outcomes;
 pub mod raw;
 pub mod readback;

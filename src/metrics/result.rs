@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::availability::AvailabilityResult;
 use super::delivery::DeliveryReport;
@@ -91,6 +92,56 @@ pub struct RunResult {
     /// Which side of a duet run this is, and the other side's URL.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub duet: Option<super::duet::Duet>,
+    /// Where the statistics came from when another tool measured the run
+    /// (`loadcheck import`): which statistics the file holds and how its
+    /// percentiles were computed.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub imported: Option<Imported>,
+}
+
+/// A run another tool measured, read by `loadcheck import`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Imported {
+    /// The tool (`k6`).
+    pub tool: String,
+    /// The files read, in the order given.
+    pub files: Vec<ImportedFile>,
+    /// Which statistics the run holds.
+    pub statistics: StatisticsKind,
+    /// How the percentiles of `stats`' views were computed: `k6` (linear
+    /// interpolation between the sorted samples, as k6's summary) or `hdr`
+    /// (nearest rank over the HDR histograms, as loadcheck's own runs).
+    /// Whatever is judged again from the atoms uses their histograms.
+    pub percentiles: String,
+    /// What `http_req_duration` holds here, in words.
+    pub http_req_duration: String,
+    /// The tool's own statistics by metric (and sub-metric) name, under
+    /// its names (`avg`, `med`, `p(95)`, `count`, `rate`, …): as its summary
+    /// gave them, or recomputed from its samples the way it computes them.
+    pub metrics: BTreeMap<String, BTreeMap<String, f64>>,
+}
+
+/// One file an import read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportedFile {
+    /// Its path, as given.
+    pub path: String,
+    /// `summary-export`, `handle-summary` or `ndjson`.
+    pub format: String,
+}
+
+/// Which statistics a run holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatisticsKind {
+    /// Per-request samples filled the histograms: the atoms, the timeline
+    /// and `timeline.hlog` are whole, and the run merges and compares
+    /// exactly.
+    Histograms,
+    /// Only the tool's own summary numbers: no atoms, no histograms, no
+    /// timeline. Thresholds on request metrics cannot be judged again, a
+    /// comparison has no per-second data, and `merge` refuses it.
+    Summary,
 }
 
 /// `run.json` as written at a run's start (`status: running`), replaced
@@ -307,6 +358,46 @@ pub struct Metadata {
     /// hosted job.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub runner_name: Option<String>,
+    /// The shard this run was, with `run --shard i/N`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub shard: Option<ShardRecord>,
+    /// The shards this run was merged from, by `loadcheck merge`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub merged: Option<MergedRecord>,
+}
+
+/// One shard of a distributed run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShardRecord {
+    /// 1 to `count`.
+    pub index: u32,
+    /// How many shards the plan was split into.
+    pub count: u32,
+    /// The plan before it was split: `plan_fingerprint` is of it, and
+    /// `merge` writes it as the merged run's plan.
+    pub plan: serde_json::Value,
+    /// `--start-at`, unix ms, when given.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub start_at_ms: Option<i64>,
+    /// How long after `--start-at` the load started, in ms, when it could
+    /// not start on time (absent when it did).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub late_ms: Option<u64>,
+}
+
+/// What `loadcheck merge` merged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MergedRecord {
+    /// How many shards the plan was split into.
+    pub count: u32,
+    /// The shards merged, by index.
+    pub shards: Vec<u32>,
+    /// Whether shards were missing (`--allow-partial`).
+    pub partial: bool,
+    /// What the shards' histograms and counts cannot give, and where the
+    /// merged run's figure came from instead (`availability: shard 1`).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub not_merged: Vec<String>,
 }
 
 /// The machine a run was made on.
@@ -752,6 +843,12 @@ pub struct CheckResult {
     /// value is `null` and the check is not a pass.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub not_in_file: bool,
+    /// The tool whose threshold this is, for an imported run (`k6`): its
+    /// expression is in that tool's grammar, and it was judged by the tool
+    /// (or by `import`, from the samples, by the tool's rules). Judging the
+    /// run again without `--plan` keeps it as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
 }
 
 /// A requirement's outcome.
@@ -775,4 +872,19 @@ pub struct RequirementResult {
     /// Judged from a file that does not hold the data the metric needs.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub not_in_file: bool,
+}
+
+/// `sha256:` of the canonical (key-sorted) JSON of the resolved plan,
+/// leaving out `source`: the same plan read from another path is the same
+/// plan.
+pub fn fingerprint(plan_json: &serde_json::Value) -> String {
+    let mut plan = plan_json.clone();
+    if let Some(map) = plan.as_object_mut() {
+        map.remove("source");
+    }
+    // serde_json's default map is ordered by key, so this text is canonical.
+    let text = plan.to_string();
+    let digest = Sha256::digest(text.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
 }

@@ -23,6 +23,8 @@ pub fn metadata_from(workers: usize, seed: u64, plan_dir: &Path, env: &dyn Fn(&s
         git: git(plan_dir, &env),
         github: github(&env),
         runner_name: env("RUNNER_NAME"),
+        shard: None,
+        merged: None,
     }
 }
 

@@ -6,8 +6,6 @@ mod metadata;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sha2::{Digest, Sha256};
-
 use crate::engine::{Abort, EngineOutput};
 use crate::metrics::availability::{AvailabilityResult, EventMark, analyze};
 use crate::metrics::deploy::PhaseSpan;
@@ -121,6 +119,7 @@ pub fn assemble(plan: &Plan, out: &EngineOutput, report: &RolloutReport, extra: 
         setup: extra.setup.clone(),
         delivery: extra.delivery.clone(),
         duet: None,
+        imported: None,
     };
     result.verdict = Some(crate::verdict::decide(&result));
     result
@@ -132,7 +131,7 @@ pub fn started(plan: &Plan, started_at: SystemTime, metadata: Metadata) -> RunSt
     let plan_json = serde_json::to_value(plan).unwrap_or(serde_json::Value::Null);
     RunStart {
         schema: crate::metrics::result::SCHEMA.to_string(),
-        plan_fingerprint: fingerprint(&plan_json),
+        plan_fingerprint: crate::metrics::result::fingerprint(&plan_json),
         plan: plan_json,
         id: plan.id.clone(),
         started_at: rfc3339(started_at),
@@ -427,19 +426,4 @@ fn generator(plan: &Plan, per_scenario: &[GenStats]) -> Generator {
         send_lag_ms: Latency::of(&g.lag),
         scenarios,
     }
-}
-
-/// `sha256:` of the canonical (key-sorted) JSON of the resolved plan,
-/// leaving out `source`: the same plan read from another path is the same
-/// plan.
-pub fn fingerprint(plan_json: &serde_json::Value) -> String {
-    let mut plan = plan_json.clone();
-    if let Some(map) = plan.as_object_mut() {
-        map.remove("source");
-    }
-    // serde_json's default map is ordered by key, so this text is canonical.
-    let text = plan.to_string();
-    let digest = Sha256::digest(text.as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
 }

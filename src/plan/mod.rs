@@ -26,12 +26,14 @@ mod request;
 pub mod rollout;
 pub mod roster;
 mod scenario;
+pub mod shard;
 pub mod signing;
 mod sink;
 mod target;
 pub mod template;
 pub mod units;
 mod validate;
+pub use validate::slug;
 mod vars;
 
 use std::collections::BTreeMap;

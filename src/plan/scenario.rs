@@ -27,6 +27,15 @@ pub struct Scenario {
     /// Open model: the most requests in flight; a send beyond it is dropped
     /// and counted. Resolved: never unbounded.
     pub max_in_flight: usize,
+    /// Added to this scenario's `{{vu}}` numbers: the VUs (or, in the open
+    /// model, the in-flight slots) of the shards before this one in a
+    /// sharded run (`--shard`), so numbers stay unique across shards.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub vu_offset: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A uniform random pause `min..=max`.

@@ -185,7 +185,7 @@ const MAX_ID: usize = 64;
 
 /// A slug of a plan's name: lower-case letters, digits, `_` and `.`, with
 /// every other run of characters made one `-`; `plan` when nothing is left.
-pub(super) fn slug(name: &str) -> String {
+pub fn slug(name: &str) -> String {
     let mut out = String::new();
     for c in name.chars() {
         if c.is_ascii_alphanumeric() || matches!(c, '_' | '.') {

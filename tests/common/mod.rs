@@ -150,6 +150,8 @@ pub fn engine_args(out: &Path) -> EngineArgs {
         quiet: true,
         templates: None,
         raw_samples: None,
+        shard: None,
+        start_at: None,
     }
 }
 

@@ -10,8 +10,12 @@
 //! - [`percentile`]: k6's percentile (linear interpolation between sorted
 //!   samples), so that what is recomputed from points equals k6's summary.
 //!
+//! - [`convert`]: what was read, as a run's atoms, views, timeline,
+//!   per-second histograms and k6's thresholds with their outcomes.
+//!
 //! Every error names the file, and for NDJSON the line.
 
+pub mod convert;
 mod error;
 pub mod percentile;
 pub mod points;

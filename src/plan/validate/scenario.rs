@@ -167,6 +167,7 @@ fn scenario(ctx: &Ctx, at: &FieldPath, name: String, raw: RawScenario, inputs: &
         graceful_stop: raw.graceful_stop.map_or(Duration::from_secs(3), |d| d.0),
         think_time,
         max_in_flight,
+        vu_offset: 0,
     })
 }
 

@@ -1,0 +1,178 @@
+//! `loadcheck import k6 FILE… --out DIR`: k6's results as a `run.json`
+//! (and `timeline.hlog` when the points allow), judged by k6's own
+//! thresholds, ready for `verdict`, `compare`, `report` and `publish`.
+//!
+//! Exit 0 when the conversion succeeds, whatever k6's thresholds said (the
+//! verdict is in the file; `loadcheck verdict DIR` exits with it); 2 when a
+//! file cannot be read, naming the file and, in NDJSON, the line; 3 when
+//! the output cannot be written.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
+
+use super::failure::Failure;
+use crate::cli::{ImportArgs, ImportK6Args, ImportTool};
+use crate::exit::Exit;
+use crate::import::k6::convert::{self, Inputs};
+use crate::import::k6::{ImportError, points, summary};
+use crate::metrics::RunResult;
+use crate::metrics::hlog::{FILE_NAME, IntervalLog};
+use crate::metrics::result::{RunStatus, SCHEMA, fingerprint};
+use crate::redact::Redactor;
+
+/// Runs `loadcheck import`.
+pub fn import(args: &ImportArgs) -> Exit {
+    match &args.tool {
+        ImportTool::K6(k6) => match import_k6(k6) {
+            Ok(result) => {
+                print!("{}", crate::report::summary::verdict_lines(&result));
+                Exit::Pass
+            }
+            Err(f) => f.exit(),
+        },
+    }
+}
+
+/// Which of k6's files a path is.
+enum K6File {
+    Summary(summary::Summary),
+    Points(points::Points),
+}
+
+/// Reads one file, telling the NDJSON stream from a summary by its first
+/// line (a stream's is a whole JSON object with a `type`).
+fn read_k6(path: &Path) -> Result<K6File, ImportError> {
+    let file = std::fs::File::open(path).map_err(|e| ImportError::new(path, format!("cannot open it: {e}")))?;
+    let mut reader = BufReader::with_capacity(1 << 16, file);
+    let head = reader
+        .fill_buf()
+        .map_err(|e| ImportError::new(path, format!("cannot read it: {e}")))?;
+    let first_line = head
+        .split(|b| *b == b'\n')
+        .map(|l| String::from_utf8_lossy(l).trim().to_string())
+        .find(|l| !l.is_empty())
+        .unwrap_or_default();
+    let is_stream = serde_json::from_str::<serde_json::Value>(&first_line)
+        .ok()
+        .and_then(|v| {
+            v.get("type")
+                .and_then(|t| t.as_str())
+                .map(|t| t == "Metric" || t == "Point")
+        })
+        .unwrap_or(false);
+    if is_stream {
+        return points::read(path, reader).map(K6File::Points);
+    }
+    let mut text = String::new();
+    reader
+        .read_to_string(&mut text)
+        .map_err(|e| ImportError::new(path, format!("cannot read it as UTF-8 text: {e}")))?;
+    if text.trim().is_empty() {
+        return Err(ImportError::new(
+            path,
+            "the file is empty; expected k6's --summary-export or handleSummary JSON, or its --out json stream",
+        ));
+    }
+    summary::read(path, &text).map(K6File::Summary)
+}
+
+fn import_k6(args: &ImportK6Args) -> Result<RunResult, Failure> {
+    let mut inputs = Inputs::default();
+    for path in &args.files {
+        match read_k6(path).map_err(|e| Failure::Input(e.to_string()))? {
+            K6File::Summary(s) => {
+                if let Some((other, _)) = &inputs.summary {
+                    return Err(Failure::Input(format!(
+                        "{}: a second k6 summary (the first was {}); give at most one summary and one --out json file",
+                        path.display(),
+                        other.display()
+                    )));
+                }
+                inputs.summary = Some((path.clone(), s));
+            }
+            K6File::Points(p) => {
+                if let Some((other, _)) = &inputs.points {
+                    return Err(Failure::Input(format!(
+                        "{}: a second --out json stream (the first was {}); give at most one",
+                        path.display(),
+                        other.display()
+                    )));
+                }
+                inputs.points = Some((path.clone(), p));
+            }
+        }
+    }
+    let first = args.files.first().map(PathBuf::as_path).unwrap_or(Path::new("k6"));
+    let stem = first
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let name = args.name.clone().unwrap_or_else(|| format!("k6: {stem}"));
+    let id = match &args.id {
+        Some(id) => {
+            let slug = crate::plan::slug(id);
+            if slug != *id {
+                return Err(Failure::Input(format!(
+                    "--id {id:?}: an id is a slug (lower-case letters, digits, `-`, `_`, `.`), such as {slug:?}"
+                )));
+            }
+            slug
+        }
+        None => crate::plan::slug(&format!("k6-{stem}")),
+    };
+    let mut c = convert::convert(&inputs, &name, &id).map_err(|e| {
+        let files: Vec<String> = args.files.iter().map(|f| f.display().to_string()).collect();
+        Failure::Input(format!("{}: {e}", files.join(", ")))
+    })?;
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| Failure::Operational(format!("creating {}: {e}", args.out.display())))?;
+    let started_at = UNIX_EPOCH + Duration::from_millis(c.started_at_ms.max(0) as u64);
+    if !c.seconds.is_empty() {
+        let path = args.out.join(FILE_NAME);
+        let scenarios: Vec<&str> = c.scenarios.iter().map(String::as_str).collect();
+        let endpoints: Vec<&str> = c.endpoints.iter().map(String::as_str).collect();
+        let mut log = IntervalLog::create(&path, started_at, &scenarios, &endpoints)
+            .map_err(|e| Failure::Operational(format!("{}: {e}", path.display())))?;
+        for (second, cells) in &c.seconds {
+            log.write_second(*second, cells)
+                .map_err(|e| Failure::Operational(format!("{}: {e}", path.display())))?;
+        }
+        c.timeline.interval_log = Some(FILE_NAME.to_string());
+    }
+    let plan_dir = first.parent().unwrap_or(Path::new("."));
+    let mut result = RunResult {
+        schema: SCHEMA.to_string(),
+        plan_fingerprint: fingerprint(&c.plan),
+        plan: c.plan,
+        id,
+        started_at: chrono::DateTime::<chrono::Utc>::from(started_at)
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        started_at_ms: c.started_at_ms,
+        duration_s: c.duration_s,
+        status: RunStatus::Completed,
+        abort: None,
+        verdict: None,
+        metadata: crate::outcome::metadata(0, 0, plan_dir),
+        stats: c.stats,
+        timeline: c.timeline,
+        generator: c.generator,
+        thresholds: c.thresholds,
+        requirements: Vec::new(),
+        phases: Vec::new(),
+        events: Vec::new(),
+        rollout: None,
+        availability: None,
+        versions: None,
+        probes: Vec::new(),
+        commands: Vec::new(),
+        setup: Vec::new(),
+        delivery: None,
+        duet: None,
+        imported: Some(c.imported),
+    };
+    result.verdict = Some(crate::verdict::decide(&result));
+    crate::cmd::run::write_run_json(&args.out, &result, &Redactor::new(Vec::new()))
+        .map_err(|e| Failure::Operational(format!("{e:#}")))?;
+    Ok(result)
+}
