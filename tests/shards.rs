@@ -385,3 +385,36 @@ fn a_sharded_rollout_without_a_watcher_is_refused() {
         assert_eq!(out.status.code(), Some(2), "--shard {bad}");
     }
 }
+
+#[test]
+fn a_shard_that_starts_after_start_at_says_so() {
+    let demo = Demo::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let plan = tmp.path().join("loadcheck.toml");
+    std::fs::write(&plan, PLAN.replace("duration = \"6s\"", "duration = \"1s\"")).unwrap();
+    let three_s_ago = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() - 3;
+    let out_dir = tmp.path().join("late");
+    let out = common::loadcheck_command()
+        .args(["run", plan.to_str().unwrap(), "--shard", "2/2", "--start-at"])
+        .arg(three_s_ago.to_string())
+        .arg("--target")
+        .arg(format!("http://{}", demo.addr))
+        .arg("--out")
+        .arg(&out_dir)
+        .arg("-q")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
+    assert!(
+        common::stderr(&out).contains("--start-at was"),
+        "{}",
+        common::stderr(&out)
+    );
+    let run = read_json(&out_dir.join("run.json"));
+    let late = run["metadata"]["shard"]["late_ms"].as_u64().unwrap();
+    assert!((2_500..60_000).contains(&late), "late by {late} ms");
+    // Shard 2 of 2: half of 203 req/s (the smaller half) and 2 of 5 VUs.
+    assert_eq!(run["plan"]["scenarios"][0]["executor"]["rate"], 101.0);
+    assert_eq!(run["plan"]["scenarios"][1]["executor"]["vus"], 2);
+    assert_eq!(run["plan"]["scenarios"][1]["vu_offset"], 3);
+}

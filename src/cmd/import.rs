@@ -43,8 +43,17 @@ enum K6File {
 /// Reads one file, telling the NDJSON stream from a summary by its first
 /// line (a stream's is a whole JSON object with a `type`).
 fn read_k6(path: &Path) -> Result<K6File, ImportError> {
-    let file = std::fs::File::open(path).map_err(|e| ImportError::new(path, format!("cannot open it: {e}")))?;
-    let mut reader = BufReader::with_capacity(1 << 16, file);
+    let mut file = std::fs::File::open(path).map_err(|e| ImportError::new(path, format!("cannot open it: {e}")))?;
+    // `k6 run --out json=FILE.gz` writes gzip: read through it.
+    let mut magic = [0u8; 2];
+    let gzip = file.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
+    std::io::Seek::rewind(&mut file).map_err(|e| ImportError::new(path, format!("cannot read it: {e}")))?;
+    let source: Box<dyn Read> = if gzip {
+        Box::new(flate2::read::MultiGzDecoder::new(file))
+    } else {
+        Box::new(file)
+    };
+    let mut reader = BufReader::with_capacity(1 << 16, source);
     let head = reader
         .fill_buf()
         .map_err(|e| ImportError::new(path, format!("cannot read it: {e}")))?;

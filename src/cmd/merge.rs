@@ -17,7 +17,7 @@ use crate::exit::Exit;
 use crate::metrics::RunResult;
 use crate::metrics::hlog::{FILE_NAME, IntervalLog};
 use crate::metrics::hlog_read;
-use crate::metrics::merge::{ShardInput, merge as merge_shards};
+use crate::metrics::merge::{ShardInput, merge as merge_shards, start_ms};
 use crate::metrics::result::{RunStatus, SCHEMA};
 use crate::plan::record::PlanRecord;
 use crate::redact::Redactor;
@@ -150,24 +150,34 @@ fn merge_dirs(args: &MergeArgs) -> Result<RunResult, Failure> {
     let record = PlanRecord::from_json(&shards[0].path, &shard_of(&shards[0]).plan)
         .map_err(|e| Failure::Input(e.to_string()))?;
     let roster = record.roster();
-    let merged = merge_shards(shards.into_iter().map(|s| s.input).collect(), &roster, count)
-        .map_err(|e| Failure::Input(e.to_string()))?;
-    let mut result = merged.result;
     std::fs::create_dir_all(&args.out)
         .map_err(|e| Failure::Operational(format!("creating {}: {e}", args.out.display())))?;
-    if !merged.seconds.is_empty() {
-        let path = args.out.join(FILE_NAME);
-        let started_at = UNIX_EPOCH + Duration::from_millis(result.started_at_ms.max(0) as u64);
-        let scenarios: Vec<&str> = roster.scenarios.iter().map(|s| s.name.as_str()).collect();
-        let endpoints: Vec<&str> = roster.endpoints.iter().map(String::as_str).collect();
-        let mut log = IntervalLog::create(&path, started_at, &scenarios, &endpoints)
-            .map_err(|e| Failure::Operational(format!("{}: {e}", path.display())))?;
-        for (second, cells) in &merged.seconds {
-            log.write_second(*second, cells)
-                .map_err(|e| Failure::Operational(format!("{}: {e}", path.display())))?;
-        }
-        result.timeline.interval_log = Some(FILE_NAME.to_string());
-    }
+    let inputs: Vec<ShardInput> = shards.into_iter().map(|s| s.input).collect();
+    // Written beside, renamed once the merge has succeeded: a refused merge
+    // leaves an existing folder as it was.
+    let log_path = args.out.join(format!("{FILE_NAME}.partial"));
+    let started_at = UNIX_EPOCH + Duration::from_millis(start_ms(&inputs).max(0) as u64);
+    let scenarios: Vec<&str> = roster.scenarios.iter().map(|s| s.name.as_str()).collect();
+    let endpoints: Vec<&str> = roster.endpoints.iter().map(String::as_str).collect();
+    let mut log = IntervalLog::create(&log_path, started_at, &scenarios, &endpoints)
+        .map_err(|e| Failure::Operational(format!("{}: {e}", log_path.display())))?;
+    let mut write_failed = None;
+    let merged = merge_shards(inputs, &roster, count, &mut |second, cells| {
+        log.write_second(second, cells)
+            .inspect_err(|e| write_failed = Some(format!("{}: {e}", log_path.display())))
+    });
+    drop(log);
+    let merged = match (write_failed, merged) {
+        (Some(e), _) => Err(Failure::Operational(e)),
+        (None, Err(e)) => Err(Failure::Input(e)),
+        (None, Ok(r)) => std::fs::rename(&log_path, args.out.join(FILE_NAME))
+            .map(|()| r)
+            .map_err(|e| Failure::Operational(format!("{}: {e}", log_path.display()))),
+    };
+    let mut result = merged.inspect_err(|_| {
+        let _ = std::fs::remove_file(&log_path);
+    })?;
+    result.timeline.interval_log = Some(FILE_NAME.to_string());
     let out_file = args.out.join("run.json");
     super::verdict::judge_file(&out_file, &mut result, None).map_err(|e| Failure::Input(format!("{e:#}")))?;
     crate::cmd::run::write_run_json(&args.out, &result, &Redactor::new(Vec::new()))

@@ -37,22 +37,28 @@ pub struct ShardInput {
     pub log: Log,
 }
 
-/// The merged run, not yet judged, with each merged second's histograms.
-pub struct Merged {
-    /// The result (thresholds and verdict are the caller's to judge).
-    pub result: RunResult,
-    /// Each second's histograms, indexed `scenario * endpoints + endpoint`.
-    pub seconds: Vec<(u64, Vec<Cell>)>,
+/// The earliest start of `shards`, unix ms: the merged run's start, which
+/// its `timeline.hlog` is written from.
+pub fn start_ms(shards: &[ShardInput]) -> i64 {
+    shards.iter().map(|s| s.result.started_at_ms).min().unwrap_or(0)
 }
 
 /// Merges `shards` (sorted by shard index, at least one) of the plan whose
 /// roster is `roster`; `count` is how many shards the plan was split into.
-pub fn merge(shards: Vec<ShardInput>, roster: &Roster, count: u32) -> Result<Merged, String> {
+/// Each merged second's histograms (indexed `scenario * endpoints +
+/// endpoint`) go to `write_second` as they are summed, one second in
+/// memory at a time. The result is not judged: that is the caller's.
+pub fn merge(
+    shards: Vec<ShardInput>,
+    roster: &Roster,
+    count: u32,
+    write_second: &mut dyn FnMut(u64, &[Cell]) -> std::io::Result<()>,
+) -> Result<RunResult, String> {
     let first = shards.first().ok_or("no shard to merge")?;
     let n = roster.endpoints.len().max(1);
     let n_sc = roster.scenarios.len().max(1);
     let n_keys = roster.phases() * n_sc * n;
-    let start_ms = shards.iter().map(|s| s.result.started_at_ms).min().unwrap_or(0);
+    let start_ms = start_ms(&shards);
     let end_ms = shards
         .iter()
         .map(|s| s.result.started_at_ms as f64 + s.result.duration_s * 1000.0)
@@ -131,7 +137,7 @@ pub fn merge(shards: Vec<ShardInput>, roster: &Roster, count: u32) -> Result<Mer
         }
     }
 
-    // Each second's histograms, by wall clock, from the logs.
+    // Each interval's (metric, scenario × endpoint) by its tag.
     let mut tags: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for (m, metric) in METRICS.iter().enumerate() {
         for (s, sc) in roster.scenarios.iter().enumerate() {
@@ -140,21 +146,16 @@ pub fn merge(shards: Vec<ShardInput>, roster: &Roster, count: u32) -> Result<Mer
             }
         }
     }
-    let mut cells: BTreeMap<u64, Vec<Cell>> = BTreeMap::new();
-    for shard in &shards {
-        for iv in &shard.log.intervals {
-            let Some(&(m, key)) = iv.tag.as_deref().and_then(|t| tags.get(t)) else {
-                continue;
-            };
-            let offset_ms = iv.start.as_millis() as i64 - start_ms;
-            let second = ((offset_ms.max(0) as f64) / 1000.0).round() as u64;
-            let cell = &mut cells.entry(second).or_insert_with(|| vec![Cell::default(); n_sc * n])[key];
-            let hist = if m == 0 { &mut cell.duration } else { &mut cell.service };
-            for &(v, c) in &iv.counts {
-                hist.record_n(v, c);
-            }
-        }
-    }
+    // Each shard's intervals, by merged second (the logs are in time order).
+    let second_of = |iv: &super::hlog_read::Interval| {
+        let offset_ms = iv.start.as_millis() as i64 - start_ms;
+        ((offset_ms.max(0) as f64) / 1000.0).round() as u64
+    };
+    let last_logged = shards
+        .iter()
+        .flat_map(|s| s.log.intervals.last().map(second_of))
+        .max()
+        .unwrap_or(0);
 
     // The rows: counts added by aligned second, percentiles from the
     // merged histograms.
@@ -196,43 +197,64 @@ pub fn merge(shards: Vec<ShardInput>, roster: &Roster, count: u32) -> Result<Mer
             }
         }
     }
-    let last = total_rows.keys().chain(cells.keys()).max().copied().unwrap_or(0);
+    // One second at a time: the shards' intervals of the second summed
+    // into cells, written out, and the rows' percentiles taken from them;
+    // only one second's histograms are in memory.
+    let last = total_rows.keys().copied().max().unwrap_or(0).max(last_logged);
     let percentiles = |row: &mut TimelineRow, h: &Hist| {
         row.p50_ms = h.quantile(0.5).map(super::hist::ms);
         row.p95_ms = h.quantile(0.95).map(super::hist::ms);
         row.p99_ms = h.quantile(0.99).map(super::hist::ms);
     };
+    let mut next: Vec<usize> = vec![0; shards.len()];
     let mut total = Vec::new();
+    let mut endpoint_out: Vec<Vec<TimelineRow>> = vec![Vec::new(); roster.endpoints.len()];
     for second in 0..=last {
+        let mut cells = vec![Cell::default(); n_sc * n];
+        let mut any = false;
+        for (shard, at) in shards.iter().zip(next.iter_mut()) {
+            while let Some(iv) = shard.log.intervals.get(*at) {
+                if second_of(iv) > second {
+                    break;
+                }
+                *at += 1;
+                let Some(&(m, key)) = iv.tag.as_deref().and_then(|t| tags.get(t)) else {
+                    continue;
+                };
+                let cell = &mut cells[key];
+                let hist = if m == 0 { &mut cell.duration } else { &mut cell.service };
+                for &(v, c) in &iv.counts {
+                    hist.record_n(v, c);
+                }
+                any = true;
+            }
+        }
+        if any {
+            write_second(second, &cells).map_err(|e| format!("writing the merged timeline.hlog: {e}"))?;
+        }
         let mut row = total_rows.remove(&second).unwrap_or_else(|| blank(second));
         let mut h = Hist::default();
-        if let Some(c) = cells.get(&second) {
-            for cell in c {
-                h += &cell.duration;
-            }
+        for cell in &cells {
+            h += &cell.duration;
         }
         percentiles(&mut row, &h);
         total.push(row);
-    }
-    let mut endpoints = BTreeMap::new();
-    for (e, ep) in roster.endpoints.iter().enumerate() {
-        let mut rows_in = endpoint_rows.remove(ep).unwrap_or_default();
-        let mut rows = Vec::new();
-        for second in 0..=last {
-            let mut row = rows_in.remove(&second).unwrap_or_else(|| blank(second));
+        for (e, ep) in roster.endpoints.iter().enumerate() {
+            let mut row = endpoint_rows
+                .get_mut(ep)
+                .and_then(|rows| rows.remove(&second))
+                .unwrap_or_else(|| blank(second));
             let mut h = Hist::default();
-            if let Some(c) = cells.get(&second) {
-                for (k, cell) in c.iter().enumerate() {
-                    if k % n == e {
-                        h += &cell.duration;
-                    }
+            for (k, cell) in cells.iter().enumerate() {
+                if k % n == e {
+                    h += &cell.duration;
                 }
             }
             percentiles(&mut row, &h);
-            rows.push(row);
+            endpoint_out[e].push(row);
         }
-        endpoints.insert(ep.clone(), rows);
     }
+    let endpoints: BTreeMap<String, Vec<TimelineRow>> = roster.endpoints.iter().cloned().zip(endpoint_out).collect();
 
     // Pacing.
     let mut per_scenario: BTreeMap<String, super::recorder::GenStats> = BTreeMap::new();
@@ -347,8 +369,5 @@ pub fn merge(shards: Vec<ShardInput>, roster: &Roster, count: u32) -> Result<Mer
         duet: None,
         imported: None,
     };
-    Ok(Merged {
-        result,
-        seconds: cells.into_iter().collect(),
-    })
+    Ok(result)
 }
