@@ -418,3 +418,29 @@ fn a_shard_that_starts_after_start_at_says_so() {
     assert_eq!(run["plan"]["scenarios"][1]["executor"]["vus"], 2);
     assert_eq!(run["plan"]["scenarios"][1]["vu_offset"], 3);
 }
+
+#[test]
+fn only_shard_1_fires_a_trigger_and_the_others_watch_the_version_header() {
+    let text = format!(
+        "{PLAN}\n[rollout]\nhead = \"1s\"\ntail = \"1s\"\ntimeout = \"5s\"\nversion_header = \"x-app-version\"\n\
+         trigger = {{ command = \"true\" }}\n"
+    );
+    let plan = common::plan(&text);
+    let mut first = plan.clone();
+    first.shard("1/3".parse().unwrap()).unwrap();
+    assert!(first.rollout.as_ref().unwrap().trigger.is_some(), "shard 1 fires it");
+    let mut second = plan.clone();
+    second.shard("2/3".parse().unwrap()).unwrap();
+    let rollout = second.rollout.as_ref().unwrap();
+    assert!(rollout.trigger.is_none(), "shard 2 only watches");
+    assert_eq!(rollout.version_header.as_deref(), Some("x-app-version"));
+    // 203 req/s over 3: 68, 68, 67; 5 VUs: 2, 2, 1, offset by the shards before.
+    assert_eq!(second.scenarios[1].vu_offset, 2);
+    let mut third = plan;
+    third.shard("3/3".parse().unwrap()).unwrap();
+    assert_eq!(third.scenarios[1].vu_offset, 4);
+    assert_eq!(
+        third.scenarios[0].vu_offset,
+        2 * third.scenarios[0].max_in_flight as u64
+    );
+}
