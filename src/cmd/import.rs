@@ -86,30 +86,26 @@ fn read_k6(path: &Path) -> Result<K6File, ImportError> {
     summary::read(path, &text).map(K6File::Summary)
 }
 
+/// Puts `value`, read from `path`, in `slot`, which must be empty: k6
+/// writes one summary and one stream a run.
+fn fill_once<T>(slot: &mut Option<(PathBuf, T)>, path: &Path, value: T, what: &str) -> Result<(), Failure> {
+    if let Some((first, _)) = slot {
+        return Err(Failure::Input(format!(
+            "{}: a second {what} (the first was {}); give at most one summary and one --out json file",
+            path.display(),
+            first.display()
+        )));
+    }
+    *slot = Some((path.to_path_buf(), value));
+    Ok(())
+}
+
 fn import_k6(args: &ImportK6Args) -> Result<RunResult, Failure> {
     let mut inputs = Inputs::default();
     for path in &args.files {
         match read_k6(path).map_err(|e| Failure::Input(e.to_string()))? {
-            K6File::Summary(s) => {
-                if let Some((other, _)) = &inputs.summary {
-                    return Err(Failure::Input(format!(
-                        "{}: a second k6 summary (the first was {}); give at most one summary and one --out json file",
-                        path.display(),
-                        other.display()
-                    )));
-                }
-                inputs.summary = Some((path.clone(), s));
-            }
-            K6File::Points(p) => {
-                if let Some((other, _)) = &inputs.points {
-                    return Err(Failure::Input(format!(
-                        "{}: a second --out json stream (the first was {}); give at most one",
-                        path.display(),
-                        other.display()
-                    )));
-                }
-                inputs.points = Some((path.clone(), p));
-            }
+            K6File::Summary(s) => fill_once(&mut inputs.summary, path, s, "k6 summary")?,
+            K6File::Points(p) => fill_once(&mut inputs.points, path, p, "--out json stream")?,
         }
     }
     let first = args.files.first().map(PathBuf::as_path).unwrap_or(Path::new("k6"));
@@ -155,8 +151,7 @@ fn import_k6(args: &ImportK6Args) -> Result<RunResult, Failure> {
         plan_fingerprint: fingerprint(&c.plan),
         plan: c.plan,
         id,
-        started_at: chrono::DateTime::<chrono::Utc>::from(started_at)
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        started_at: crate::outcome::rfc3339(started_at),
         started_at_ms: c.started_at_ms,
         duration_s: c.duration_s,
         status: RunStatus::Completed,

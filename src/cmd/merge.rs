@@ -18,7 +18,7 @@ use crate::metrics::RunResult;
 use crate::metrics::hlog::{FILE_NAME, IntervalLog};
 use crate::metrics::hlog_read;
 use crate::metrics::merge::{ShardInput, merge as merge_shards, start_ms};
-use crate::metrics::result::{RunStatus, SCHEMA};
+use crate::metrics::result::RunStatus;
 use crate::plan::record::PlanRecord;
 use crate::redact::Redactor;
 
@@ -44,25 +44,23 @@ struct Read {
 
 fn read_shard(dir: &Path) -> Result<Read, Failure> {
     let path = super::run_json(dir);
-    let text = std::fs::read_to_string(&path).map_err(|e| Failure::Input(format!("{}: {e}", path.display())))?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| Failure::Input(format!("{}: not JSON: {e}", path.display())))?;
-    if value.get("status").and_then(|s| s.as_str()) == Some("running") {
-        return Err(Failure::Input(format!(
-            "{}: the shard did not finish (status \"running\": its process was killed); merge what finished with \
-             --allow-partial, leaving this folder out",
-            path.display()
-        )));
-    }
-    let result: RunResult = serde_json::from_value(value)
-        .map_err(|e| Failure::Input(format!("{}: not a loadcheck run.json: {e}", path.display())))?;
-    if result.schema != SCHEMA {
-        return Err(Failure::Input(format!(
-            "{}: schema \"{}\" is not {SCHEMA}",
-            path.display(),
-            result.schema
-        )));
-    }
+    let result = super::report::read_run(&path).map_err(|e| {
+        // A file that is still the one written at the start does not read
+        // as a finished run: say what it is.
+        let running = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .is_some_and(|v| v["status"] == "running");
+        Failure::Input(if running {
+            format!(
+                "{}: the shard did not finish (status \"running\": its process was killed); merge what finished \
+                 with --allow-partial, leaving this folder out",
+                path.display()
+            )
+        } else {
+            e
+        })
+    })?;
     if result.status == RunStatus::Running {
         return Err(Failure::Input(format!("{}: the shard did not finish", path.display())));
     }

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use anyhow::{Context, Result};
 
@@ -38,7 +38,7 @@ pub async fn run_plan(mut plan: Plan, args: &EngineArgs) -> Exit {
     super::actions::mask(&secrets);
     // A plan that cannot be sharded is refused before anything is sent.
     if let Some(shard) = args.shard
-        && let Err(e) = plan.clone().shard(shard)
+        && let Err(e) = plan.check_shard(shard)
     {
         eprintln!("error: {}: --shard {shard}: {e}", plan.source.display());
         return Exit::BadInput;
@@ -69,7 +69,7 @@ pub async fn run_plan(mut plan: Plan, args: &EngineArgs) -> Exit {
                 index: shard.index,
                 count: shard.count,
                 plan: unsharded,
-                start_at_ms: args.start_at.map(unix_ms),
+                start_at_ms: args.start_at.map(outcome::unix_ms),
                 late_ms: None,
             })
         }
@@ -446,10 +446,6 @@ fn write_json(dir: &Path, value: &impl serde::Serialize, redactor: &Redactor) ->
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let text = serde_json::to_string_pretty(value).context("serializing run.json")?;
     super::replace_file(&dir.join("run.json"), &redactor.redact(&text))
-}
-
-fn unix_ms(at: SystemTime) -> i64 {
-    at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Waits for `--start-at`; how late the load starts past it, in ms, when

@@ -21,10 +21,8 @@ use std::collections::BTreeMap;
 use super::hist::{Hist, Latency};
 use super::hlog::{Cell, METRICS, tag};
 use super::hlog_read::Log;
-use super::live::Phase;
 use super::result::{
-    Atom, Generator, MergedRecord, RunResult, RunStatus, ScenarioGenerator, ScenarioLoad, StatsSet, StatsSummary,
-    TimelineRow,
+    Generator, MergedRecord, RunResult, RunStatus, ScenarioGenerator, ScenarioLoad, StatsSet, TimelineRow,
 };
 use super::stats::Stats;
 use crate::plan::roster::Roster;
@@ -74,68 +72,8 @@ pub fn merge(
             keys[k] += s;
         }
     }
-    let phase_names: Vec<Option<&str>> = if roster.has_rollout {
-        Phase::ALL.iter().map(|p| Some(p.name())).collect()
-    } else {
-        vec![None]
-    };
-    let mut atoms = Vec::new();
-    for (p, phase) in phase_names.iter().enumerate() {
-        for (s, sc) in roster.scenarios.iter().enumerate() {
-            for (e, ep) in roster.endpoints.iter().enumerate() {
-                let st = &keys[(p * n_sc + s) * n + e];
-                if st.requests > 0 {
-                    atoms.push(Atom::of(&sc.name, ep, *phase, st));
-                }
-            }
-        }
-    }
-    let sum = |pick: &dyn Fn(usize, usize, usize) -> bool| {
-        let mut out = Stats::default();
-        for (k, st) in keys.iter().enumerate() {
-            if pick(k / (n_sc * n), (k / n) % n_sc, k % n) {
-                out += st;
-            }
-        }
-        out
-    };
     let phases = first.result.phases.clone();
-    let mut stats = StatsSet {
-        total: StatsSummary::of(&sum(&|_, _, _| true), duration_s),
-        endpoints: roster
-            .endpoints
-            .iter()
-            .enumerate()
-            .map(|(e, name)| (name.clone(), StatsSummary::of(&sum(&|_, _, x| x == e), duration_s)))
-            .collect(),
-        scenarios: roster
-            .scenarios
-            .iter()
-            .enumerate()
-            .map(|(s, sc)| (sc.name.clone(), StatsSummary::of(&sum(&|_, x, _| x == s), duration_s)))
-            .collect(),
-        phases: BTreeMap::new(),
-        endpoint_phases: BTreeMap::new(),
-        atoms,
-    };
-    if roster.has_rollout {
-        for (pi, phase) in Phase::ALL.iter().enumerate() {
-            let length = phases
-                .iter()
-                .find(|p| p.name == phase.name())
-                .map_or(0.0, |p| p.end_s.unwrap_or(duration_s) - p.start_s);
-            stats.phases.insert(
-                phase.name().to_string(),
-                StatsSummary::of(&sum(&|p, _, _| p == pi), length),
-            );
-            for (e, ep) in roster.endpoints.iter().enumerate() {
-                stats.endpoint_phases.entry(ep.clone()).or_default().insert(
-                    phase.name().to_string(),
-                    StatsSummary::of(&sum(&|p, _, x| p == pi && x == e), length),
-                );
-            }
-        }
-    }
+    let stats = StatsSet::of_keys(&keys, roster, &phases, duration_s);
 
     // Each interval's (metric, scenario × endpoint) by its tag.
     let mut tags: BTreeMap<String, (usize, usize)> = BTreeMap::new();
@@ -201,11 +139,6 @@ pub fn merge(
     // into cells, written out, and the rows' percentiles taken from them;
     // only one second's histograms are in memory.
     let last = total_rows.keys().copied().max().unwrap_or(0).max(last_logged);
-    let percentiles = |row: &mut TimelineRow, h: &Hist| {
-        row.p50_ms = h.quantile(0.5).map(super::hist::ms);
-        row.p95_ms = h.quantile(0.95).map(super::hist::ms);
-        row.p99_ms = h.quantile(0.99).map(super::hist::ms);
-    };
     let mut next: Vec<usize> = vec![0; shards.len()];
     let mut total = Vec::new();
     let mut endpoint_out: Vec<Vec<TimelineRow>> = vec![Vec::new(); roster.endpoints.len()];
@@ -237,7 +170,7 @@ pub fn merge(
         for cell in &cells {
             h += &cell.duration;
         }
-        percentiles(&mut row, &h);
+        row.set_percentiles(&h);
         total.push(row);
         for (e, ep) in roster.endpoints.iter().enumerate() {
             let mut row = endpoint_rows
@@ -250,7 +183,7 @@ pub fn merge(
                     h += &cell.duration;
                 }
             }
-            percentiles(&mut row, &h);
+            row.set_percentiles(&h);
             endpoint_out[e].push(row);
         }
     }

@@ -21,6 +21,7 @@ pub(crate) mod recorder;
 pub mod result;
 pub mod setup;
 pub(crate) mod stats;
+pub(crate) mod views;
 
 pub use crate::plan::registry::ErrorClass;
 pub use aggregate::{Aggregator, Load};

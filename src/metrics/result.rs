@@ -750,7 +750,7 @@ pub enum ScenarioLoad {
 impl TimelineRow {
     /// A row from counts and the second's duration histogram.
     pub fn new(second: u64, requests: u64, ok: u64, errors: [u64; ErrorClass::COUNT], duration: &Hist) -> Self {
-        TimelineRow {
+        let mut row = TimelineRow {
             second,
             requests,
             ok,
@@ -760,13 +760,22 @@ impl TimelineRow {
                 .filter(|(_, n)| *n > 0)
                 .map(|(c, n)| (c.name().to_string(), n))
                 .collect(),
-            p50_ms: duration.quantile(0.5).map(ms),
-            p95_ms: duration.quantile(0.95).map(ms),
-            p99_ms: duration.quantile(0.99).map(ms),
+            p50_ms: None,
+            p95_ms: None,
+            p99_ms: None,
             versions: BTreeMap::new(),
             probes: BTreeMap::new(),
             load: BTreeMap::new(),
-        }
+        };
+        row.set_percentiles(duration);
+        row
+    }
+
+    /// Sets the row's percentiles from the second's `http_req_duration`.
+    pub fn set_percentiles(&mut self, duration: &Hist) {
+        self.p50_ms = duration.quantile(0.5).map(ms);
+        self.p95_ms = duration.quantile(0.95).map(ms);
+        self.p99_ms = duration.quantile(0.99).map(ms);
     }
 }
 

@@ -3,7 +3,6 @@
 
 mod metadata;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::engine::{Abort, EngineOutput};
@@ -12,14 +11,13 @@ use crate::metrics::deploy::PhaseSpan;
 use crate::metrics::eval::View;
 use crate::metrics::hist::Latency;
 use crate::metrics::judge::judge;
-use crate::metrics::live::{Phase, overlap_ms};
+use crate::metrics::live::overlap_ms;
 use crate::metrics::recorder::{GenStats, LATE_AFTER};
 use crate::metrics::result::{
-    AbortKind, AbortRecord, Atom, Generator, Metadata, RunStart, RunStatus, ScenarioGenerator, StatsSet, StatsSummary,
-    Timeline,
+    AbortKind, AbortRecord, Generator, Metadata, RunStart, RunStatus, ScenarioGenerator, StatsSet, Timeline,
 };
 use crate::metrics::result::{CommandOutput, RolloutResult, ScenarioLoad, VersionSeen, Versions, ZeroDowntime};
-use crate::metrics::{Aggregator, ErrorClass, RunResult, Stats};
+use crate::metrics::{ErrorClass, RunResult, Stats};
 use crate::plan::{Executor, Plan};
 use crate::rollout::controller::RolloutReport;
 
@@ -62,7 +60,7 @@ pub fn assemble(plan: &Plan, out: &EngineOutput, report: &RolloutReport, extra: 
         zero_downtime: zero_downtime.as_ref(),
         delivery: extra.delivery.as_ref(),
     };
-    let stats = stats_set(plan, agg, &phases, duration_s);
+    let stats = StatsSet::of_keys(&agg.keys, &roster, &phases, duration_s);
     let timeline = timeline(plan, out, report);
     let (thresholds, requirements) = judge(&plan.thresholds, &plan.requirements, &view, &stats);
     // The header is the one `run.json` was written with at the start.
@@ -141,11 +139,13 @@ pub fn started(plan: &Plan, started_at: SystemTime, metadata: Metadata) -> RunSt
     }
 }
 
-fn rfc3339(at: SystemTime) -> String {
+/// `at` as RFC 3339, UTC, to the millisecond.
+pub fn rfc3339(at: SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from(at).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-fn unix_ms(at: SystemTime) -> i64 {
+/// `at` in unix milliseconds (0 before the epoch).
+pub fn unix_ms(at: SystemTime) -> i64 {
     at.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as i64
 }
 
@@ -165,87 +165,6 @@ fn abort_record(abort: &Abort) -> AbortRecord {
             detail: None,
         },
     }
-}
-
-/// The statistics: in total, per endpoint, per scenario, and (with a
-/// rollout) per deployment window and per endpoint in each window. The
-/// aggregator's keys are (phase, scenario, endpoint), endpoint fastest.
-fn stats_set(plan: &Plan, agg: &Aggregator, phases: &[PhaseSpan], duration_s: f64) -> StatsSet {
-    let n = plan.endpoints.len().max(1);
-    let n_sc = plan.scenarios.len().max(1);
-    let by = |pick: &dyn Fn(usize) -> bool| {
-        let mut s = Stats::default();
-        for (k, st) in agg.keys.iter().enumerate() {
-            if pick(k) {
-                s += st;
-            }
-        }
-        StatsSummary::of(&s, duration_s)
-    };
-    let mut stats = StatsSet {
-        total: StatsSummary::of(&agg.total(), duration_s),
-        endpoints: plan
-            .endpoints
-            .iter()
-            .enumerate()
-            .map(|(e, ep)| (ep.name.clone(), by(&|k| k % n == e)))
-            .collect(),
-        scenarios: plan
-            .scenarios
-            .iter()
-            .enumerate()
-            .map(|(s, sc)| (sc.name.clone(), by(&|k| (k / n) % n_sc == s)))
-            .collect(),
-        phases: BTreeMap::new(),
-        endpoint_phases: BTreeMap::new(),
-        atoms: atoms(plan, agg),
-    };
-    if plan.rollout.is_some() {
-        for (pi, phase) in Phase::ALL.iter().enumerate() {
-            let length = phases
-                .iter()
-                .find(|p| p.name == phase.name())
-                .map_or(0.0, |p| p.end_s.unwrap_or(duration_s) - p.start_s);
-            let of = |pick: &dyn Fn(usize) -> bool| {
-                let mut s = Stats::default();
-                for (k, st) in agg.keys.iter().enumerate() {
-                    if k / (n * n_sc) == pi && pick(k) {
-                        s += st;
-                    }
-                }
-                StatsSummary::of(&s, length)
-            };
-            stats.phases.insert(phase.name().to_string(), of(&|_| true));
-            for (e, ep) in plan.endpoints.iter().enumerate() {
-                stats
-                    .endpoint_phases
-                    .entry(ep.name.clone())
-                    .or_default()
-                    .insert(phase.name().to_string(), of(&|k| k % n == e));
-            }
-        }
-    }
-    stats
-}
-
-/// One atom per key that saw requests, in key order.
-fn atoms(plan: &Plan, agg: &Aggregator) -> Vec<Atom> {
-    let n = plan.endpoints.len().max(1);
-    let n_sc = plan.scenarios.len().max(1);
-    agg.keys
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.requests > 0)
-        .filter_map(|(k, s)| {
-            let endpoint = &plan.endpoints.get(k % n)?.name;
-            let scenario = &plan.scenarios.get((k / n) % n_sc)?.name;
-            let phase = plan
-                .rollout
-                .as_ref()
-                .map(|_| Phase::ALL[(k / (n * n_sc)).min(2)].name());
-            Some(Atom::of(scenario, endpoint, phase, s))
-        })
-        .collect()
 }
 
 /// The per-second timeline: the aggregator's rows, with each second's

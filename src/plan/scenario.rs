@@ -129,6 +129,20 @@ impl Executor {
         }
     }
 
+    /// The most VUs a closed-model executor runs at once (a ramp's
+    /// highest target, rounded up); 0 for open-model ones.
+    pub fn max_vus(&self) -> u32 {
+        match self {
+            Executor::ConstantVus { vus, .. }
+            | Executor::PerVuIterations { vus, .. }
+            | Executor::SharedIterations { vus, .. } => *vus,
+            Executor::RampingVus { start_vus, stages } => {
+                stages.iter().map(|s| s.target.ceil() as u32).fold(*start_vus, u32::max)
+            }
+            Executor::ConstantArrivalRate { .. } | Executor::RampingArrivalRate { .. } => 0,
+        }
+    }
+
     /// Whether this executor is open-model (arrival rate).
     pub fn is_open(&self) -> bool {
         matches!(

@@ -90,27 +90,35 @@ impl Shard {
 }
 
 impl Plan {
+    /// Whether this plan can be split into `shard`'s share: a rollout
+    /// trigger loadcheck fires needs a version header the shards other than
+    /// 1 can watch.
+    pub fn check_shard(&self, shard: Shard) -> Result<(), String> {
+        match self.rollout.as_ref().and_then(|r| r.trigger.as_ref().map(|t| (r, t))) {
+            Some((r, t)) if shard.index != 1 && t.is_fired() && r.version_header.is_none() => Err(format!(
+                "[rollout]: a sharded run fires the `{}` trigger from shard 1 only, so every other shard must see \
+                 the rollout itself: set `version_header` (the response header with the app version), or use \
+                 the `github_deployment` watcher",
+                t.kind()
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// Makes this plan shard `shard`'s share of it. With a `[rollout]`
     /// whose trigger loadcheck fires (`command`, `github_workflow`), only
     /// shard 1 fires it; the others mark the phases by the version header,
     /// and without one the plan cannot be sharded.
     pub fn shard(&mut self, shard: Shard) -> Result<(), String> {
+        self.check_shard(shard)?;
         if let Some(r) = self.rollout.as_mut()
             && shard.index != 1
             && r.trigger.as_ref().is_some_and(|t| t.is_fired())
         {
-            if r.version_header.is_none() {
-                let kind = r.trigger.as_ref().map_or("", |t| t.kind());
-                return Err(format!(
-                    "[rollout]: a sharded run fires the `{kind}` trigger from shard 1 only, so every other shard \
-                     must see the rollout itself: set `version_header` (the response header with the app \
-                     version), or use the `github_deployment` watcher"
-                ));
-            }
             r.trigger = None;
         }
         for sc in &mut self.scenarios {
-            let max_vus = u64::from(max_vus(&sc.executor));
+            let max_vus = u64::from(sc.executor.max_vus());
             match &mut sc.executor {
                 Executor::ConstantArrivalRate { rate, .. } => *rate = shard.share_rate(*rate),
                 Executor::RampingArrivalRate { start_rate, stages } => {
@@ -125,7 +133,7 @@ impl Plan {
                 Executor::RampingVus { start_vus, stages } => {
                     *start_vus = shard.share_u32(*start_vus);
                     for s in stages {
-                        s.target = shard.share_rate(s.target.round());
+                        s.target = shard.share_rate(s.target.ceil());
                     }
                 }
                 Executor::SharedIterations { vus, iterations, .. } => {
@@ -140,22 +148,6 @@ impl Plan {
             };
         }
         Ok(())
-    }
-}
-
-/// The most VUs a closed-model executor runs at once (0 for open ones).
-fn max_vus(e: &Executor) -> u32 {
-    match e {
-        Executor::ConstantVus { vus, .. }
-        | Executor::PerVuIterations { vus, .. }
-        | Executor::SharedIterations { vus, .. } => *vus,
-        Executor::RampingVus { start_vus, stages } => stages
-            .iter()
-            .map(|s| s.target.round() as u32)
-            .chain([*start_vus])
-            .max()
-            .unwrap_or(0),
-        _ => 0,
     }
 }
 

@@ -14,13 +14,13 @@
 //! - Given both, the points give the statistics and the summary gives the
 //!   threshold outcomes (sub-metric thresholds are only in the summary).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
 use super::percentile;
-use super::points::Points;
+use super::points::{self, Points};
 use super::summary::{Format, Kind, Summary};
 use crate::metrics::hist::Latency;
 use crate::metrics::hlog::Cell;
@@ -103,9 +103,6 @@ pub fn convert(inputs: &Inputs, name: &str, id: &str) -> Result<Converted, Strin
         // k6's own outcomes are the verdict's (the stream has no sub-metric
         // thresholds and no outcomes at all).
         out.thresholds = summary_thresholds(summary);
-        if inputs.points.is_none() {
-            out.imported.metrics = summary_metrics(summary);
-        }
     }
     out.plan = plan_record(name, id, &out.endpoints, &out.scenarios, out.duration_s);
     Ok(out)
@@ -136,6 +133,16 @@ fn plan_record(name: &str, id: &str, endpoints: &[String], scenarios: &[String],
         "thresholds": [],
         "requirements": [],
     })
+}
+
+/// A request's endpoint: its `name` tag, else its `url`.
+fn endpoint_of(tags: &BTreeMap<String, String>) -> &str {
+    points::endpoint_of(tags).unwrap_or("(no name)")
+}
+
+/// A request's scenario: its `scenario` tag, else k6's `default`.
+fn scenario_of(tags: &BTreeMap<String, String>) -> &str {
+    tags.get("scenario").map_or("default", String::as_str)
 }
 
 /// k6's `error_code` as a loadcheck error class.
@@ -217,22 +224,14 @@ fn from_points(points: &Points, summary: Option<&Summary>) -> Result<Converted, 
         .and_then(Summary::duration)
         .unwrap_or((last_ms - first_ms) as f64 / 1000.0)
         .max(0.001);
-    let scenario_of = |tags: &BTreeMap<String, String>| tags.get("scenario").cloned().unwrap_or("default".into());
-    let mut endpoints: Vec<String> = Vec::new();
-    let mut scenarios: Vec<String> = Vec::new();
-    for s in samples {
-        let tags = &points.tags[s.tags as usize];
-        let e = points.endpoint(s).unwrap_or("(no name)").to_string();
-        if !endpoints.contains(&e) {
-            endpoints.push(e);
-        }
-        let sc = scenario_of(tags);
-        if !scenarios.contains(&sc) {
-            scenarios.push(sc);
-        }
-    }
-    endpoints.sort();
-    scenarios.sort();
+    // The names, sorted, from the tag sets the requests carry.
+    let used: BTreeSet<u32> = samples.iter().map(|s| s.tags).collect();
+    let names = |of: fn(&BTreeMap<String, String>) -> &str| -> Vec<String> {
+        let set: BTreeSet<&str> = used.iter().map(|&t| of(&points.tags[t as usize])).collect();
+        set.into_iter().map(str::to_string).collect()
+    };
+    let endpoints = names(endpoint_of);
+    let scenarios = names(scenario_of);
     let n = endpoints.len();
     let n_keys = scenarios.len() * n;
     // Per tag set: its key, and how its requests ended.
@@ -240,12 +239,8 @@ fn from_points(points: &Points, summary: Option<&Summary>) -> Result<Converted, 
         .tags
         .iter()
         .map(|tags| {
-            let e = tags
-                .get("name")
-                .or_else(|| tags.get("url"))
-                .map_or("(no name)", String::as_str);
-            let e = endpoints.iter().position(|x| x == e).unwrap_or(0);
-            let sc = scenarios.iter().position(|x| *x == scenario_of(tags)).unwrap_or(0);
+            let e = endpoints.iter().position(|x| x == endpoint_of(tags)).unwrap_or(0);
+            let sc = scenarios.iter().position(|x| x == scenario_of(tags)).unwrap_or(0);
             let status: u16 = tags.get("status").and_then(|s| s.parse().ok()).unwrap_or(0);
             let response = (status > 0).then(|| {
                 let ok = match tags.get("expected_response").map(String::as_str) {
@@ -345,18 +340,12 @@ fn from_points(points: &Points, summary: Option<&Summary>) -> Result<Converted, 
     }
     let dropped = points.sum("dropped_iterations").unwrap_or(0.0).round() as u64;
     let iterations = points.sum("iterations").unwrap_or(0.0).round() as u64;
-    let generator = Generator {
-        scheduled_sends: if points.declared.contains_key("dropped_iterations") {
-            iterations + dropped
-        } else {
-            0
-        },
-        dropped_sends: dropped,
-        late_sends: 0,
-        late_after_ms: 0.0,
-        send_lag_ms: None,
-        scenarios: BTreeMap::new(),
+    let scheduled = if points.declared.contains_key("dropped_iterations") {
+        iterations + dropped
+    } else {
+        0
     };
+    let generator = generator(scheduled, dropped);
     Ok(Converted {
         plan: serde_json::Value::Null,
         started_at_ms: first_ms,
@@ -374,15 +363,32 @@ fn from_points(points: &Points, summary: Option<&Summary>) -> Result<Converted, 
         endpoints,
         generator,
         thresholds: points_thresholds(points, duration_s),
-        imported: Imported {
-            tool: "k6".into(),
-            files: Vec::new(),
-            statistics: StatisticsKind::Histograms,
-            percentiles: "k6".into(),
-            http_req_duration: DURATION_MEANING.into(),
-            metrics: points_metrics(points, duration_s),
-        },
+        imported: imported(StatisticsKind::Histograms, points_metrics(points, duration_s)),
     })
+}
+
+/// k6's pacing as loadcheck's: dropped iterations are dropped sends.
+fn generator(scheduled: u64, dropped: u64) -> Generator {
+    Generator {
+        scheduled_sends: scheduled,
+        dropped_sends: dropped,
+        late_sends: 0,
+        late_after_ms: 0.0,
+        send_lag_ms: None,
+        scenarios: BTreeMap::new(),
+    }
+}
+
+/// What a k6 import holds (`files` are the caller's to fill).
+fn imported(statistics: StatisticsKind, metrics: BTreeMap<String, BTreeMap<String, f64>>) -> Imported {
+    Imported {
+        tool: "k6".into(),
+        files: Vec::new(),
+        statistics,
+        percentiles: "k6".into(),
+        http_req_duration: DURATION_MEANING.into(),
+        metrics,
+    }
 }
 
 /// The trend statistics recorded for every trend (k6's default
@@ -574,23 +580,9 @@ fn from_summary(summary: &Summary) -> Converted {
         seconds: Vec::new(),
         scenarios: Vec::new(),
         endpoints: Vec::new(),
-        generator: Generator {
-            scheduled_sends: 0,
-            dropped_sends: dropped,
-            late_sends: 0,
-            late_after_ms: 0.0,
-            send_lag_ms: None,
-            scenarios: BTreeMap::new(),
-        },
+        generator: generator(0, dropped),
         thresholds: Vec::new(),
-        imported: Imported {
-            tool: "k6".into(),
-            files: Vec::new(),
-            statistics: StatisticsKind::Summary,
-            percentiles: "k6".into(),
-            http_req_duration: DURATION_MEANING.into(),
-            metrics: BTreeMap::new(),
-        },
+        imported: imported(StatisticsKind::Summary, summary_metrics(summary)),
     }
 }
 

@@ -258,8 +258,7 @@ impl Points {
 
     /// The endpoint a sample is for: its `name` tag, else its `url`.
     pub fn endpoint(&self, sample: &Sample) -> Option<&str> {
-        let tags = &self.tags[sample.tags as usize];
-        tags.get("name").or_else(|| tags.get("url")).map(String::as_str)
+        endpoint_of(&self.tags[sample.tags as usize])
     }
 
     /// The first and the last sample's time, in unix milliseconds.
@@ -272,6 +271,11 @@ impl Points {
         }
         (lo <= hi).then_some((lo, hi))
     }
+}
+
+/// The endpoint a tag set names: its `name` tag, else its `url`.
+pub fn endpoint_of(tags: &BTreeMap<String, String>) -> Option<&str> {
+    tags.get("name").or_else(|| tags.get("url")).map(String::as_str)
 }
 
 /// A selector's metric and its `tag:value` pairs.
