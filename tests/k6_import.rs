@@ -392,6 +392,9 @@ fn bad_input_exits_2_naming_the_file_and_line() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains(&format!("cut.ndjson: line {lines}: ")), "{err}");
     assert!(err.contains("truncated"), "{err}");
+    // The stream was being written to timeline.hlog as it was read: a
+    // refused import leaves nothing, not even the folder it made.
+    assert!(!out.exists(), "a refused import left {}", out.display());
     // A line that is not k6's.
     let bad = dir.path().join("bad.ndjson");
     let mut text: Vec<&str> = points.lines().take(30).collect();

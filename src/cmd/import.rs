@@ -15,9 +15,10 @@ use super::failure::Failure;
 use crate::cli::{ImportArgs, ImportK6Args, ImportTool};
 use crate::exit::Exit;
 use crate::import::k6::convert::{self, Inputs};
+use crate::import::k6::requests::{REORDER_S, Requests};
 use crate::import::k6::{ImportError, points, summary};
 use crate::metrics::RunResult;
-use crate::metrics::hlog::{FILE_NAME, IntervalLog};
+use crate::metrics::hlog::FILE_NAME;
 use crate::metrics::result::{RunStatus, SCHEMA, fingerprint};
 use crate::redact::Redactor;
 
@@ -34,15 +35,14 @@ pub fn import(args: &ImportArgs) -> Exit {
     }
 }
 
-/// Which of k6's files a path is.
+/// Which of k6's files a path is: opened, and told apart by its first
+/// line (a stream's is a whole JSON object with a `type`).
 enum K6File {
-    Summary(summary::Summary),
-    Points(points::Points),
+    Summary(Box<dyn BufRead>),
+    Points(Box<dyn BufRead>),
 }
 
-/// Reads one file, telling the NDJSON stream from a summary by its first
-/// line (a stream's is a whole JSON object with a `type`).
-fn read_k6(path: &Path) -> Result<K6File, ImportError> {
+fn open_k6(path: &Path) -> Result<K6File, ImportError> {
     let mut file = std::fs::File::open(path).map_err(|e| ImportError::new(path, format!("cannot open it: {e}")))?;
     // `k6 run --out json=FILE.gz` writes gzip: read through it.
     let mut magic = [0u8; 2];
@@ -70,9 +70,14 @@ fn read_k6(path: &Path) -> Result<K6File, ImportError> {
                 .map(|t| t == "Metric" || t == "Point")
         })
         .unwrap_or(false);
-    if is_stream {
-        return points::read(path, reader).map(K6File::Points);
-    }
+    Ok(if is_stream {
+        K6File::Points(Box::new(reader))
+    } else {
+        K6File::Summary(Box::new(reader))
+    })
+}
+
+fn read_summary(path: &Path, mut reader: Box<dyn BufRead>) -> Result<summary::Summary, ImportError> {
     let mut text = String::new();
     reader
         .read_to_string(&mut text)
@@ -83,7 +88,7 @@ fn read_k6(path: &Path) -> Result<K6File, ImportError> {
             "the file is empty; expected k6's --summary-export or handleSummary JSON, or its --out json stream",
         ));
     }
-    summary::read(path, &text).map(K6File::Summary)
+    summary::read(path, &text)
 }
 
 /// Puts `value`, read from `path`, in `slot`, which must be empty: k6
@@ -100,13 +105,65 @@ fn fill_once<T>(slot: &mut Option<(PathBuf, T)>, path: &Path, value: T, what: &s
     Ok(())
 }
 
-fn import_k6(args: &ImportK6Args) -> Result<RunResult, Failure> {
-    let mut inputs = Inputs::default();
-    for path in &args.files {
-        match read_k6(path).map_err(|e| Failure::Input(e.to_string()))? {
-            K6File::Summary(s) => fill_once(&mut inputs.summary, path, s, "k6 summary")?,
-            K6File::Points(p) => fill_once(&mut inputs.points, path, p, "--out json stream")?,
+/// The output folder while an import writes its interval log: made if
+/// missing, and on failure left as it was (the partial log removed, the
+/// folder too if this import made it).
+struct OutDir {
+    dir: PathBuf,
+    made: bool,
+    partial: PathBuf,
+    done: bool,
+}
+
+impl OutDir {
+    fn open(dir: &Path) -> Result<Self, Failure> {
+        let made = !dir.exists();
+        std::fs::create_dir_all(dir).map_err(|e| Failure::Operational(format!("creating {}: {e}", dir.display())))?;
+        Ok(OutDir {
+            dir: dir.to_path_buf(),
+            made,
+            partial: dir.join(format!("{FILE_NAME}.partial")),
+            done: false,
+        })
+    }
+}
+
+impl Drop for OutDir {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.partial);
+            if self.made {
+                let _ = std::fs::remove_dir(&self.dir);
+            }
         }
+    }
+}
+
+fn import_k6(args: &ImportK6Args) -> Result<RunResult, Failure> {
+    // Every file is told apart first, so that two of a kind are refused
+    // before anything is read.
+    let mut summaries = None;
+    let mut streams = None;
+    for path in &args.files {
+        match open_k6(path).map_err(|e| Failure::Input(e.to_string()))? {
+            K6File::Summary(r) => fill_once(&mut summaries, path, r, "k6 summary")?,
+            K6File::Points(r) => fill_once(&mut streams, path, r, "--out json stream")?,
+        }
+    }
+    let mut out = OutDir::open(&args.out)?;
+    let mut inputs = Inputs::default();
+    if let Some((path, reader)) = summaries {
+        let s = read_summary(&path, reader).map_err(|e| Failure::Input(e.to_string()))?;
+        inputs.summary = Some((path, s));
+    }
+    if let Some((path, reader)) = streams {
+        let mut requests = Requests::new(Some(out.partial.clone()));
+        let points = points::read(&path, reader, &mut |p| requests.point(p));
+        if let Some(e) = requests.write_error.take() {
+            return Err(Failure::Operational(e));
+        }
+        let points = points.map_err(|e| Failure::Input(e.to_string()))?;
+        inputs.points = Some((path, points, requests));
     }
     let first = args.files.first().map(PathBuf::as_path).unwrap_or(Path::new("k6"));
     let stem = first
@@ -126,24 +183,21 @@ fn import_k6(args: &ImportK6Args) -> Result<RunResult, Failure> {
         }
         None => crate::plan::slug(&format!("k6-{stem}")),
     };
-    let mut c = convert::convert(&inputs, &name, &id).map_err(|e| {
+    let c = convert::convert(inputs, &name, &id).map_err(|e| {
         let files: Vec<String> = args.files.iter().map(|f| f.display().to_string()).collect();
         Failure::Input(format!("{}: {e}", files.join(", ")))
     })?;
-    std::fs::create_dir_all(&args.out)
-        .map_err(|e| Failure::Operational(format!("creating {}: {e}", args.out.display())))?;
+    if c.late_points > 0 {
+        eprintln!(
+            "warning: {} request samples came more than {REORDER_S} s after later ones; each is counted in the \
+             oldest second still open",
+            c.late_points
+        );
+    }
     let started_at = UNIX_EPOCH + Duration::from_millis(c.started_at_ms.max(0) as u64);
-    if !c.seconds.is_empty() {
+    if c.timeline.interval_log.is_some() {
         let path = args.out.join(FILE_NAME);
-        let scenarios: Vec<&str> = c.scenarios.iter().map(String::as_str).collect();
-        let endpoints: Vec<&str> = c.endpoints.iter().map(String::as_str).collect();
-        let mut log = IntervalLog::create(&path, started_at, &scenarios, &endpoints)
-            .map_err(|e| Failure::Operational(format!("{}: {e}", path.display())))?;
-        for (second, cells) in &c.seconds {
-            log.write_second(*second, cells)
-                .map_err(|e| Failure::Operational(format!("{}: {e}", path.display())))?;
-        }
-        c.timeline.interval_log = Some(FILE_NAME.to_string());
+        std::fs::rename(&out.partial, &path).map_err(|e| Failure::Operational(format!("{}: {e}", path.display())))?;
     }
     let plan_dir = first.parent().unwrap_or(Path::new("."));
     let mut result = RunResult {
@@ -178,5 +232,6 @@ fn import_k6(args: &ImportK6Args) -> Result<RunResult, Failure> {
     result.verdict = Some(crate::verdict::decide(&result));
     crate::cmd::run::write_run_json(&args.out, &result, &Redactor::new(Vec::new()))
         .map_err(|e| Failure::Operational(format!("{e:#}")))?;
+    out.done = true;
     Ok(result)
 }

@@ -144,6 +144,24 @@ impl IntervalLog {
         }
         self.out.flush()
     }
+
+    /// Writes one second's cells, each named by its scenario and endpoint
+    /// (for a writer that learns the names as it goes, such as an import;
+    /// a log created with no names), and flushes.
+    pub fn write_named(&mut self, second: u64, cells: &[(&str, &str, &Cell)]) -> io::Result<()> {
+        let at = self.start + Duration::from_secs(second);
+        let mut writer = IntervalLogWriterBuilder::new().begin_log_with(&mut self.out, &mut self.serializer)?;
+        for (scenario, endpoint, cell) in cells {
+            for (metric, hist) in METRICS.into_iter().zip([&cell.duration, &cell.service]) {
+                let Some(h) = hist.histogram() else { continue };
+                let name = tag(metric, endpoint, scenario);
+                writer
+                    .write_histogram(h, at, Duration::from_secs(1), Tag::new(&name))
+                    .map_err(|e| io::Error::other(e.to_string()))?;
+            }
+        }
+        self.out.flush()
+    }
 }
 
 /// Writes `delivery.hlog`: one interval per second of submission, tagged

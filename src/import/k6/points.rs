@@ -3,11 +3,14 @@
 //! sub-metrics) or a sample (`"type": "Point"`, with its time, value and
 //! tags).
 //!
-//! The file is read line by line, never whole. Each sample is kept as its
-//! value, its time and an index into a table of the distinct tag sets, so a
-//! sample costs 24 bytes whatever its line's length; any k6 selector
-//! (`http_req_duration{name:search}`) is then recomputed from them exactly
-//! as k6 computes its summary.
+//! The file is read line by line, never whole, and no sample is kept. Each
+//! is folded into its metric's aggregate for its tag set (an index into a
+//! table of the distinct tag sets): a count, a sum, the extremes, the last
+//! value, and for trends a [`Sketch`] of the values. Any k6 selector
+//! (`http_req_duration{name:search}`) is then the merge of the aggregates
+//! of the tag sets it matches, so memory grows with the tag sets and the
+//! sketches' bins, not with the file. Every sample also goes, as it is
+//! read, to the caller's `on_point` (the import's per-second timeline).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::BufRead;
@@ -17,6 +20,7 @@ use serde::Deserialize;
 
 use super::error::ImportError;
 use super::percentile;
+use super::sketch::Sketch;
 use super::summary::Kind;
 
 /// A metric as its declaration line gives it.
@@ -31,57 +35,128 @@ pub struct Declared {
     pub submetrics: Vec<String>,
 }
 
-/// One sample.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Sample {
+/// One sample, as it is read.
+#[derive(Debug, Clone, Copy)]
+pub struct Point<'a> {
+    /// Its metric.
+    pub metric: &'a str,
     /// Its value (milliseconds for time metrics).
     pub value: f64,
     /// When, in unix milliseconds.
     pub time_ms: i64,
-    /// Its tag set, an index into [`Points::tags`].
-    pub tags: u32,
+    /// Its tag set's index into [`Points::tags`].
+    pub tag_index: u32,
+    /// Its tags.
+    pub tags: &'a BTreeMap<String, String>,
+    /// The stream's first sample's time, unix ms.
+    pub origin_ms: i64,
+}
+
+/// A metric's samples of one tag set (or, merged, of a selector).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Agg {
+    /// How many samples.
+    pub count: u64,
+    /// Their sum.
+    pub sum: f64,
+    /// How many were not zero (a rate's passes).
+    pub nonzero: u64,
+    /// The smallest and largest.
+    pub min: f64,
+    /// The largest.
+    pub max: f64,
+    /// The last one in the file's order, and its place in it.
+    pub last: (u64, f64),
+    /// The values, for trends (and metrics the stream never declared).
+    pub sketch: Option<Sketch>,
+}
+
+impl Agg {
+    fn new(keep_values: bool) -> Self {
+        Agg {
+            count: 0,
+            sum: 0.0,
+            nonzero: 0,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            last: (0, 0.0),
+            sketch: keep_values.then(Sketch::default),
+        }
+    }
+
+    fn record(&mut self, v: f64, seq: u64) {
+        self.count += 1;
+        self.sum += v;
+        self.nonzero += u64::from(v != 0.0);
+        self.min = self.min.min(v);
+        self.max = self.max.max(v);
+        self.last = (seq, v);
+        if let Some(s) = &mut self.sketch {
+            s.record(v);
+        }
+    }
+
+    fn merge(&mut self, o: &Agg) {
+        self.count += o.count;
+        self.sum += o.sum;
+        self.nonzero += o.nonzero;
+        self.min = self.min.min(o.min);
+        self.max = self.max.max(o.max);
+        if o.last.0 >= self.last.0 {
+            self.last = o.last;
+        }
+        match (&mut self.sketch, &o.sketch) {
+            (Some(a), Some(b)) => a.merge(b),
+            // One kept values and one did not: no values for the merge.
+            (Some(_), None) => self.sketch = None,
+            _ => {}
+        }
+    }
 }
 
 /// A trend's statistics as k6 computes them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrendStats {
-    /// The samples, sorted.
-    pub sorted: Vec<f64>,
-    /// Their mean.
-    pub avg: f64,
+    /// The values.
+    pub sketch: Sketch,
 }
 
 impl TrendStats {
     /// How many samples.
-    pub fn count(&self) -> usize {
-        self.sorted.len()
+    pub fn count(&self) -> u64 {
+        self.sketch.count()
     }
 
     /// k6's statistic by its name: `avg`, `min`, `med`, `max`, `count`,
     /// `p(N)`.
     pub fn stat(&self, name: &str) -> Option<f64> {
         match name {
-            "avg" => Some(self.avg),
-            "min" => self.sorted.first().copied(),
-            "max" => self.sorted.last().copied(),
-            "count" => Some(self.sorted.len() as f64),
-            _ => percentile::k6(&self.sorted, percentile::of_name(name)?),
+            "avg" => self.sketch.mean(),
+            "min" => self.sketch.min(),
+            "max" => self.sketch.max(),
+            "count" => Some(self.sketch.count() as f64),
+            _ => self.sketch.k6(percentile::of_name(name)?),
         }
     }
 }
 
-/// Everything a stream holds.
+/// Everything a stream holds, aggregated.
 #[derive(Debug, Clone, Default)]
 pub struct Points {
     /// Metrics by name, as declared.
     pub declared: BTreeMap<String, Declared>,
-    /// Samples by metric, in the file's order.
-    pub samples: BTreeMap<String, Vec<Sample>>,
+    /// Per metric, each tag set's aggregate.
+    pub series: BTreeMap<String, HashMap<u32, Agg>>,
     /// The distinct tag sets.
     pub tags: Vec<BTreeMap<String, String>>,
     index: HashMap<BTreeMap<String, String>, u32>,
     /// Lines read.
     pub lines: u64,
+    /// Samples read.
+    pub samples: u64,
+    /// The first sample's time, and the earliest and the latest, unix ms.
+    first_ms: Option<i64>,
+    span: Option<(i64, i64)>,
 }
 
 #[derive(Deserialize)]
@@ -117,8 +192,17 @@ struct PointData {
     tags: Option<BTreeMap<String, serde_json::Value>>,
 }
 
-/// Reads a stream; `file` names it in errors.
-pub fn read(file: &Path, reader: impl BufRead) -> Result<Points, ImportError> {
+/// What `on_point` may answer: go on, or stop the read with this error
+/// (for the line being read).
+pub type Flow = Result<(), String>;
+
+/// Reads a stream; `file` names it in errors; every sample goes to
+/// `on_point` as it is read.
+pub fn read(
+    file: &Path,
+    reader: impl BufRead,
+    on_point: &mut dyn FnMut(Point<'_>) -> Flow,
+) -> Result<Points, ImportError> {
     let mut points = Points::default();
     let mut buf = String::new();
     let mut reader = reader;
@@ -145,9 +229,11 @@ pub fn read(file: &Path, reader: impl BufRead) -> Result<Points, ImportError> {
             };
             ImportError::at(file, line_no, why)
         })?;
-        points.take(line).map_err(|e| ImportError::at(file, line_no, e))?;
+        points
+            .take(line, on_point)
+            .map_err(|e| ImportError::at(file, line_no, e))?;
     }
-    if points.declared.is_empty() && points.samples.is_empty() {
+    if points.declared.is_empty() && points.samples == 0 {
         return Err(ImportError::new(
             file,
             "no k6 metrics or points in it; expected the file `k6 run --out json=FILE` writes",
@@ -157,7 +243,7 @@ pub fn read(file: &Path, reader: impl BufRead) -> Result<Points, ImportError> {
 }
 
 impl Points {
-    fn take(&mut self, line: Line) -> Result<(), String> {
+    fn take(&mut self, line: Line, on_point: &mut dyn FnMut(Point<'_>) -> Flow) -> Result<(), String> {
         match line.kind.as_str() {
             "Metric" => {
                 let d: MetricData =
@@ -196,13 +282,33 @@ impl Points {
                         (k, v)
                     })
                     .collect();
-                let tags = self.intern(tags);
-                self.samples.entry(metric).or_default().push(Sample {
+                let tag_index = self.intern(tags);
+                let seq = self.samples;
+                self.samples += 1;
+                let origin_ms = *self.first_ms.get_or_insert(time_ms);
+                self.span = Some(match self.span {
+                    Some((lo, hi)) => (lo.min(time_ms), hi.max(time_ms)),
+                    None => (time_ms, time_ms),
+                });
+                // Values are kept for trends, and for a metric not (yet)
+                // declared, whose kind is not known.
+                let keep_values = self.declared.get(&metric).is_none_or(|d| d.kind == Kind::Trend);
+                let series = match self.series.get_mut(&metric) {
+                    Some(s) => s,
+                    None => self.series.entry(metric.clone()).or_default(),
+                };
+                series
+                    .entry(tag_index)
+                    .or_insert_with(|| Agg::new(keep_values))
+                    .record(d.value, seq);
+                on_point(Point {
+                    metric: &metric,
                     value: d.value,
                     time_ms,
-                    tags,
-                });
-                Ok(())
+                    tag_index,
+                    tags: &self.tags[tag_index as usize],
+                    origin_ms,
+                })
             }
             other => Err(format!("`type` {other:?}: expected \"Metric\" or \"Point\"")),
         }
@@ -218,58 +324,61 @@ impl Points {
         i
     }
 
-    /// The samples a k6 selector names (`http_req_duration`,
-    /// `http_req_duration{name:search,method:GET}`): the metric's samples
-    /// whose tags hold every pair.
-    pub fn select(&self, selector: &str) -> Result<Vec<&Sample>, String> {
+    /// The merged aggregate of the samples a k6 selector names
+    /// (`http_req_duration`, `http_req_duration{name:search,method:GET}`):
+    /// the metric's samples whose tags hold every pair; `None` when there
+    /// are none.
+    pub fn select(&self, selector: &str) -> Result<Option<Agg>, String> {
         let (metric, filter) = parse_selector(selector)?;
-        let Some(samples) = self.samples.get(metric) else {
-            return Ok(Vec::new());
+        let Some(series) = self.series.get(metric) else {
+            return Ok(None);
         };
-        let matches: Vec<bool> = self
-            .tags
+        // In tag-set order, so that merging is the same on every read.
+        let mut matching: Vec<(&u32, &Agg)> = series
             .iter()
-            .map(|t| filter.iter().all(|(k, v)| t.get(*k).map(String::as_str) == Some(*v)))
+            .filter(|(t, _)| {
+                let tags = &self.tags[**t as usize];
+                filter.iter().all(|(k, v)| tags.get(*k).map(String::as_str) == Some(*v))
+            })
             .collect();
-        Ok(samples.iter().filter(|s| matches[s.tags as usize]).collect())
+        matching.sort_by_key(|(t, _)| **t);
+        let mut out: Option<Agg> = None;
+        for (_, agg) in matching {
+            match &mut out {
+                Some(o) => o.merge(agg),
+                None => out = Some(agg.clone()),
+            }
+        }
+        Ok(out)
     }
 
     /// A trend's statistics for a selector, as k6's summary computes them.
     pub fn trend(&self, selector: &str) -> Result<Option<TrendStats>, String> {
-        let mut values: Vec<f64> = self.select(selector)?.iter().map(|s| s.value).collect();
-        if values.is_empty() {
-            return Ok(None);
-        }
-        values.sort_by(f64::total_cmp);
-        let avg = values.iter().sum::<f64>() / values.len() as f64;
-        Ok(Some(TrendStats { sorted: values, avg }))
+        Ok(self
+            .select(selector)?
+            .and_then(|a| a.sketch)
+            .map(|sketch| TrendStats { sketch }))
     }
 
     /// A counter's sum for a selector.
     pub fn sum(&self, selector: &str) -> Result<f64, String> {
-        Ok(self.select(selector)?.iter().map(|s| s.value).sum())
+        Ok(self.select(selector)?.map_or(0.0, |a| a.sum))
     }
 
     /// A rate's non-zero samples and all its samples, for a selector.
     pub fn rate(&self, selector: &str) -> Result<(u64, u64), String> {
-        let s = self.select(selector)?;
-        Ok((s.iter().filter(|x| x.value != 0.0).count() as u64, s.len() as u64))
+        Ok(self.select(selector)?.map_or((0, 0), |a| (a.nonzero, a.count)))
     }
 
-    /// The endpoint a sample is for: its `name` tag, else its `url`.
-    pub fn endpoint(&self, sample: &Sample) -> Option<&str> {
-        endpoint_of(&self.tags[sample.tags as usize])
-    }
-
-    /// The first and the last sample's time, in unix milliseconds.
+    /// The earliest and the latest sample's time, in unix milliseconds.
     pub fn span_ms(&self) -> Option<(i64, i64)> {
-        let times = self.samples.values().flatten().map(|s| s.time_ms);
-        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
-        for t in times {
-            lo = lo.min(t);
-            hi = hi.max(t);
-        }
-        (lo <= hi).then_some((lo, hi))
+        self.span
+    }
+
+    /// The first sample's time in the file, unix ms: second 0 of the
+    /// timeline starts there.
+    pub fn origin_ms(&self) -> Option<i64> {
+        self.first_ms
     }
 }
 
@@ -306,7 +415,7 @@ mod tests {
     use super::*;
 
     fn lines(text: &str) -> Result<Points, ImportError> {
-        read(Path::new("t.ndjson"), text.as_bytes())
+        read(Path::new("t.ndjson"), text.as_bytes(), &mut |_| Ok(()))
     }
 
     #[test]
@@ -324,13 +433,15 @@ mod tests {
         .unwrap();
         assert_eq!(p.declared["d"].thresholds, vec!["p(95)<1"]);
         let a = p.trend("d{name:a}").unwrap().unwrap();
-        assert_eq!(a.sorted, vec![1.0, 5.0]);
+        assert_eq!((a.stat("min"), a.stat("max"), a.count()), (Some(1.0), Some(5.0), 2));
         assert_eq!(a.stat("med"), Some(3.0));
         assert_eq!(p.trend("d{name:a,status:500}").unwrap().unwrap().count(), 1);
         assert_eq!(p.trend("d").unwrap().unwrap().count(), 3);
         assert!(p.trend("d{name:c}").unwrap().is_none());
         assert_eq!(p.span_ms().map(|(a, b)| b - a), Some(1500));
         assert!(p.select("d{name}").is_err());
+        assert_eq!(p.sum("d{name:a}").unwrap(), 6.0);
+        assert_eq!(p.select("d").unwrap().unwrap().last.1, 5.0);
     }
 
     #[test]
