@@ -21,13 +21,15 @@ use super::h2::{self, H2, Lease, Owned, SendError};
 use super::tls_stream;
 use super::wire::{Origin, Protocol, Response};
 use crate::metrics::ErrorClass;
-use crate::plan::{HttpVersion, Scheme};
+use crate::plan::{HttpVersion, ResponseLimits, Scheme};
 
 /// Opens connections to origins.
 #[derive(Clone)]
 pub struct Connector {
     tls: Option<Arc<rustls::ClientConfig>>,
     http: HttpVersion,
+    /// `[limits]`: caps on what a response may hold.
+    limits: ResponseLimits,
     /// Connections are made on a worker thread, inside its `LocalSet`.
     local: bool,
 }
@@ -57,8 +59,15 @@ impl Connector {
         Connector {
             tls,
             http,
+            limits: ResponseLimits::default(),
             local: false,
         }
+    }
+
+    /// The same connector with the plan's `[limits]`.
+    pub fn with_limits(mut self, limits: ResponseLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// The same connector for the engine's workers: an HTTP/2 connection's
@@ -97,23 +106,23 @@ impl Connector {
             // The TLS and HTTP/2 handshakes are boxed, so that the future
             // of a plain TCP connect stays small: 10,000 VUs connecting at
             // once each hold one.
-            (Scheme::Http, _, _) if self.http == HttpVersion::Http2 => h2_handshake(tcp)
+            (Scheme::Http, _, _) if self.http == HttpVersion::Http2 => h2_handshake(tcp, self.limits)
                 .await
                 .map(Fresh::H2)
                 .map_err(|c| ConnectError::new(c, None)),
-            (Scheme::Http, _, _) => Ok(Fresh::H1(H1::new(Io::Tcp(tcp)))),
+            (Scheme::Http, _, _) => Ok(Fresh::H1(H1::new(Io::Tcp(tcp), self.limits))),
             (Scheme::Https, Some(tls), Some(name)) => {
                 let stream = tls_stream::handshake(tls.clone(), name.clone(), tcp)
                     .await
                     .map_err(|e| ConnectError::new(ErrorClass::Tls, Some(e)))?;
                 match stream.alpn_protocol() {
-                    Some(b"h2") => h2_handshake(stream)
+                    Some(b"h2") => h2_handshake(stream, self.limits)
                         .await
                         .map(Fresh::H2)
                         .map_err(|c| ConnectError::new(c, None)),
                     // Asked for HTTP/2 only, and the server would not speak it.
                     _ if self.http == HttpVersion::Http2 => Err(ConnectError::new(ErrorClass::Tls, None)),
-                    _ => Ok(Fresh::H1(H1::new(Io::Tls(Box::new(stream))))),
+                    _ => Ok(Fresh::H1(H1::new(Io::Tls(Box::new(stream)), self.limits))),
                 }
             }
             _ => Err(ConnectError::new(ErrorClass::Tls, None)),
@@ -140,11 +149,11 @@ impl ConnectError {
 /// The HTTP/2 handshake, boxed. Boxed in a plain function: a future built
 /// inside an `async fn` keeps its space in that function's state even once
 /// moved into a box.
-fn h2_handshake<T>(io: T) -> Pin<Box<dyn Future<Output = Result<H2, ErrorClass>> + Send>>
+fn h2_handshake<T>(io: T, limits: ResponseLimits) -> Pin<Box<dyn Future<Output = Result<H2, ErrorClass>> + Send>>
 where
     T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    Box::pin(h2::handshake(io))
+    Box::pin(h2::handshake(io, limits))
 }
 
 impl Fresh {

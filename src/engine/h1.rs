@@ -24,15 +24,13 @@ use tokio::net::TcpStream;
 use super::tls_stream::TlsStream;
 use super::wire::Response;
 use crate::metrics::ErrorClass;
+use crate::plan::ResponseLimits;
 
 /// The read buffer's first size; enough for a typical response's head.
 const INIT_BUF: usize = 4 * 1024;
-/// The read buffer grows to at most this while reading a large body.
-const MAX_BODY_BUF: usize = 64 * 1024;
-/// A response head larger than this is refused.
-const MAX_HEAD: usize = 64 * 1024;
-/// Header lines in one response head.
-const MAX_HEADERS: usize = 100;
+/// Room for header lines when a head is parsed: the most `[limits]
+/// response_headers` may allow (uninitialized, so it costs nothing).
+const HEADER_SLOTS: usize = ResponseLimits::MAX_HEADERS as usize;
 /// A body up to this size is copied after the head, for one plain write.
 const INLINE_BODY: usize = 4 * 1024;
 /// First-size read buffers a worker keeps for reuse.
@@ -151,6 +149,10 @@ pub struct H1 {
     open: bool,
     /// Small responses in a row since the read buffer last grew.
     small: u8,
+    /// `[limits]`: a head over `response_head` bytes or
+    /// `response_headers` lines is a `protocol` error; a body is read
+    /// through at most `body_buffer` bytes.
+    limits: ResponseLimits,
 }
 
 /// What a response head says.
@@ -174,7 +176,7 @@ enum Framing {
 
 impl H1 {
     /// A connection over `io`, with nothing sent yet.
-    pub fn new(io: Io) -> Self {
+    pub fn new(io: Io, limits: ResponseLimits) -> Self {
         H1 {
             io,
             buf: Vec::new(),
@@ -182,7 +184,16 @@ impl H1 {
             end: 0,
             open: true,
             small: 0,
+            limits,
         }
+    }
+
+    fn max_head(&self) -> usize {
+        self.limits.response_head as usize
+    }
+
+    fn max_body_buf(&self) -> usize {
+        self.limits.body_buffer as usize
     }
 
     /// Whether the connection can take another request: neither side has
@@ -334,18 +345,23 @@ impl H1 {
         }
     }
 
-    /// Reads until a whole response head is buffered, and parses it.
+    /// Reads until a whole response head is buffered, and parses it. A
+    /// head that does not parse, or grows past its cap, is a `protocol`
+    /// error; a connection that closes before the head is whole, a
+    /// `reset`.
     async fn read_head(&mut self, want: Option<&HeaderName>) -> Result<Head, ErrorClass> {
+        let cap = self.max_head();
         loop {
             if self.start < self.end {
-                if let Some(head) = parse_head(&self.buf[self.start..self.end], want)? {
+                let max_headers = self.limits.response_headers as usize;
+                if let Some(head) = parse_head(&self.buf[self.start..self.end], want, max_headers)? {
                     return Ok(head);
                 }
-                if self.end - self.start >= MAX_HEAD {
-                    return Err(ErrorClass::Reset);
+                if self.end - self.start >= cap {
+                    return Err(ErrorClass::Protocol);
                 }
             }
-            if self.fill(MAX_HEAD).await? == 0 {
+            if self.fill(cap).await? == 0 {
                 return Err(ErrorClass::Reset);
             }
         }
@@ -373,7 +389,9 @@ impl H1 {
                 let grown = (self.buf.len() * 2).min(cap.max(self.buf.len()));
                 self.buf.resize(grown, 0);
             } else {
-                return Err(ErrorClass::Reset);
+                // A line (a head, a chunk size, a trailer) longer than its
+                // cap.
+                return Err(ErrorClass::Protocol);
             }
         }
         let n = match self.io.read(&mut self.buf[self.end..]).await {
@@ -391,8 +409,10 @@ impl H1 {
     }
 
     /// Consumes `n` body bytes. While more is due than the buffer holds,
-    /// each read doubles it (up to 64 KB), as hyper's adaptive buffer does.
+    /// each read doubles it (up to `body_buffer`, 64 KB by default), as
+    /// hyper's adaptive buffer does.
     async fn skip(&mut self, mut n: u64) -> Result<(), ErrorClass> {
+        let max_buf = self.max_body_buf();
         loop {
             let have = (self.end - self.start) as u64;
             if have >= n {
@@ -402,8 +422,8 @@ impl H1 {
             n -= have;
             self.start = 0;
             self.end = 0;
-            if n > self.buf.len() as u64 && self.buf.len() < MAX_BODY_BUF {
-                let grown = (self.buf.len() * 2).clamp(INIT_BUF, MAX_BODY_BUF);
+            if n > self.buf.len() as u64 && self.buf.len() < max_buf {
+                let grown = (self.buf.len() * 2).clamp(INIT_BUF, max_buf);
                 self.buf.resize(grown, 0);
             }
             if self.fill(INIT_BUF).await? == 0 {
@@ -413,7 +433,9 @@ impl H1 {
     }
 
     /// Reads a chunked body and its trailers; returns the payload's length.
+    /// A chunk size or line end that does not parse is a `protocol` error.
     async fn read_chunked(&mut self) -> Result<u64, ErrorClass> {
+        let cap = self.max_head();
         let mut total = 0u64;
         loop {
             let size = loop {
@@ -423,11 +445,14 @@ impl H1 {
                         break size;
                     }
                     Ok(httparse::Status::Partial) => {
-                        if self.end - self.start >= MAX_HEAD || self.fill(MAX_HEAD).await? == 0 {
+                        if self.end - self.start >= cap {
+                            return Err(ErrorClass::Protocol);
+                        }
+                        if self.fill(cap).await? == 0 {
                             return Err(ErrorClass::Reset);
                         }
                     }
-                    Err(_) => return Err(ErrorClass::Reset),
+                    Err(_) => return Err(ErrorClass::Protocol),
                 }
             };
             if size == 0 {
@@ -443,12 +468,12 @@ impl H1 {
     /// The CRLF after a chunk's data.
     async fn expect_crlf(&mut self) -> Result<(), ErrorClass> {
         while self.end - self.start < 2 {
-            if self.fill(MAX_HEAD).await? == 0 {
+            if self.fill(self.max_head()).await? == 0 {
                 return Err(ErrorClass::Reset);
             }
         }
         if &self.buf[self.start..self.start + 2] != b"\r\n" {
-            return Err(ErrorClass::Reset);
+            return Err(ErrorClass::Protocol);
         }
         self.start += 2;
         Ok(())
@@ -456,6 +481,7 @@ impl H1 {
 
     /// Trailer lines after the last chunk, up to the empty line.
     async fn skip_trailers(&mut self) -> Result<(), ErrorClass> {
+        let cap = self.max_head();
         let mut seen = 0usize;
         loop {
             let pending = &self.buf[self.start..self.end];
@@ -469,7 +495,10 @@ impl H1 {
                     self.start += i + 2;
                 }
                 None => {
-                    if seen + pending.len() >= MAX_HEAD || self.fill(MAX_HEAD).await? == 0 {
+                    if seen + pending.len() >= cap {
+                        return Err(ErrorClass::Protocol);
+                    }
+                    if self.fill(cap).await? == 0 {
                         return Err(ErrorClass::Reset);
                     }
                 }
@@ -482,7 +511,7 @@ impl H1 {
         let mut total = (self.end - self.start) as u64;
         self.start = self.end;
         loop {
-            let n = self.fill(MAX_BODY_BUF).await?;
+            let n = self.fill(self.max_body_buf()).await?;
             if n == 0 {
                 return Ok(total);
             }
@@ -492,19 +521,22 @@ impl H1 {
     }
 }
 
-/// Parses a response head from `bytes`; `None` while it is incomplete.
-fn parse_head(bytes: &[u8], want: Option<&HeaderName>) -> Result<Option<Head>, ErrorClass> {
+/// Parses a response head from `bytes`; `None` while it is incomplete. A
+/// head that is not HTTP/1.x (garbage, an HTTP/0.9 answer, bytes before
+/// the status line), has more than `max_headers` lines, or frames its body
+/// in a way that cannot be trusted is a `protocol` error.
+fn parse_head(bytes: &[u8], want: Option<&HeaderName>, max_headers: usize) -> Result<Option<Head>, ErrorClass> {
     // Uninitialized: a response is parsed on every request, and zeroing
-    // 100 header slots each time would be work for nothing.
-    let mut headers = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    // the header slots each time would be work for nothing.
+    let mut headers = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; HEADER_SLOTS];
+    let headers = &mut headers[..max_headers.clamp(1, HEADER_SLOTS)];
     let mut resp = httparse::Response::new(&mut []);
-    let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut resp, bytes, &mut headers)
-    {
+    let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(&mut resp, bytes, headers) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(None),
-        Err(_) => return Err(ErrorClass::Reset),
+        Err(_) => return Err(ErrorClass::Protocol),
     };
-    let status = resp.code.ok_or(ErrorClass::Reset)?;
+    let status = resp.code.ok_or(ErrorClass::Protocol)?;
     let http10 = resp.version == Some(0);
     let mut length: Option<u64> = None;
     let mut chunked = None;
@@ -514,9 +546,9 @@ fn parse_head(bytes: &[u8], want: Option<&HeaderName>) -> Result<Option<Head>, E
     for h in resp.headers.iter() {
         let name = h.name;
         if name.eq_ignore_ascii_case("content-length") {
-            let n = parse_length(h.value).ok_or(ErrorClass::Reset)?;
+            let n = parse_length(h.value).ok_or(ErrorClass::Protocol)?;
             if length.is_some_and(|l| l != n) {
-                return Err(ErrorClass::Reset);
+                return Err(ErrorClass::Protocol);
             }
             length = Some(n);
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
@@ -637,7 +669,10 @@ mod tests {
     }
 
     async fn connect(addr: std::net::SocketAddr) -> H1 {
-        H1::new(Io::Tcp(TcpStream::connect(addr).await.unwrap()))
+        H1::new(
+            Io::Tcp(TcpStream::connect(addr).await.unwrap()),
+            ResponseLimits::default(),
+        )
     }
 
     fn get(path: &str) -> Request<Bytes> {
@@ -736,7 +771,7 @@ mod tests {
 
     #[test]
     fn transfer_encoding_edge_cases() {
-        let head = |raw: &[u8]| parse_head(raw, None).unwrap().unwrap();
+        let head = |raw: &[u8]| parse_head(raw, None, 100).unwrap().unwrap();
         let h = head(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked,\r\n\r\n");
         assert_eq!((h.framing, h.keep_alive), (Framing::Chunked, true));
         let h = head(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n");
@@ -802,9 +837,10 @@ mod tests {
         let (addr, _s) = serve(vec![big.as_slice(), small, small], false).await;
         let mut c = connect(addr).await;
         assert_eq!(c.send(&get("/"), None).await.unwrap().body_bytes, 300_000);
-        assert_eq!(c.buf.len(), MAX_BODY_BUF, "a large body grows the buffer");
+        let max = ResponseLimits::default().body_buffer as usize;
+        assert_eq!(c.buf.len(), max, "a large body grows the buffer");
         assert_eq!(c.send(&get("/"), None).await.unwrap().status, 200);
-        assert_eq!(c.buf.len(), MAX_BODY_BUF, "one small body does not shrink it");
+        assert_eq!(c.buf.len(), max, "one small body does not shrink it");
         c.small = SHRINK_AFTER - 1;
         assert_eq!(c.send(&get("/"), None).await.unwrap().status, 200);
         assert_eq!(c.buf.len(), 0, "a run of small ones does, and gives the buffer back");
@@ -828,19 +864,79 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn broken_responses_are_resets() {
-        for bad in [
-            &b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"[..],
-            b"HTTP/1.1 200 OK\r\nContent-Length: 1, 2\r\n\r\nx",
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-            b"NOT HTTP AT ALL\r\n\r\n",
-            b"HTTP/1.1 200 OK\r\nContent-Le",
+    async fn cut_responses_are_resets_and_invalid_ones_protocol_errors() {
+        let many_headers = {
+            let mut v = b"HTTP/1.1 200 OK\r\n".to_vec();
+            for i in 0..101 {
+                v.extend_from_slice(format!("x-{i}: 1\r\n").as_bytes());
+            }
+            v.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+            &*Box::leak(v.into_boxed_slice())
+        };
+        let endless_head = {
+            let mut v = b"HTTP/1.1 200 OK\r\nx-long: ".to_vec();
+            v.resize(70 * 1024, b'a');
+            &*Box::leak(v.into_boxed_slice())
+        };
+        for (bad, class) in [
+            // Cut short by the server's close.
+            (
+                &b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc"[..],
+                ErrorClass::Reset,
+            ),
+            (b"HTTP/1.1 200 OK\r\nContent-Le", ErrorClass::Reset),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+                ErrorClass::Reset,
+            ),
+            // Not valid HTTP.
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 1, 2\r\n\r\nx",
+                ErrorClass::Protocol,
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                ErrorClass::Protocol,
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabXY",
+                ErrorClass::Protocol,
+            ),
+            (b"NOT HTTP AT ALL\r\n\r\n", ErrorClass::Protocol),
+            (b"<html>an HTTP/0.9 answer</html>", ErrorClass::Protocol),
+            (b"\0\0junk HTTP/1.1 200 OK\r\n\r\n", ErrorClass::Protocol),
+            (many_headers, ErrorClass::Protocol),
+            (endless_head, ErrorClass::Protocol),
         ] {
             let (addr, _s) = serve(vec![bad], true).await;
             let mut c = connect(addr).await;
             let got = c.send(&get("/"), None).await;
-            assert_eq!(got.err(), Some(ErrorClass::Reset), "{}", String::from_utf8_lossy(bad));
+            assert_eq!(
+                got.err(),
+                Some(class),
+                "{}",
+                String::from_utf8_lossy(&bad[..bad.len().min(80)])
+            );
         }
+    }
+
+    #[tokio::test]
+    async fn limits_are_settable() {
+        let head = b"HTTP/1.1 200 OK\r\na: 1\r\nb: 2\r\nc: 3\r\nContent-Length: 0\r\n\r\n";
+        let (addr, _s) = serve(vec![head], true).await;
+        let tight = ResponseLimits {
+            response_headers: 3,
+            ..ResponseLimits::default()
+        };
+        let mut c = H1::new(Io::Tcp(TcpStream::connect(addr).await.unwrap()), tight);
+        assert_eq!(c.send(&get("/"), None).await.err(), Some(ErrorClass::Protocol));
+        let (addr, _s) = serve(vec![head], true).await;
+        let enough = ResponseLimits {
+            response_headers: 4,
+            ..ResponseLimits::default()
+        };
+        let mut c = H1::new(Io::Tcp(TcpStream::connect(addr).await.unwrap()), enough);
+        assert_eq!(c.send(&get("/"), None).await.unwrap().status, 200);
     }
 
     #[tokio::test]

@@ -39,6 +39,7 @@ use tokio::sync::Notify;
 
 use super::wire::{Origin, Response};
 use crate::metrics::ErrorClass;
+use crate::plan::ResponseLimits;
 use crate::plan::Scheme;
 
 /// Headers that are connection-specific in HTTP/1.1 and forbidden in an h2
@@ -65,8 +66,9 @@ pub struct H2 {
 }
 
 /// Performs the HTTP/2 handshake on `io` (TLS after ALPN `h2`, or plain TCP
-/// for h2c by prior knowledge).
-pub async fn handshake<T>(io: T) -> Result<H2, ErrorClass>
+/// for h2c by prior knowledge). A response's header list is capped at
+/// `[limits] response_head` bytes (h2's own default is 16 MB).
+pub async fn handshake<T>(io: T, limits: ResponseLimits) -> Result<H2, ErrorClass>
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -79,6 +81,7 @@ where
         // servers commonly allow (HAProxy 100, nginx 128): the rest wait
         // in h2 instead of being refused.
         .initial_max_send_streams(100)
+        .max_header_list_size(limits.response_head)
         .handshake::<_, Bytes>(io)
         .await
         .map_err(|e| classify(&e))?;
@@ -516,10 +519,16 @@ impl Lease {
 /// The error class of a failed stream:
 /// - `refused`: the server did not process it: `RST_STREAM(REFUSED_STREAM)`,
 ///   or a `GOAWAY` whose last stream id is below it (RFC 9113 §6.8);
+/// - `protocol`: what the server sent broke HTTP/2 (h2 itself found a
+///   protocol, frame size or header compression error in it, or a header
+///   list over its cap);
 /// - `reset`: any other `RST_STREAM`, or the connection broke.
 pub fn classify(e: &::h2::Error) -> ErrorClass {
     match e.reason() {
         Some(Reason::REFUSED_STREAM) if e.is_reset() => ErrorClass::Refused,
+        Some(Reason::PROTOCOL_ERROR | Reason::FRAME_SIZE_ERROR | Reason::COMPRESSION_ERROR) if e.is_library() => {
+            ErrorClass::Protocol
+        }
         // h2 gives a remote GOAWAY's error only to the streams above its
         // last stream id, which the server did not process, whatever its
         // code; streams it cut after processing end as I/O errors.

@@ -80,7 +80,7 @@ async fn prepare_side(plan: &Arc<Plan>, preflight: bool) -> Result<(Exchange, Ar
     } else {
         None
     };
-    let connector = client::Connector::new(tls, plan.tls.http);
+    let connector = client::Connector::new(tls, plan.tls.http).with_limits(plan.limits);
     let mut origins = Vec::with_capacity(targets.len());
     for t in &targets {
         origins.push(preflight::resolve(plan, t).await.map_err(PrepareError::Unreachable)?);

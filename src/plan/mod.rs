@@ -55,7 +55,7 @@ pub use rollout::{Availability, DeploymentSpec, Fault, Probe, Rollout, Trigger, 
 pub use scenario::{Executor, Scenario, Stage, ThinkTime};
 pub use signing::{Capture, CustomPlan, EndpointSigning, Setup, Signing};
 pub use sink::{Correlate, DEFAULT_DEADLINE, DEFAULT_MAX_BODY, IdSource, PlanSink, RouteConfig, SinkConfig};
-pub use target::{HttpVersion, Resolve, Scheme, Target, TlsOptions};
+pub use target::{HttpVersion, Resolve, ResponseLimits, Scheme, Target, TlsOptions};
 pub use template::{Part, Template};
 pub use vars::Var;
 
@@ -94,6 +94,8 @@ pub struct Plan {
     pub timeout: Duration,
     /// TLS options for staging targets.
     pub tls: TlsOptions,
+    /// `[limits]`: caps on what a response may hold.
+    pub limits: ResponseLimits,
     /// The scenarios, all run at once.
     pub scenarios: Vec<Scenario>,
     /// The endpoints scenarios pick from; scenarios refer to them by index.

@@ -34,6 +34,8 @@ pub(super) struct RawPlan {
     pub timeout: Option<DurationStr>,
     /// `[tls]`.
     pub tls: Option<RawTls>,
+    /// `[limits]`.
+    pub limits: Option<RawLimits>,
     /// `[vars]`: template variables.
     #[serde(default)]
     pub vars: BTreeMap<String, OneOf<RawVarTable>>,
@@ -392,6 +394,18 @@ pub(super) struct RawTls {
     pub http: Option<String>,
     /// Requests sharing one HTTP/2 connection at once.
     pub h2_streams: Option<i64>,
+}
+
+/// `[limits]`: caps on what a response may hold.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLimits {
+    /// Bytes of a response head.
+    pub response_head: Option<i64>,
+    /// Header lines in a response head.
+    pub response_headers: Option<i64>,
+    /// Bytes of the buffer a body is read through.
+    pub body_buffer: Option<i64>,
 }
 
 /// A `[vars]` entry written as a table: `{ file = … }` or `{ env = …, secret = … }`.

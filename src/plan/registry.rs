@@ -24,6 +24,12 @@ pub enum ErrorClass {
     /// `RST_STREAM` with `REFUSED_STREAM`, or a stream cut by a graceful
     /// `GOAWAY` (RFC 9113 §8.7: safe to retry, and counted, not retried).
     Refused,
+    /// The server's answer was not valid HTTP: bytes that do not parse as a
+    /// response (garbage, an HTTP/0.9 answer, bytes before the status
+    /// line), a head over its cap (size or header count), or a body whose
+    /// framing breaks (a bad chunk size, a conflicting `Content-Length`).
+    /// Not a network fault: the server (or a proxy) spoke something else.
+    Protocol,
     /// A 4xx status the endpoint does not expect (429 has its own class).
     Status4xx,
     /// A 429 the endpoint does not expect.
@@ -42,6 +48,7 @@ impl ErrorClass {
         ErrorClass::Timeout,
         ErrorClass::Tls,
         ErrorClass::Refused,
+        ErrorClass::Protocol,
         ErrorClass::Status4xx,
         ErrorClass::Status429,
         ErrorClass::Status5xx,
@@ -49,7 +56,7 @@ impl ErrorClass {
     ];
 
     /// How many classes there are.
-    pub const COUNT: usize = 9;
+    pub const COUNT: usize = 10;
 
     /// The class's name in `run.json` and in `{class:…}` tags.
     pub fn name(self) -> &'static str {
@@ -59,6 +66,7 @@ impl ErrorClass {
             ErrorClass::Timeout => "timeout",
             ErrorClass::Tls => "tls",
             ErrorClass::Refused => "refused",
+            ErrorClass::Protocol => "protocol",
             ErrorClass::Status4xx => "status_4xx",
             ErrorClass::Status429 => "status_429",
             ErrorClass::Status5xx => "status_5xx",

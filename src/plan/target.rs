@@ -95,6 +95,36 @@ pub struct TlsOptions {
     pub h2_streams: Option<u32>,
 }
 
+/// `[limits]`: what a response may hold before it is refused as a
+/// `protocol` error. They bound the memory a misbehaving server can make a
+/// connection hold: at most `response_head + body_buffer` bytes of buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ResponseLimits {
+    /// The largest response head (status line and header lines) over
+    /// HTTP/1.1, and the largest header list over HTTP/2, in bytes.
+    pub response_head: u32,
+    /// The most header lines in a response head.
+    pub response_headers: u32,
+    /// The read buffer a body goes through (bodies are counted and
+    /// dropped, never kept), in bytes.
+    pub body_buffer: u32,
+}
+
+impl ResponseLimits {
+    /// The most header lines `response_headers` may allow.
+    pub const MAX_HEADERS: u32 = 1024;
+}
+
+impl Default for ResponseLimits {
+    fn default() -> Self {
+        ResponseLimits {
+            response_head: 64 * 1024,
+            response_headers: 100,
+            body_buffer: 64 * 1024,
+        }
+    }
+}
+
 /// `[tls] http`: which HTTP version the engine speaks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub enum HttpVersion {

@@ -77,6 +77,7 @@ fn validate_plan(
         None => Duration::from_secs(10),
     };
     let tls = url::tls(ctx, raw.tls)?;
+    let limits = url::limits(ctx, raw.limits)?;
     let mut vars = vars(ctx, raw.vars, env)?;
     let plan_signing = match raw.signing {
         Some(s) => Some(signing::signing(ctx, &FieldPath::root("signing"), s, env)?),
@@ -139,6 +140,7 @@ fn validate_plan(
         target,
         timeout,
         tls,
+        limits,
         scenarios,
         endpoints,
         vars,

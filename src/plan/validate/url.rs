@@ -8,9 +8,9 @@ use std::net::Ipv6Addr;
 
 use super::ctx::Ctx;
 use crate::plan::error::{FieldPath, PlanError};
-use crate::plan::raw::RawTls;
+use crate::plan::raw::{RawLimits, RawTls};
 use crate::plan::template::{Part, Template};
-use crate::plan::{HttpVersion, Resolve, Scheme, Target, TlsOptions};
+use crate::plan::{HttpVersion, Resolve, ResponseLimits, Scheme, Target, TlsOptions};
 
 /// The plan's target, or the `--target` override.
 pub(super) fn target(ctx: &Ctx, in_plan: Option<&str>, overridden: Option<&str>) -> Result<Target, PlanError> {
@@ -134,6 +134,49 @@ pub(super) fn tls(ctx: &Ctx, raw: Option<RawTls>) -> Result<TlsOptions, PlanErro
         http,
         h2_streams,
     })
+}
+
+/// `[limits]`, each within what the engine can honour.
+pub(super) fn limits(ctx: &Ctx, raw: Option<RawLimits>) -> Result<ResponseLimits, PlanError> {
+    let mut limits = ResponseLimits::default();
+    let Some(raw) = raw else {
+        return Ok(limits);
+    };
+    let at = FieldPath::root("limits");
+    let set = |key: &str, value: Option<i64>, (lo, hi): (i64, i64), unit: &str, slot: &mut u32| match value {
+        None => Ok(()),
+        Some(n) if (lo..=hi).contains(&n) => {
+            *slot = n as u32;
+            Ok(())
+        }
+        Some(n) => Err(ctx.err(
+            &at.key(key),
+            format!("{n} is out of range: expected {lo} to {hi} {unit}"),
+        )),
+    };
+    let max_headers = i64::from(ResponseLimits::MAX_HEADERS);
+    set(
+        "response_head",
+        raw.response_head,
+        (1024, 16 << 20),
+        "bytes",
+        &mut limits.response_head,
+    )?;
+    set(
+        "response_headers",
+        raw.response_headers,
+        (1, max_headers),
+        "header lines",
+        &mut limits.response_headers,
+    )?;
+    set(
+        "body_buffer",
+        raw.body_buffer,
+        (4096, 16 << 20),
+        "bytes",
+        &mut limits.body_buffer,
+    )?;
+    Ok(limits)
 }
 
 /// Parses curl's `host:port:addr`.
