@@ -30,6 +30,22 @@ pub fn decide_with(result: &RunResult, comparison: Option<&ComparisonFile>) -> V
             Exit::Operational,
         ));
     }
+    if result.status == RunStatus::Killed {
+        let recovered = result
+            .recovered
+            .as_ref()
+            .map_or_else(|| "nothing recovered".to_string(), ToString::to_string);
+        reasons.push(reason(
+            ReasonKind::Abort,
+            "killed",
+            None,
+            format!(
+                "the run was killed: its process ended without writing its result; {recovered}. The log holds the \
+                 latencies of responses only: errors, status codes and pacing are not known"
+            ),
+            Exit::Operational,
+        ));
+    }
     if let Some(abort) = &result.abort {
         let (name, code) = match abort.kind {
             AbortKind::Signal => ("signal", Exit::Operational),

@@ -5,10 +5,13 @@
 //! `examples/*.toml` against `schema/plan.schema.json` and `loadcheck
 //! validate`, and `docs/metrics.md` against the metric registry.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use assert_cmd::Command;
+use common::{KillOnDrop, RUN_START_KEYS};
 use jsonschema::Validator;
 use loadcheck::demo::{DemoConfig, serve};
 use loadcheck::plan::registry::METRICS;
@@ -188,18 +191,6 @@ fn run_against_demo() -> Value {
     );
     read_json(&out.join("run.json"))
 }
-
-/// The keys of a `running` file (`RunStart`).
-const RUN_START_KEYS: [&str; 8] = [
-    "schema",
-    "plan",
-    "plan_fingerprint",
-    "id",
-    "started_at",
-    "started_at_ms",
-    "status",
-    "metadata",
-];
 
 /// A broken copy of a run.json, and what is broken in it.
 type Break = (&'static str, fn(&mut Value));
@@ -467,20 +458,10 @@ path = "/v1/images/?q=cat"
 /// Upper bound on waiting for the `running` file.
 const RUNNING_LIMIT: Duration = Duration::from_secs(30);
 
-/// Kills and reaps the child when dropped, so a failing test leaves no run
-/// behind.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// A run's `run.json` while it goes says `running`, holds only what is
 /// known at the start, matches the schema, and is what a killed run leaves
-/// behind; `loadcheck verdict` on it exits 3 and leaves it alone.
+/// behind; `loadcheck verdict` on it exits 3 and writes it back `killed`,
+/// true to the schema too.
 #[test]
 fn a_running_run_json_matches_its_schema() {
     let v = validator("run.schema.json");
@@ -553,7 +534,14 @@ fn a_running_run_json_matches_its_schema() {
         "a killed run is an error: {}",
         String::from_utf8_lossy(&judged.stderr)
     );
-    assert_eq!(read_json(&path), running, "verdict leaves a running file alone");
+    // Read back as a killed run: the file now says so, holds to the
+    // schema, and keeps every field the running file had.
+    let killed = read_json(&path);
+    assert_eq!(killed["status"], "killed", "{killed}");
+    assert_valid(&v, &killed, "a killed run read back");
+    for key in RUN_START_KEYS.iter().filter(|k| **k != "status") {
+        assert_eq!(killed[key], running[key], "{key} kept from the running file");
+    }
 }
 
 /// The environment variables a plan reads secrets from (`env = "…"`,

@@ -40,7 +40,7 @@ fn update(args: &BaselineUpdateArgs) -> Result<String, Failure> {
     let accepted = result.status == RunStatus::Completed && verdict == Some(VerdictResult::Pass);
     if !accepted && !args.force {
         let why = match (result.status, verdict) {
-            (RunStatus::Running, _) => "did not finish (its process was killed)".to_string(),
+            (RunStatus::Running | RunStatus::Killed, _) => "did not finish (its process was killed)".to_string(),
             (RunStatus::Aborted, _) => "was aborted".to_string(),
             (_, Some(VerdictResult::Fail)) => "failed its verdict".to_string(),
             (_, Some(VerdictResult::Error)) => "ended in an error".to_string(),

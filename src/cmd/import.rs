@@ -19,7 +19,7 @@ use crate::import::k6::requests::{REORDER_S, Requests};
 use crate::import::k6::{ImportError, points, summary};
 use crate::metrics::RunResult;
 use crate::metrics::hlog::FILE_NAME;
-use crate::metrics::result::{RunStatus, SCHEMA, fingerprint};
+use crate::metrics::result::{RunStart, RunStatus, SCHEMA, fingerprint};
 use crate::redact::Redactor;
 
 /// Runs `loadcheck import`.
@@ -200,35 +200,19 @@ fn import_k6(args: &ImportK6Args) -> Result<RunResult, Failure> {
         std::fs::rename(&out.partial, &path).map_err(|e| Failure::Operational(format!("{}: {e}", path.display())))?;
     }
     let plan_dir = first.parent().unwrap_or(Path::new("."));
-    let mut result = RunResult {
+    let start = RunStart {
         schema: SCHEMA.to_string(),
         plan_fingerprint: fingerprint(&c.plan),
         plan: c.plan,
         id,
         started_at: crate::outcome::rfc3339(started_at),
         started_at_ms: c.started_at_ms,
-        duration_s: c.duration_s,
         status: RunStatus::Completed,
-        abort: None,
-        verdict: None,
         metadata: crate::outcome::metadata(0, 0, plan_dir),
-        stats: c.stats,
-        timeline: c.timeline,
-        generator: c.generator,
-        thresholds: c.thresholds,
-        requirements: Vec::new(),
-        phases: Vec::new(),
-        events: Vec::new(),
-        rollout: None,
-        availability: None,
-        versions: None,
-        probes: Vec::new(),
-        commands: Vec::new(),
-        setup: Vec::new(),
-        delivery: None,
-        duet: None,
-        imported: Some(c.imported),
     };
+    let mut result = start.into_result(RunStatus::Completed, c.duration_s, c.stats, c.timeline, c.generator);
+    result.thresholds = c.thresholds;
+    result.imported = Some(c.imported);
     result.verdict = Some(crate::verdict::decide(&result));
     crate::cmd::run::write_run_json(&args.out, &result, &Redactor::new(Vec::new()))
         .map_err(|e| Failure::Operational(format!("{e:#}")))?;

@@ -51,18 +51,10 @@ fn read_shard(dir: &Path) -> Result<Read, Failure> {
             .ok()
             .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
             .is_some_and(|v| v["status"] == "running");
-        Failure::Input(if running {
-            format!(
-                "{}: the shard did not finish (status \"running\": its process was killed); merge what finished \
-                 with --allow-partial, leaving this folder out",
-                path.display()
-            )
-        } else {
-            e
-        })
+        Failure::Input(if running { unfinished(&path, "running") } else { e })
     })?;
-    if result.status == RunStatus::Running {
-        return Err(Failure::Input(format!("{}: the shard did not finish", path.display())));
+    if matches!(result.status, RunStatus::Running | RunStatus::Killed) {
+        return Err(Failure::Input(unfinished(&path, "killed")));
     }
     if let Some(i) = &result.imported {
         return Err(Failure::Input(format!(
@@ -90,6 +82,15 @@ fn read_shard(dir: &Path) -> Result<Read, Failure> {
         path,
         input: ShardInput { result, log },
     })
+}
+
+/// Why a shard whose run.json says `status` (`running`, `killed`) is refused.
+fn unfinished(path: &Path, status: &str) -> String {
+    format!(
+        "{}: the shard did not finish (status \"{status}\": its process was killed); merge what finished with \
+         --allow-partial, leaving this folder out",
+        path.display()
+    )
 }
 
 fn merge_dirs(args: &MergeArgs) -> Result<RunResult, Failure> {

@@ -12,6 +12,7 @@ use crate::metrics::RunResult;
 use crate::report::{self, Input};
 
 use super::failure::Failure;
+use super::verdict::Unfinished;
 
 /// Renders the reports.
 pub fn report(args: &ReportArgs) -> Exit {
@@ -23,7 +24,7 @@ fn render(args: &ReportArgs) -> Result<Exit, Failure> {
         return scaling(args);
     }
     let path = super::run_json(&args.runs[0]);
-    let mut run = read_run(&path).map_err(Failure::Input)?;
+    let mut run = load(&path)?;
     let comparison = match &args.comparison {
         Some(p) => Some(compare::read_file(p).map_err(Failure::Input)?),
         None => beside(&path, compare::FILE_NAME)
@@ -67,7 +68,7 @@ fn scaling(args: &ReportArgs) -> Result<Exit, Failure> {
     let mut runs = Vec::with_capacity(args.runs.len());
     for (i, r) in args.runs.iter().enumerate() {
         let path = super::run_json(r);
-        let mut run = read_run(&path).map_err(Failure::Input)?;
+        let mut run = load(&path)?;
         run.verdict = Some(crate::verdict::decide(&run));
         let label = args.label.get(i).cloned().unwrap_or_else(|| folder_name(&path, i));
         runs.push((label, run));
@@ -100,6 +101,28 @@ fn folder_name(run_json: &Path, i: usize) -> String {
         .parent()
         .and_then(|p| p.file_name())
         .map_or_else(|| format!("run {}", i + 1), |n| n.to_string_lossy().into_owned())
+}
+
+/// The run to render from `path`: as its file holds it, or, when the file
+/// still says `running` and no `loadcheck run` holds its folder, read back
+/// from the files its killed process left (`killed`).
+fn load(path: &Path) -> Result<RunResult, Failure> {
+    let value = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok());
+    let unfinished = match &value {
+        Some(v) => super::verdict::unfinished(path, v, None).map_err(|e| Failure::Input(format!("{e:#}")))?,
+        None => None,
+    };
+    match unfinished {
+        Some(Unfinished::Live) => Err(Failure::Operational(format!(
+            "{}: {}; render it once it has ended",
+            path.display(),
+            super::verdict::LIVE
+        ))),
+        Some(Unfinished::Killed(run)) => Ok(*run),
+        None => read_run(path).map_err(Failure::Input),
+    }
 }
 
 /// Reads a run.json, naming the file, line and column of what is wrong.

@@ -121,6 +121,12 @@ pub async fn run_plan(mut plan: Plan, args: &EngineArgs) -> Exit {
         start.plan_fingerprint = metrics::result::fingerprint(&record.plan);
     }
     let baseline_start = baseline_dir.as_ref().map(|_| start.clone());
+    // Held from before run.json says `running` until the run has written
+    // its result and returns.
+    let _held: Vec<std::fs::File> = std::iter::once(args.out.as_path())
+        .chain(baseline_dir.as_deref())
+        .filter_map(super::hold_folder)
+        .collect();
     let started = write_json(&args.out, &start, &redactor).and_then(|()| match (&baseline_dir, &baseline_start) {
         (Some(dir), Some(s)) => write_json(dir, s, &redactor),
         _ => Ok(()),

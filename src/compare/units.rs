@@ -131,6 +131,13 @@ impl RunData {
         if result.status == RunStatus::Running {
             return Err("the run did not finish (status \"running\")".into());
         }
+        if result.status == RunStatus::Killed {
+            return Err(
+                "the run was killed (status \"killed\"): its statistics were read back from timeline.hlog, which \
+                 holds no error counts, so it is not compared"
+                    .into(),
+            );
+        }
         if let Some(i) = result
             .imported
             .as_ref()

@@ -6,9 +6,10 @@
 //! endpoint and scenario that saw a response in the second, tagged
 //! `<metric>;endpoint=<name>;scenario=<name>`. Values are µs. The log has a
 //! `StartTime` header (the run's start, unix seconds) and no `BaseTime`, so
-//! interval start times are absolute unix seconds, and shards line up. The
-//! file is flushed after every second, so a killed run leaves the seconds
-//! it closed.
+//! interval start times are absolute unix seconds, and shards line up. Each
+//! second's lines go to the file in one write, flushed, so a killed run
+//! leaves the seconds it closed whole, and at most the second it was
+//! writing cut short in its last line (`metrics::recover`).
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -72,6 +73,23 @@ fn encode(name: &str) -> String {
     out
 }
 
+impl Cell {
+    /// The `http_req_duration` of `cells` (indexed `scenario * n_endpoints
+    /// + endpoint`) summed: in total, and by endpoint.
+    pub fn durations(cells: &[Cell], n_endpoints: usize) -> (Hist, Vec<Hist>) {
+        let n = n_endpoints.max(1);
+        let mut total = Hist::default();
+        let mut by_endpoint = vec![Hist::default(); n_endpoints];
+        for (k, cell) in cells.iter().enumerate() {
+            total += &cell.duration;
+            if let Some(h) = by_endpoint.get_mut(k % n) {
+                *h += &cell.duration;
+            }
+        }
+        (total, by_endpoint)
+    }
+}
+
 impl IntervalLog {
     /// Creates `path` (and its folder) and writes the header.
     pub fn create(path: &Path, started_at: SystemTime, scenarios: &[&str], endpoints: &[&str]) -> io::Result<Self> {
@@ -131,7 +149,8 @@ impl IntervalLog {
     /// endpoint`; empty ones are left out) and flushes.
     pub fn write_second(&mut self, second: u64, cells: &[Cell]) -> io::Result<()> {
         let at = self.start + Duration::from_secs(second);
-        let mut writer = IntervalLogWriterBuilder::new().begin_log_with(&mut self.out, &mut self.serializer)?;
+        let mut lines = Vec::new();
+        let mut writer = IntervalLogWriterBuilder::new().begin_log_with(&mut lines, &mut self.serializer)?;
         let group = self.n_scenarios * self.n_endpoints;
         for (i, cell) in cells.iter().enumerate().take(group) {
             for (m, hist) in [&cell.duration, &cell.service].into_iter().enumerate() {
@@ -142,6 +161,8 @@ impl IntervalLog {
                     .map_err(|e| io::Error::other(e.to_string()))?;
             }
         }
+        drop(writer);
+        self.out.write_all(&lines)?;
         self.out.flush()
     }
 
@@ -150,7 +171,8 @@ impl IntervalLog {
     /// a log created with no names), and flushes.
     pub fn write_named(&mut self, second: u64, cells: &[(&str, &str, &Cell)]) -> io::Result<()> {
         let at = self.start + Duration::from_secs(second);
-        let mut writer = IntervalLogWriterBuilder::new().begin_log_with(&mut self.out, &mut self.serializer)?;
+        let mut lines = Vec::new();
+        let mut writer = IntervalLogWriterBuilder::new().begin_log_with(&mut lines, &mut self.serializer)?;
         for (scenario, endpoint, cell) in cells {
             for (metric, hist) in METRICS.into_iter().zip([&cell.duration, &cell.service]) {
                 let Some(h) = hist.histogram() else { continue };
@@ -160,6 +182,8 @@ impl IntervalLog {
                     .map_err(|e| io::Error::other(e.to_string()))?;
             }
         }
+        drop(writer);
+        self.out.write_all(&lines)?;
         self.out.flush()
     }
 }

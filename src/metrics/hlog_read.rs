@@ -14,12 +14,16 @@
 //! counts as zig-zag LEB128 integers, a negative one being a run of that
 //! many empty buckets.
 
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::time::Duration;
 
 use base64::Engine as _;
 use flate2::read::ZlibDecoder;
 use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+
+use super::hlog::{Cell, METRICS, tag};
+use crate::plan::roster::Roster;
 
 const V2_COOKIE: u32 = 0x1c84_9303;
 const V2_DEFLATE_COOKIE: u32 = 0x1c84_9304;
@@ -46,6 +50,107 @@ impl Interval {
     /// The number of values.
     pub fn total(&self) -> u64 {
         self.counts.iter().map(|(_, n)| n).sum()
+    }
+
+    /// The second of a run started at `start_ms` (unix ms) that the
+    /// interval stamps, to the nearest (the log keeps whole ms); 0 for one
+    /// stamped before the start.
+    pub fn second(&self, start_ms: i64) -> u64 {
+        second_at(self.start, start_ms)
+    }
+}
+
+/// The second of a run started at `start_ms` (unix ms) that `at` (unix
+/// time) falls in, to the nearest; 0 before the start.
+pub fn second_at(at: Duration, start_ms: i64) -> u64 {
+    let offset_ms = at.as_millis() as i64 - start_ms;
+    ((offset_ms.max(0) as f64) / 1000.0).round() as u64
+}
+
+/// The start of the unfinished last line of `bytes` (a log cut mid-line),
+/// when the cut came after that line's start-time field; `None` when the
+/// log ends with a whole line or its last line is cut before that field.
+pub fn cut_start(bytes: &[u8]) -> Option<Duration> {
+    let tail = &bytes[bytes.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1)..];
+    let tail = std::str::from_utf8(tail).ok()?;
+    let fields = match tail.strip_prefix("Tag=") {
+        Some(rest) => rest.split_once(',')?.1,
+        None => tail,
+    };
+    let (start, _) = fields.split_once(',')?;
+    let (secs, frac) = start.split_once('.').unwrap_or((start, ""));
+    let millis: u64 = format!("{frac:0<3}").get(..3)?.parse().ok()?;
+    Some(Duration::from_secs(secs.parse().ok()?) + Duration::from_millis(millis))
+}
+
+/// One or more logs of one roster's run, summed second by second: the
+/// intervals each second stamps, from every log, added into that second's
+/// cells (indexed `scenario * endpoints + endpoint`). Merging shards and
+/// recovering a killed run both read their logs this way, one second in
+/// memory at a time.
+pub struct Seconds<'a> {
+    logs: Vec<&'a [Interval]>,
+    next: Vec<usize>,
+    /// Each tag's (metric, cell).
+    tags: BTreeMap<String, (usize, usize)>,
+    start_ms: i64,
+    n_cells: usize,
+}
+
+impl<'a> Seconds<'a> {
+    /// Reads `logs`, whose seconds count from `start_ms` (unix ms); an
+    /// interval whose tag is not one of `roster`'s is skipped.
+    pub fn new(logs: Vec<&'a [Interval]>, roster: &Roster, start_ms: i64) -> Seconds<'a> {
+        let n = roster.endpoints.len().max(1);
+        let mut tags = BTreeMap::new();
+        for (m, metric) in METRICS.iter().enumerate() {
+            for (s, sc) in roster.scenarios.iter().enumerate() {
+                for (e, ep) in roster.endpoints.iter().enumerate() {
+                    tags.insert(tag(metric, ep, &sc.name), (m, s * n + e));
+                }
+            }
+        }
+        Seconds {
+            next: vec![0; logs.len()],
+            logs,
+            tags,
+            start_ms,
+            n_cells: roster.scenarios.len().max(1) * n,
+        }
+    }
+
+    /// The last second any log stamps; `None` when they hold no interval.
+    pub fn last(&self) -> Option<u64> {
+        self.logs
+            .iter()
+            .filter_map(|l| l.last().map(|iv| iv.second(self.start_ms)))
+            .max()
+    }
+
+    /// Second `second`'s cells, and whether any interval fell in it. Call
+    /// it for seconds in increasing order: an interval stamped earlier than
+    /// `second` that was not taken yet is added to it.
+    pub fn take(&mut self, second: u64) -> (Vec<Cell>, bool) {
+        let mut cells = vec![Cell::default(); self.n_cells];
+        let mut any = false;
+        for (log, at) in self.logs.iter().zip(self.next.iter_mut()) {
+            while let Some(iv) = log.get(*at) {
+                if iv.second(self.start_ms) > second {
+                    break;
+                }
+                *at += 1;
+                let Some(&(m, key)) = iv.tag.as_deref().and_then(|t| self.tags.get(t)) else {
+                    continue;
+                };
+                let cell = &mut cells[key];
+                let hist = if m == 0 { &mut cell.duration } else { &mut cell.service };
+                for &(v, c) in &iv.counts {
+                    hist.record_n(v, c);
+                }
+                any = true;
+            }
+        }
+        (cells, any)
     }
 }
 

@@ -50,21 +50,21 @@ pub fn judge(
     (thresholds, requirements)
 }
 
-/// Marks every check whose metric `held` says the file does not hold as
+/// Marks every check whose selector `held` says the file does not hold as
 /// "not in this file": no value, and not a pass.
 pub fn mark_not_in_file(
     checks: &Checks,
     thresholds: &mut [CheckResult],
     requirements: &mut [RequirementResult],
-    held: &dyn Fn(&str) -> bool,
+    held: &dyn Fn(&MetricSelector) -> bool,
 ) {
     for (t, result) in checks.thresholds.iter().zip(thresholds) {
-        if !held(t.selector.metric.name) {
+        if !held(&t.selector) {
             (result.value, result.ok, result.not_in_file) = (None, false, true);
         }
     }
     for (r, result) in checks.requirements.iter().zip(requirements) {
-        if !held(r.selector.metric.name) {
+        if !held(&r.selector) {
             (result.value, result.ok, result.not_in_file) = (None, false, true);
         }
     }

@@ -19,8 +19,8 @@
 use std::collections::BTreeMap;
 
 use super::hist::{Hist, Latency};
-use super::hlog::{Cell, METRICS, tag};
-use super::hlog_read::Log;
+use super::hlog::Cell;
+use super::hlog_read::{Log, Seconds};
 use super::result::{
     Generator, MergedRecord, RunResult, RunStatus, ScenarioGenerator, ScenarioLoad, StatsSet, TimelineRow,
 };
@@ -75,25 +75,13 @@ pub fn merge(
     let phases = first.result.phases.clone();
     let stats = StatsSet::of_keys(&keys, roster, &phases, duration_s);
 
-    // Each interval's (metric, scenario × endpoint) by its tag.
-    let mut tags: BTreeMap<String, (usize, usize)> = BTreeMap::new();
-    for (m, metric) in METRICS.iter().enumerate() {
-        for (s, sc) in roster.scenarios.iter().enumerate() {
-            for (e, ep) in roster.endpoints.iter().enumerate() {
-                tags.insert(tag(metric, ep, &sc.name), (m, s * n + e));
-            }
-        }
-    }
     // Each shard's intervals, by merged second (the logs are in time order).
-    let second_of = |iv: &super::hlog_read::Interval| {
-        let offset_ms = iv.start.as_millis() as i64 - start_ms;
-        ((offset_ms.max(0) as f64) / 1000.0).round() as u64
-    };
-    let last_logged = shards
-        .iter()
-        .flat_map(|s| s.log.intervals.last().map(second_of))
-        .max()
-        .unwrap_or(0);
+    let mut seconds = Seconds::new(
+        shards.iter().map(|s| s.log.intervals.as_slice()).collect(),
+        roster,
+        start_ms,
+    );
+    let last_logged = seconds.last().unwrap_or(0);
 
     // The rows: counts added by aligned second, percentiles from the
     // merged histograms.
@@ -139,52 +127,24 @@ pub fn merge(
     // into cells, written out, and the rows' percentiles taken from them;
     // only one second's histograms are in memory.
     let last = total_rows.keys().copied().max().unwrap_or(0).max(last_logged);
-    let mut next: Vec<usize> = vec![0; shards.len()];
     let mut total = Vec::new();
     let mut endpoint_out: Vec<Vec<TimelineRow>> = vec![Vec::new(); roster.endpoints.len()];
     for second in 0..=last {
-        let mut cells = vec![Cell::default(); n_sc * n];
-        let mut any = false;
-        for (shard, at) in shards.iter().zip(next.iter_mut()) {
-            while let Some(iv) = shard.log.intervals.get(*at) {
-                if second_of(iv) > second {
-                    break;
-                }
-                *at += 1;
-                let Some(&(m, key)) = iv.tag.as_deref().and_then(|t| tags.get(t)) else {
-                    continue;
-                };
-                let cell = &mut cells[key];
-                let hist = if m == 0 { &mut cell.duration } else { &mut cell.service };
-                for &(v, c) in &iv.counts {
-                    hist.record_n(v, c);
-                }
-                any = true;
-            }
-        }
+        let (cells, any) = seconds.take(second);
         if any {
             write_second(second, &cells).map_err(|e| format!("writing the merged timeline.hlog: {e}"))?;
         }
+        let (all, by_endpoint) = Cell::durations(&cells, roster.endpoints.len());
         let mut row = total_rows.remove(&second).unwrap_or_else(|| blank(second));
-        let mut h = Hist::default();
-        for cell in &cells {
-            h += &cell.duration;
-        }
-        row.set_percentiles(&h);
+        row.set_percentiles(&all);
         total.push(row);
-        for (e, ep) in roster.endpoints.iter().enumerate() {
+        for ((ep, h), out) in roster.endpoints.iter().zip(&by_endpoint).zip(&mut endpoint_out) {
             let mut row = endpoint_rows
                 .get_mut(ep)
                 .and_then(|rows| rows.remove(&second))
                 .unwrap_or_else(|| blank(second));
-            let mut h = Hist::default();
-            for (k, cell) in cells.iter().enumerate() {
-                if k % n == e {
-                    h += &cell.duration;
-                }
-            }
-            row.set_percentiles(&h);
-            endpoint_out[e].push(row);
+            row.set_percentiles(h);
+            out.push(row);
         }
     }
     let endpoints: BTreeMap<String, Vec<TimelineRow>> = roster.endpoints.iter().cloned().zip(endpoint_out).collect();
@@ -301,6 +261,7 @@ pub fn merge(
         delivery,
         duet: None,
         imported: None,
+        recovered: None,
     };
     Ok(result)
 }

@@ -18,6 +18,7 @@ pub(crate) mod outcomes;
 pub mod raw;
 pub mod readback;
 pub(crate) mod recorder;
+pub mod recover;
 pub mod result;
 pub mod setup;
 pub(crate) mod stats;

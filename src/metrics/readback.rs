@@ -9,7 +9,12 @@ use super::live::Phase;
 use super::recorder::GenStats;
 use super::result::RunResult;
 use super::stats::Stats;
+use crate::plan::MetricSelector;
+use crate::plan::registry::Tag;
 use crate::plan::roster::Roster;
+
+/// The metrics a killed run's `timeline.hlog` holds.
+const RECOVERED: [&str; 2] = ["http_req_duration", "http_req_service_duration"];
 
 /// What the evaluator needs that the file holds encoded.
 pub struct Decoded {
@@ -21,6 +26,9 @@ pub struct Decoded {
     pub delivery: Option<DeliveryReport>,
     /// Metric families the file does not hold the data for, by name prefix.
     absent: Vec<&'static str>,
+    /// Read back from a killed run's files: only the latencies of
+    /// responses, with no phase.
+    recovered: bool,
 }
 
 impl Decoded {
@@ -45,6 +53,9 @@ impl Decoded {
                 .ok_or_else(|| at(&format!("the plan has no scenario \"{}\"", atom.scenario)))?;
             let p = match (&atom.phase, roster.has_rollout) {
                 (None, false) => 0,
+                // A killed run's log has no phases: its atoms count in the
+                // first phase's keys, and no `{phase:…}` check is judged.
+                (None, true) if result.recovered.is_some() => 0,
                 (Some(name), true) => Phase::from_name(name)
                     .ok_or_else(|| at(&format!("\"{name}\" is not a phase (head, rollout, tail)")))?
                     .index(),
@@ -89,11 +100,18 @@ impl Decoded {
             generator,
             delivery,
             absent,
+            recovered: result.recovered.is_some(),
         })
     }
 
-    /// Whether the file holds what `metric` is computed from.
-    pub fn holds(&self, metric: &str) -> bool {
+    /// Whether the file holds what `selector` is computed from. A killed
+    /// run's (`recovered`) holds only `http_req_duration` and
+    /// `http_req_service_duration`, without a phase.
+    pub fn holds(&self, selector: &MetricSelector) -> bool {
+        let metric = selector.metric.name;
+        if self.recovered {
+            return RECOVERED.contains(&metric) && !selector.tags.iter().any(|(t, _)| *t == Tag::Phase);
+        }
         !self.absent.iter().any(|prefix| metric.starts_with(prefix))
     }
 

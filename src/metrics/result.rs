@@ -38,8 +38,10 @@ pub struct RunResult {
     pub started_at_ms: i64,
     /// How long the load ran, in seconds.
     pub duration_s: f64,
-    /// `running` (written at the start), `completed`, or `aborted` by a
-    /// signal, an `abort_on_fail` threshold or `--max-duration`.
+    /// `running` (written at the start), `completed`, `aborted` by a
+    /// signal, an `abort_on_fail` threshold or `--max-duration`, or
+    /// `killed` when read back from the files of a run whose process was
+    /// killed.
     pub status: RunStatus,
     /// Why the run was aborted.
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -97,6 +99,49 @@ pub struct RunResult {
     /// percentiles were computed.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub imported: Option<Imported>,
+    /// What was read back from the files of a run that was killed
+    /// (`status: killed`), and what they could not give.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub recovered: Option<Recovered>,
+}
+
+/// A killed run read back from the files it left: its `running` run.json
+/// and the seconds its `timeline.hlog` holds whole.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recovered {
+    /// The file the statistics were rebuilt from (`timeline.hlog`).
+    pub from: String,
+    /// The seconds recovered, from the start through `last_whole_second`
+    /// (0 when the log holds no whole second): the run's `duration_s`.
+    pub seconds: u64,
+    /// The last second whose intervals the log holds whole, counted from
+    /// the start; absent when there is none.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub last_whole_second: Option<u64>,
+    /// Whether the log ended in the middle of a record (the kill came while
+    /// a second was being written): that second is left out.
+    pub cut: bool,
+    /// What the files cannot give, in words: the statistics hold only what
+    /// the log does (the latencies of responses).
+    pub not_recovered: Vec<String>,
+}
+
+impl std::fmt::Display for Recovered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = if self.seconds == 1 { "" } else { "s" };
+        match self.last_whole_second {
+            Some(last) => write!(
+                f,
+                "{} second{s} recovered from {}, seconds 0 to {last}",
+                self.seconds, self.from
+            )?,
+            None => write!(f, "0 seconds recovered: {} holds no whole second", self.from)?,
+        }
+        if self.cut {
+            write!(f, "; its last record was cut, and its second left out")?;
+        }
+        Ok(())
+    }
 }
 
 /// A run another tool measured, read by `loadcheck import`.
@@ -165,6 +210,61 @@ pub struct RunStart {
     pub status: RunStatus,
     /// Where and with what the run is made.
     pub metadata: Metadata,
+}
+
+impl RunStart {
+    /// The result of the run this file started: its header (the plan, its
+    /// fingerprint and id, the start, the metadata) as written at the
+    /// start, with `status` and what was measured, and nothing else yet.
+    pub fn into_result(
+        self,
+        status: RunStatus,
+        duration_s: f64,
+        stats: StatsSet,
+        timeline: Timeline,
+        generator: Generator,
+    ) -> RunResult {
+        let RunStart {
+            schema,
+            plan,
+            plan_fingerprint,
+            id,
+            started_at,
+            started_at_ms,
+            status: _,
+            metadata,
+        } = self;
+        RunResult {
+            schema,
+            plan,
+            plan_fingerprint,
+            id,
+            started_at,
+            started_at_ms,
+            duration_s,
+            status,
+            abort: None,
+            verdict: None,
+            metadata,
+            stats,
+            timeline,
+            generator,
+            thresholds: Vec::new(),
+            requirements: Vec::new(),
+            phases: Vec::new(),
+            events: Vec::new(),
+            rollout: None,
+            availability: None,
+            versions: None,
+            probes: Vec::new(),
+            commands: Vec::new(),
+            setup: Vec::new(),
+            delivery: None,
+            duet: None,
+            imported: None,
+            recovered: None,
+        }
+    }
 }
 
 /// The rollout's record.
@@ -238,6 +338,9 @@ pub enum RunStatus {
     Completed,
     /// Stopped early.
     Aborted,
+    /// Read back from the files of a run whose process was killed (its
+    /// run.json still said `running`): see [`Recovered`].
+    Killed,
 }
 
 /// Why a run stopped early.

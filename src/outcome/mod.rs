@@ -64,61 +64,36 @@ pub fn assemble(plan: &Plan, out: &EngineOutput, report: &RolloutReport, extra: 
     let timeline = timeline(plan, out, report);
     let (thresholds, requirements) = judge(&plan.thresholds, &plan.requirements, &view, &stats);
     // The header is the one `run.json` was written with at the start.
-    let RunStart {
-        schema,
-        plan: plan_json,
-        plan_fingerprint,
-        id,
-        started_at,
-        started_at_ms,
-        status: _,
-        metadata,
-    } = start;
-    let mut result = RunResult {
-        schema,
-        plan_fingerprint,
-        plan: plan_json,
-        id,
-        started_at,
-        started_at_ms,
-        duration_s,
-        status: if out.abort.is_some() {
-            RunStatus::Aborted
-        } else {
-            RunStatus::Completed
-        },
-        abort: out.abort.as_ref().map(abort_record),
-        verdict: None,
-        metadata,
-        stats,
-        timeline,
-        generator: generator(plan, &agg.generator),
-        thresholds,
-        requirements,
-        phases,
-        events: report.events.clone(),
-        rollout: report
-            .trigger
-            .clone()
-            .map(|trigger| RolloutResult { trigger, zero_downtime }),
-        availability,
-        versions: versions(plan, out),
-        probes: report.probes.clone(),
-        commands: report
-            .outputs
-            .iter()
-            .filter(|(_, _, o)| !o.is_empty())
-            .map(|(name, kind, output)| CommandOutput {
-                name: name.clone(),
-                kind: kind.clone(),
-                output: output.clone(),
-            })
-            .collect(),
-        setup: extra.setup.clone(),
-        delivery: extra.delivery.clone(),
-        duet: None,
-        imported: None,
+    let status = if out.abort.is_some() {
+        RunStatus::Aborted
+    } else {
+        RunStatus::Completed
     };
+    let mut result = start.into_result(status, duration_s, stats, timeline, generator(plan, &agg.generator));
+    result.abort = out.abort.as_ref().map(abort_record);
+    result.thresholds = thresholds;
+    result.requirements = requirements;
+    result.phases = phases;
+    result.events = report.events.clone();
+    result.rollout = report
+        .trigger
+        .clone()
+        .map(|trigger| RolloutResult { trigger, zero_downtime });
+    result.availability = availability;
+    result.versions = versions(plan, out);
+    result.probes = report.probes.clone();
+    result.commands = report
+        .outputs
+        .iter()
+        .filter(|(_, _, o)| !o.is_empty())
+        .map(|(name, kind, output)| CommandOutput {
+            name: name.clone(),
+            kind: kind.clone(),
+            output: output.clone(),
+        })
+        .collect();
+    result.setup = extra.setup.clone();
+    result.delivery = extra.delivery.clone();
     result.verdict = Some(crate::verdict::decide(&result));
     result
 }

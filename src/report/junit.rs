@@ -234,7 +234,11 @@ fn kind_name(kind: ReasonKind) -> &'static str {
 fn run_cases(run: &RunResult, reasons: &mut Reasons) -> Vec<TestCase> {
     let mut cases = Vec::new();
     let mut claimed = false;
-    if let Some(r) = reasons.take_if(run.status == RunStatus::Running, ReasonKind::Abort, "killed") {
+    if let Some(r) = reasons.take_if(
+        matches!(run.status, RunStatus::Running | RunStatus::Killed),
+        ReasonKind::Abort,
+        "killed",
+    ) {
         cases.push(failed("killed", &r, r.detail.clone(), String::new()));
         claimed = true;
     }
@@ -805,6 +809,7 @@ mod tests {
     fn aborts_and_a_killed_run_are_their_verdicts_reasons() {
         for (status, abort, failures, errors) in [
             ("running", Value::Null, 0, 1),
+            ("killed", Value::Null, 0, 1),
             ("aborted", json!({"kind": "max_duration"}), 0, 1),
             (
                 "aborted",

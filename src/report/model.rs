@@ -101,7 +101,7 @@ pub struct RunView {
     pub started_at: String,
     /// How long it ran, with its unit.
     pub duration: String,
-    /// `completed`, `aborted (…)`, or `killed`.
+    /// `completed`, `aborted (…)`, or `killed (…)`.
     pub status: String,
     /// loadcheck's version.
     pub version: String,
@@ -331,6 +331,12 @@ fn status(r: &RunResult) -> String {
                 .map_or_else(|| "unknown".to_string(), ToString::to_string)
         ),
         RunStatus::Running => "killed (run.json still says running)".into(),
+        RunStatus::Killed => format!(
+            "killed ({})",
+            r.recovered
+                .as_ref()
+                .map_or_else(|| "read back from its files".to_string(), ToString::to_string)
+        ),
     }
 }
 
@@ -486,11 +492,15 @@ fn endpoint_row(
         .map_or_else(|| "-".into(), |m| units::per_second(m as f64 / res, "requests"));
     let mut statuses: Vec<(&String, &u64)> = s.status.iter().collect();
     statuses.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    // A killed run's log holds no failure: its count is not known.
+    let unknown = r.recovered.is_some();
     EndpointRow {
         name: name.to_string(),
         requests: count(s.requests),
-        failed: count(s.failed),
-        failed_rate: if s.requests == 0 {
+        failed: if unknown { "unknown".into() } else { count(s.failed) },
+        failed_rate: if unknown {
+            "unknown".into()
+        } else if s.requests == 0 {
             "-".into()
         } else {
             percent(s.failed as f64 / s.requests as f64)

@@ -303,3 +303,27 @@ pub fn loadcheck_command() -> std::process::Command {
 pub fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// The keys of a `running` run.json (`RunStart`): what a run killed
+/// before its end leaves.
+pub const RUN_START_KEYS: [&str; 8] = [
+    "schema",
+    "plan",
+    "plan_fingerprint",
+    "id",
+    "started_at",
+    "started_at_ms",
+    "status",
+    "metadata",
+];
+
+/// A child process, killed (SIGKILL) and reaped when dropped, so a failing
+/// test leaves nothing behind.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
