@@ -29,6 +29,17 @@ pub async fn sink(args: SinkArgs) -> Exit {
             return Exit::BadInput;
         }
     };
+    // Every connection up to `max_connections` holds a descriptor.
+    let want = config.limits.max_connections as u64 + 64;
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < want => eprintln!(
+            "warning: the open-files limit is {limit}, below the {want} that max_connections = {} needs; \
+             connections beyond it wait in the listen queue",
+            config.limits.max_connections
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!("warning: cannot raise the open-files limit: {e}"),
+    }
     let redactor = Redactor::new(config.signing.iter().flat_map(|s| s.secrets.clone()).collect());
     let running = match sink::start(&config, std::time::Instant::now()).await {
         Ok(r) => r,
@@ -59,7 +70,7 @@ pub async fn sink(args: SinkArgs) -> Exit {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
-    let stats = running.sink.stats();
+    let stats = running.sink.view();
     running.stop().await;
     let text = serde_json::to_string_pretty(&stats).unwrap_or_default();
     println!("{}", redactor.redact(&text));

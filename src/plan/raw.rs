@@ -187,6 +187,12 @@ pub(super) struct RawSink {
     pub max_body: Option<u64>,
     /// After this, an undelivered event is lost; a later one is late.
     pub deadline: Option<DurationStr>,
+    /// The most delivery ids the ledger keeps.
+    pub max_ids: Option<u64>,
+    /// How long a connection has to send a whole request head.
+    pub header_timeout: Option<DurationStr>,
+    /// The most connections served at once.
+    pub max_connections: Option<u64>,
     /// Which endpoint's submissions deliveries are matched with.
     pub correlate: Option<RawCorrelate>,
     /// Programmed answers.

@@ -36,6 +36,44 @@ pub struct SinkConfig {
     pub deadline: Duration,
     /// The programmed routes, in file order.
     pub routes: Vec<RouteConfig>,
+    /// What the sink holds out against: the ledger's cap, the header
+    /// timeout and the connection limit.
+    #[serde(flatten)]
+    pub limits: SinkLimits,
+}
+
+/// The sink's defences against senders that are not the service under
+/// test: `max_ids`, `header_timeout` and `max_connections`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SinkLimits {
+    /// The most delivery ids the ledger keeps. Past it, a new id is still
+    /// answered as programmed but is not recorded (nor deduplicated), and
+    /// is counted in `ids_over_cap`.
+    pub max_ids: u64,
+    /// A connection that has not sent a whole request head within this is
+    /// closed, and counted in `header_timeouts`.
+    #[serde(with = "super::duration::serde_ms")]
+    pub header_timeout: Duration,
+    /// The most connections served at once; one more is closed as soon as
+    /// it is accepted, and counted in `connections_refused`.
+    pub max_connections: usize,
+}
+
+/// The default cap on the ledger: a million ids (at most 160 MB).
+pub const DEFAULT_MAX_IDS: u64 = 1_000_000;
+/// The default header timeout.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default connection limit.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
+
+impl Default for SinkLimits {
+    fn default() -> Self {
+        SinkLimits {
+            max_ids: DEFAULT_MAX_IDS,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
 }
 
 /// The default body limit: 1 MiB.

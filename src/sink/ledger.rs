@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use crate::metrics::delivery::Correlation;
@@ -50,12 +51,21 @@ pub enum DeliveryKind {
     Duplicate,
     /// Not accepted (a programmed failure): the sender should retry.
     Refused,
+    /// A new id while the ledger is full: answered as programmed, but not
+    /// recorded, so neither counted as a duplicate nor matched later.
+    OverCap,
 }
 
 /// The per-id ledger.
 pub struct Ledger {
     epoch: Instant,
     shards: Vec<Mutex<HashMap<Box<str>, Entry>>>,
+    /// The most entries kept.
+    cap: u64,
+    /// Entries kept now.
+    entries: AtomicU64,
+    /// New ids not recorded because the ledger was full.
+    over_cap: AtomicU64,
 }
 
 impl Default for Ledger {
@@ -65,12 +75,26 @@ impl Default for Ledger {
 }
 
 impl Ledger {
-    /// An empty ledger; times are kept relative to `epoch`.
+    /// An empty ledger with no cap; times are kept relative to `epoch`.
     pub fn new(epoch: Instant) -> Self {
+        Ledger::with_cap(epoch, u64::MAX)
+    }
+
+    /// An empty ledger that keeps at most `cap` ids.
+    pub fn with_cap(epoch: Instant, cap: u64) -> Self {
         Ledger {
             epoch,
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            cap,
+            entries: AtomicU64::new(0),
+            over_cap: AtomicU64::new(0),
         }
+    }
+
+    /// New ids (delivered or submitted) that were not recorded because the
+    /// ledger held `cap` ids already.
+    pub fn over_cap(&self) -> u64 {
+        self.over_cap.load(Relaxed)
     }
 
     fn shard(&self, id: &str) -> &Mutex<HashMap<Box<str>, Entry>> {
@@ -86,22 +110,34 @@ impl Ledger {
         at.saturating_duration_since(self.epoch).as_micros() as u64
     }
 
-    fn with<R>(&self, id: &str, f: impl FnOnce(&mut Entry) -> R) -> R {
+    /// Runs `f` on `id`'s entry, made if new; `None` when it is new and
+    /// the ledger is full.
+    fn with<R>(&self, id: &str, f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
         let mut map = self.shard(id).lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(e) = map.get_mut(id) {
-            return f(e);
+            return Some(f(e));
+        }
+        // Reserve a slot; the count never goes past the cap, even when
+        // shards race for the last one.
+        if self
+            .entries
+            .fetch_update(Relaxed, Relaxed, |n| (n < self.cap).then_some(n + 1))
+            .is_err()
+        {
+            self.over_cap.fetch_add(1, Relaxed);
+            return None;
         }
         let mut e = Entry::default();
         let r = f(&mut e);
         map.insert(id.into(), e);
-        r
+        Some(r)
     }
 
     /// loadcheck's submission of event `id`, sent at `at` and accepted by
     /// the service.
     pub fn submitted(&self, id: &str, at: Instant) {
         let us = self.us(at);
-        self.with(id, |e| e.submitted_us = e.submitted_us.min(us));
+        let _ = self.with(id, |e| e.submitted_us = e.submitted_us.min(us));
     }
 
     /// A verified POST of `id` at `at`; `accepted` when the sink answered 2xx.
@@ -120,6 +156,7 @@ impl Ledger {
                 DeliveryKind::Duplicate
             }
         })
+        .unwrap_or(DeliveryKind::OverCap)
     }
 
     /// Submitted events with no accepted delivery yet.
@@ -220,6 +257,21 @@ mod tests {
         assert_eq!(l.delivered("a", t, true), DeliveryKind::Duplicate);
         assert_eq!(l.delivered("b", t, true), DeliveryKind::First);
         assert_eq!(l.len(), 2);
+    }
+
+    #[test]
+    fn a_full_ledger_records_no_new_id_and_counts_it() {
+        let l = Ledger::with_cap(Instant::now(), 2);
+        let t = Instant::now();
+        assert_eq!(l.delivered("a", t, true), DeliveryKind::First);
+        l.submitted("b", t);
+        assert_eq!(l.delivered("c", t, true), DeliveryKind::OverCap);
+        l.submitted("d", t);
+        // Known ids are still counted exactly.
+        assert_eq!(l.delivered("a", t, true), DeliveryKind::Duplicate);
+        assert_eq!(l.delivered("b", t, true), DeliveryKind::First);
+        assert_eq!(l.delivered("c", t, true), DeliveryKind::OverCap);
+        assert_eq!((l.len(), l.over_cap()), (2, 3));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 pub use behaviour::Behaviour;
 pub use ledger::Ledger;
 pub use server::{RunningSink, start};
-pub use stats::Counters;
+pub use stats::{Counters, Guards, StatsView};
 
 use crate::metrics::delivery::{DeliveryReport, SinkStats};
 use crate::plan::{IdSource, RouteConfig, SinkConfig};
@@ -76,6 +76,7 @@ pub struct Sink {
     /// One entry per delivery id.
     pub ledger: Ledger,
     counters: Counters,
+    guards: Guards,
 }
 
 impl Sink {
@@ -99,14 +100,20 @@ impl Sink {
             fallback: RouteConfig::default()
                 .behaviour()
                 .map_err(|(f, m)| format!("{f}: {m}"))?,
-            ledger: Ledger::new(epoch),
+            ledger: Ledger::with_cap(epoch, cfg.limits.max_ids),
             counters: Counters::default(),
+            guards: Guards::default(),
         })
     }
 
     /// The counters now.
     pub fn stats(&self) -> SinkStats {
         self.counters.snapshot(self.scheme.is_some(), self.ledger.len() as u64)
+    }
+
+    /// The counters now, with what the limits turned away.
+    pub fn view(&self) -> StatsView {
+        self.guards.view(self.stats(), self.ledger.over_cap())
     }
 
     /// The final figures; `correlate` when loadcheck submitted events.

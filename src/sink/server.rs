@@ -1,12 +1,18 @@
 //! The sink's HTTP server: delivery routes, the control API, stats.
 //!
-//! Connections are served one task each (hyper-util, HTTP/1.1 and h2c), so
-//! a programmed reset can close exactly its own connection with an RST.
+//! Connections are served one task each (hyper, HTTP/1.1 and h2c), so a
+//! programmed reset can close exactly its own connection with an RST.
+//!
+//! The accept loop holds out against senders that are not the service under
+//! test: at most `max_connections` are served at once (one more is closed
+//! at once), a connection that sends no whole request head within
+//! `header_timeout` is closed, and a request head over 64 KiB gets 431.
 
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use axum::body::{Body, Bytes};
@@ -15,10 +21,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Extension, Json, Router};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
+use hyper::server::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 
@@ -27,6 +33,15 @@ use super::behaviour::Answer;
 use super::ledger::DeliveryKind;
 use super::stats::Counters;
 use crate::plan::{IdSource, RouteConfig, SinkConfig};
+
+/// The largest request head read (request line and headers, and for h2c
+/// the header list); a larger one gets 431.
+pub const MAX_HEAD: usize = 64 * 1024;
+/// The most a connection's read buffer holds: a whole head, and room for
+/// the start of a body.
+pub const MAX_BUF: usize = MAX_HEAD + 8 * 1024;
+/// The HTTP/2 connection preface that marks an h2c connection.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 use crate::signing::{InvalidReason, Verification};
 
 /// A sink serving in the background.
@@ -63,18 +78,39 @@ impl Drop for RunningSink {
 /// that submissions are timed on.
 pub async fn start(cfg: &SinkConfig, epoch: Instant) -> Result<RunningSink> {
     let sink = Arc::new(Sink::new(cfg, epoch).map_err(anyhow::Error::msg)?);
-    let listener = TcpListener::bind(cfg.listen)
-        .await
-        .with_context(|| format!("the sink cannot listen on {}", cfg.listen))?;
+    let listener = listen(cfg.listen).with_context(|| format!("the sink cannot listen on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
     let (stop_tx, stop_rx) = oneshot::channel();
-    let task = tokio::spawn(accept_loop(listener, router(sink.clone()), stop_rx));
+    let task = tokio::spawn(accept_loop(
+        listener,
+        router(sink.clone()),
+        sink.clone(),
+        (cfg.limits.max_connections as u64, cfg.limits.header_timeout),
+        stop_rx,
+    ));
     Ok(RunningSink {
         sink,
         addr,
         stop: Some(stop_tx),
         task: Some(task),
     })
+}
+
+/// The listen queue: connections the kernel has completed and the sink has
+/// not yet accepted. Deep, so that a burst of connects (thousands of idle
+/// ones at once) does not overflow it and leave connections the sink never
+/// sees; the kernel caps it at `net.core.somaxconn`.
+const BACKLOG: u32 = 8192;
+
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
 }
 
 /// Lets a handler reset its own connection.
@@ -109,7 +145,13 @@ impl ConnCtl {
     }
 }
 
-async fn accept_loop(listener: TcpListener, router: Router, mut stop: oneshot::Receiver<()>) {
+async fn accept_loop(
+    listener: TcpListener,
+    router: Router,
+    sink: Arc<Sink>,
+    (max_connections, header_timeout): (u64, Duration),
+    mut stop: oneshot::Receiver<()>,
+) {
     let mut conns = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
@@ -117,26 +159,108 @@ async fn accept_loop(listener: TcpListener, router: Router, mut stop: oneshot::R
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else {
                     // Out of descriptors or similar: back off, keep serving.
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 };
+                let guards = &sink.guards;
+                if guards.connections_open.load(Relaxed) >= max_connections {
+                    // Closed at once: the sender sees it and can retry,
+                    // and the sink's memory stays bounded.
+                    Counters::bump(&guards.connections_refused);
+                    drop(stream);
+                    continue;
+                }
+                guards.connections_open.fetch_add(1, Relaxed);
+                let open = OpenConn(sink.clone());
                 let _ = stream.set_nodelay(true);
-                let ctl = ConnCtl { fd: stream.as_raw_fd(), reset: Arc::new(Notify::new()) };
-                let reset = ctl.reset.clone();
-                let svc = TowerToHyperService::new(router.clone().layer(Extension(ctl)));
+                let router = router.clone();
                 conns.spawn(async move {
-                    let builder = auto::Builder::new(TokioExecutor::new());
-                    let conn = builder.serve_connection(TokioIo::new(stream), svc);
-                    tokio::select! {
-                        _ = conn => {}
-                        () = reset.notified() => {}
-                    }
+                    serve(stream, router, header_timeout, &open.0).await;
+                    drop(open);
                 });
             }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
         }
     }
     conns.shutdown().await;
+}
+
+/// One open connection, counted until it ends (or its task is aborted).
+struct OpenConn(Arc<Sink>);
+
+impl Drop for OpenConn {
+    fn drop(&mut self) {
+        self.0.guards.connections_open.fetch_sub(1, Relaxed);
+    }
+}
+
+/// Serves one connection: h2c when it opens with the HTTP/2 preface,
+/// HTTP/1.1 otherwise; closed when no whole request head comes within
+/// `header_timeout`.
+async fn serve(stream: TcpStream, router: Router, header_timeout: Duration, sink: &Sink) {
+    let deadline = tokio::time::Instant::now() + header_timeout;
+    let h2 = match tokio::time::timeout_at(deadline, sniff(&stream)).await {
+        Ok(Some(h2)) => h2,
+        Ok(None) => return,
+        Err(_) => {
+            Counters::bump(&sink.guards.header_timeouts);
+            return;
+        }
+    };
+    // Built only now: a connection that never sends a byte costs no service.
+    let ctl = ConnCtl {
+        fd: stream.as_raw_fd(),
+        reset: Arc::new(Notify::new()),
+    };
+    let svc = TowerToHyperService::new(router.layer(Extension(ctl.clone())));
+    let io = TokioIo::new(stream);
+    let served = async {
+        if h2 {
+            let mut b = http2::Builder::new(TokioExecutor::new());
+            b.timer(TokioTimer::new()).max_header_list_size(MAX_HEAD as u32);
+            b.serve_connection(io, svc).await
+        } else {
+            let left = deadline
+                .saturating_duration_since(tokio::time::Instant::now())
+                .max(Duration::from_millis(1));
+            let mut b = http1::Builder::new();
+            b.timer(TokioTimer::new())
+                .header_read_timeout(left)
+                .max_header_size(MAX_HEAD)
+                .max_buf_size(MAX_BUF);
+            b.serve_connection(io, svc).await
+        }
+    };
+    tokio::select! {
+        r = served => {
+            if r.is_err_and(|e| e.is_timeout()) {
+                Counters::bump(&sink.guards.header_timeouts);
+            }
+        }
+        () = ctl.reset.notified() => {}
+    }
+}
+
+/// Whether the connection opens with the h2c preface (`Some(true)`) or as
+/// HTTP/1 (`Some(false)`), read without consuming; `None` when it closes
+/// first. The caller bounds it in time.
+async fn sniff(stream: &TcpStream) -> Option<bool> {
+    let mut buf = [0u8; 24];
+    loop {
+        let n = stream.peek(&mut buf).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        if buf[..n] != H2_PREFACE[..n] {
+            return Some(false);
+        }
+        if n == H2_PREFACE.len() {
+            return Some(true);
+        }
+        // A prefix of the preface so far: wait for more bytes (peek would
+        // return the same ones at once).
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 fn router(sink: Arc<Sink>) -> Router {
@@ -150,13 +274,13 @@ fn router(sink: Arc<Sink>) -> Router {
 }
 
 async fn stats(State(sink): State<Arc<Sink>>) -> impl IntoResponse {
-    Json(sink.stats())
+    Json(sink.view())
 }
 
 async fn metrics(State(sink): State<Arc<Sink>>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        sink.stats().prometheus(),
+        sink.view().prometheus(),
     )
 }
 

@@ -4,6 +4,8 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use serde::Serialize;
+
 use crate::metrics::delivery::{Signatures, SinkStats};
 
 /// Live counters, updated per POST.
@@ -31,6 +33,88 @@ pub struct Counters {
     pub resets: AtomicU64,
     /// Of those, hangs.
     pub hangs: AtomicU64,
+}
+
+/// What the sink's limits turned away, per connection.
+#[derive(Debug, Default)]
+pub struct Guards {
+    /// Connections closed at once because `max_connections` were open.
+    pub connections_refused: AtomicU64,
+    /// Connections closed because no whole request head came within
+    /// `header_timeout`.
+    pub header_timeouts: AtomicU64,
+    /// Connections open now.
+    pub connections_open: AtomicU64,
+}
+
+/// The counters with what the limits turned away: what `/_sink/stats`
+/// serves and `loadcheck sink` prints.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct StatsView {
+    /// The delivery counters (`run.json`'s `delivery.stats`).
+    #[serde(flatten)]
+    pub stats: SinkStats,
+    /// New ids that the full ledger did not record (`max_ids`): answered
+    /// as programmed, but not deduplicated.
+    pub ids_over_cap: u64,
+    /// Connections closed at once because `max_connections` were open.
+    pub connections_refused: u64,
+    /// Connections closed for sending no whole request head within
+    /// `header_timeout`.
+    pub header_timeouts: u64,
+    /// Connections open when the figures were taken.
+    pub connections_open: u64,
+}
+
+impl Guards {
+    /// `stats` with these counters and the ledger's `ids_over_cap`.
+    pub fn view(&self, stats: SinkStats, ids_over_cap: u64) -> StatsView {
+        StatsView {
+            stats,
+            ids_over_cap,
+            connections_refused: self.connections_refused.load(Relaxed),
+            header_timeouts: self.header_timeouts.load(Relaxed),
+            connections_open: self.connections_open.load(Relaxed),
+        }
+    }
+}
+
+impl StatsView {
+    /// Prometheus text exposition (version 0.0.4), the limits included.
+    pub fn prometheus(&self) -> String {
+        let mut out = self.stats.prometheus();
+        for (name, kind, help, value) in [
+            (
+                "ids_over_cap_total",
+                "counter",
+                "New ids not recorded because the ledger held max_ids.",
+                self.ids_over_cap,
+            ),
+            (
+                "connections_refused_total",
+                "counter",
+                "Connections closed at once because max_connections were open.",
+                self.connections_refused,
+            ),
+            (
+                "header_timeouts_total",
+                "counter",
+                "Connections closed for sending no whole request head within header_timeout.",
+                self.header_timeouts,
+            ),
+            (
+                "connections_open",
+                "gauge",
+                "Connections open now.",
+                self.connections_open,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP loadcheck_sink_{name} {help}");
+            let _ = writeln!(out, "# TYPE loadcheck_sink_{name} {kind}");
+            let _ = writeln!(out, "loadcheck_sink_{name} {value}");
+        }
+        out
+    }
 }
 
 impl Counters {
@@ -132,8 +216,12 @@ mod tests {
         Counters::bump(&c.missing);
         let s = c.snapshot(true, 1);
         assert_eq!(s.signatures.rate, Some(0.5));
-        let text = s.prometheus();
+        let g = Guards::default();
+        Counters::bump(&g.header_timeouts);
+        let text = g.view(s, 7).prometheus();
         assert!(text.contains("loadcheck_sink_posts_total 1\n"), "{text}");
+        assert!(text.contains("loadcheck_sink_ids_over_cap_total 7\n"), "{text}");
+        assert!(text.contains("loadcheck_sink_header_timeouts_total 1\n"), "{text}");
         assert!(
             text.contains("loadcheck_sink_signatures_total{result=\"missing\"} 1\n"),
             "{text}"

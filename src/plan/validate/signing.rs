@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::super::error::{FieldPath, PlanError, did_you_mean};
 use super::super::raw::{OneOf, RawEndpointSigning, RawSetup, RawSigning, RawSink};
 use super::super::signing::{Capture, CustomPlan, EndpointSigning, Setup, Signing};
-use super::super::sink::{Correlate, DEFAULT_DEADLINE, DEFAULT_MAX_BODY, IdSource, PlanSink, SinkConfig};
+use super::super::sink::{Correlate, DEFAULT_DEADLINE, DEFAULT_MAX_BODY, IdSource, PlanSink, SinkConfig, SinkLimits};
 use super::super::template::Template;
 use super::super::{Endpoint, Var};
 use super::ctx::{Ctx, EnvLookup, check_name};
@@ -396,6 +396,13 @@ pub(in crate::plan) fn sink_config(
     if deadline.is_zero() || deadline > Duration::from_secs(3600) {
         return Err(ctx.err(&at.key("deadline"), "the deadline must be above 0 and at most 1h"));
     }
+    let limits = sink_limits(
+        ctx,
+        at,
+        raw.max_ids,
+        raw.header_timeout.map(|d| d.0),
+        raw.max_connections,
+    )?;
     let mut names: Vec<String> = Vec::new();
     for (i, r) in raw.routes.iter().enumerate() {
         let r_at = at.key("route").index(i);
@@ -421,5 +428,36 @@ pub(in crate::plan) fn sink_config(
         max_body,
         deadline,
         routes: raw.routes,
+        limits,
     })
+}
+
+/// `max_ids`, `header_timeout` and `max_connections` of a sink table.
+fn sink_limits(
+    ctx: &Ctx,
+    at: &FieldPath,
+    max_ids: Option<u64>,
+    header_timeout: Option<Duration>,
+    max_connections: Option<u64>,
+) -> Result<SinkLimits, PlanError> {
+    let mut limits = SinkLimits::default();
+    if let Some(n) = max_ids {
+        if n == 0 {
+            return Err(ctx.err(&at.key("max_ids"), "the ledger's cap must be above 0"));
+        }
+        limits.max_ids = n;
+    }
+    if let Some(d) = header_timeout {
+        if d < Duration::from_millis(10) || d > Duration::from_secs(600) {
+            return Err(ctx.err(&at.key("header_timeout"), "the header timeout must be 10ms to 10m"));
+        }
+        limits.header_timeout = d;
+    }
+    if let Some(n) = max_connections {
+        if n == 0 || n > 1_000_000 {
+            return Err(ctx.err(&at.key("max_connections"), "the connection limit must be 1 to 1000000"));
+        }
+        limits.max_connections = usize::try_from(n).unwrap_or(usize::MAX);
+    }
+    Ok(limits)
 }
