@@ -14,6 +14,9 @@ pub mod demo;
 pub(crate) mod engine;
 pub(crate) mod errors;
 pub mod exit;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod github;
 pub mod import;
 pub mod metrics;

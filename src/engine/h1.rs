@@ -72,6 +72,9 @@ pub enum Io {
     Tcp(TcpStream),
     /// TLS (boxed: rustls' state is over 1 KB, and most runs are plain).
     Tls(Box<TlsStream>),
+    /// An in-memory stream, for the fuzz targets.
+    #[cfg(feature = "fuzzing")]
+    Mem(tokio::io::DuplexStream),
 }
 
 impl Io {
@@ -83,6 +86,8 @@ impl Io {
             // Until application data has come (a session ticket that comes
             // first is taken on the way), or at once when some is buffered.
             Io::Tls(s) => s.readable().await,
+            #[cfg(feature = "fuzzing")]
+            Io::Mem(_) => Ok(()),
         }
     }
 }
@@ -92,6 +97,8 @@ impl AsyncRead for Io {
         match self.get_mut() {
             Io::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            #[cfg(feature = "fuzzing")]
+            Io::Mem(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -101,6 +108,8 @@ impl AsyncWrite for Io {
         match self.get_mut() {
             Io::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            #[cfg(feature = "fuzzing")]
+            Io::Mem(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
 
@@ -112,6 +121,8 @@ impl AsyncWrite for Io {
         match self.get_mut() {
             Io::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+            #[cfg(feature = "fuzzing")]
+            Io::Mem(s) => Pin::new(s).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -119,6 +130,8 @@ impl AsyncWrite for Io {
         match self {
             Io::Tcp(s) => s.is_write_vectored(),
             Io::Tls(s) => s.is_write_vectored(),
+            #[cfg(feature = "fuzzing")]
+            Io::Mem(s) => s.is_write_vectored(),
         }
     }
 
@@ -126,6 +139,8 @@ impl AsyncWrite for Io {
         match self.get_mut() {
             Io::Tcp(s) => Pin::new(s).poll_flush(cx),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            #[cfg(feature = "fuzzing")]
+            Io::Mem(s) => Pin::new(s).poll_flush(cx),
         }
     }
 
@@ -133,6 +148,8 @@ impl AsyncWrite for Io {
         match self.get_mut() {
             Io::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            #[cfg(feature = "fuzzing")]
+            Io::Mem(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }
@@ -172,6 +189,10 @@ enum Framing {
     Length(u64),
     Chunked,
     UntilClose,
+    /// A `Content-Length` that does not parse, or several that differ,
+    /// without a `Transfer-Encoding`: a `protocol` error, unless the
+    /// response has no body anyway (to `HEAD`, or 1xx, 204, 304).
+    Invalid,
 }
 
 impl H1 {
@@ -186,6 +207,13 @@ impl H1 {
             small: 0,
             limits,
         }
+    }
+
+    /// Whether the connection would be kept for another request, as the
+    /// last response left it (the fuzz targets compare it with hyper's).
+    #[cfg(feature = "fuzzing")]
+    pub fn keeps_alive(&self) -> bool {
+        self.open
     }
 
     fn max_head(&self) -> usize {
@@ -268,6 +296,7 @@ impl H1 {
             _ => head.framing,
         };
         let body_bytes = match framing {
+            Framing::Invalid => return Err(ErrorClass::Protocol),
             Framing::None => 0,
             Framing::Length(n) => {
                 self.skip(n).await?;
@@ -439,13 +468,19 @@ impl H1 {
         let mut total = 0u64;
         loop {
             let size = loop {
-                match httparse::parse_chunk_size(&self.buf[self.start..self.end]) {
+                let pending = &self.buf[self.start..self.end];
+                match httparse::parse_chunk_size(pending) {
                     Ok(httparse::Status::Complete((used, size))) => {
+                        // A line break inside the size line (in an
+                        // extension) is not one (hyper refuses it too).
+                        if pending[..used - 1].contains(&b'\n') {
+                            return Err(ErrorClass::Protocol);
+                        }
                         self.start += used;
                         break size;
                     }
                     Ok(httparse::Status::Partial) => {
-                        if self.end - self.start >= cap {
+                        if self.end - self.start >= cap || pending.contains(&b'\n') {
                             return Err(ErrorClass::Protocol);
                         }
                         if self.fill(cap).await? == 0 {
@@ -480,28 +515,33 @@ impl H1 {
     }
 
     /// Trailer lines after the last chunk, up to the empty line.
+    /// Trailers that do not parse as header fields are a `protocol` error,
+    /// as in a head (they are read with the same parser, and dropped).
     async fn skip_trailers(&mut self) -> Result<(), ErrorClass> {
         let cap = self.max_head();
-        let mut seen = 0usize;
         loop {
             let pending = &self.buf[self.start..self.end];
-            match pending.windows(2).position(|w| w == b"\r\n") {
-                Some(0) => {
-                    self.start += 2;
-                    return Ok(());
-                }
-                Some(i) => {
-                    seen += i + 2;
-                    self.start += i + 2;
-                }
-                None => {
-                    if seen + pending.len() >= cap {
-                        return Err(ErrorClass::Protocol);
+            // Almost always: no trailers.
+            if pending.starts_with(b"\r\n") {
+                self.start += 2;
+                return Ok(());
+            }
+            if pending.len() >= 2 || pending == b"\n" {
+                let mut fields = [httparse::EMPTY_HEADER; 100];
+                match httparse::parse_headers(pending, &mut fields) {
+                    Ok(httparse::Status::Complete((used, _))) => {
+                        self.start += used;
+                        return Ok(());
                     }
-                    if self.fill(cap).await? == 0 {
-                        return Err(ErrorClass::Reset);
-                    }
+                    Ok(httparse::Status::Partial) => {}
+                    Err(_) => return Err(ErrorClass::Protocol),
                 }
+            }
+            if pending.len() >= cap {
+                return Err(ErrorClass::Protocol);
+            }
+            if self.fill(cap).await? == 0 {
+                return Err(ErrorClass::Reset);
             }
         }
     }
@@ -536,9 +576,14 @@ fn parse_head(bytes: &[u8], want: Option<&HeaderName>, max_headers: usize) -> Re
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(_) => return Err(ErrorClass::Protocol),
     };
-    let status = resp.code.ok_or(ErrorClass::Protocol)?;
+    // Three digits, from 100 (RFC 9110 §15; `020` parses, and is not one).
+    let status = resp
+        .code
+        .filter(|c| (100..=999).contains(c))
+        .ok_or(ErrorClass::Protocol)?;
     let http10 = resp.version == Some(0);
     let mut length: Option<u64> = None;
+    let mut bad_length = false;
     let mut chunked = None;
     let mut close = false;
     let mut keep_alive = false;
@@ -546,11 +591,10 @@ fn parse_head(bytes: &[u8], want: Option<&HeaderName>, max_headers: usize) -> Re
     for h in resp.headers.iter() {
         let name = h.name;
         if name.eq_ignore_ascii_case("content-length") {
-            let n = parse_length(h.value).ok_or(ErrorClass::Protocol)?;
-            if length.is_some_and(|l| l != n) {
-                return Err(ErrorClass::Protocol);
+            match parse_length(h.value) {
+                Some(n) if length.is_none_or(|l| l == n) => length = Some(n),
+                _ => bad_length = true,
             }
-            length = Some(n);
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             // Only the last coding decides; empty list elements do not count.
             let last = h
@@ -571,6 +615,7 @@ fn parse_head(bytes: &[u8], want: Option<&HeaderName>, max_headers: usize) -> Re
     let framing = match (chunked, length) {
         (Some(true), _) => Framing::Chunked,
         (Some(false), _) => Framing::UntilClose,
+        (None, _) if bad_length => Framing::Invalid,
         (None, Some(n)) => Framing::Length(n),
         (None, None) => Framing::UntilClose,
     };
@@ -581,7 +626,7 @@ fn parse_head(bytes: &[u8], want: Option<&HeaderName>, max_headers: usize) -> Re
         // Transfer-Encoding with Content-Length, or on HTTP/1.0, leaves the
         // message's end in doubt: the connection is not reused (RFC 9112,
         // sections 6.1 and 6.3).
-        keep_alive: !(chunked.is_some() && (length.is_some() || http10))
+        keep_alive: !(chunked.is_some() && (length.is_some() || bad_length || http10))
             && if http10 { keep_alive && !close } else { !close },
         version,
     }))
@@ -903,6 +948,16 @@ mod tests {
                 ErrorClass::Protocol,
             ),
             (b"NOT HTTP AT ALL\r\n\r\n", ErrorClass::Protocol),
+            (b"HTTP/1.1 020 OK\r\nContent-Length: 0\r\n\r\n", ErrorClass::Protocol),
+            // Found by the differential fuzz target (hyper refuses both).
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3;\n\r\n",
+                ErrorClass::Protocol,
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\xff\xfer: 1\r\n\r\n",
+                ErrorClass::Protocol,
+            ),
             (b"<html>an HTTP/0.9 answer</html>", ErrorClass::Protocol),
             (b"\0\0junk HTTP/1.1 200 OK\r\n\r\n", ErrorClass::Protocol),
             (many_headers, ErrorClass::Protocol),
@@ -918,6 +973,21 @@ mod tests {
                 String::from_utf8_lossy(&bad[..bad.len().min(80)])
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_bad_content_length_is_ignored_where_no_body_can_follow() {
+        // Found by the differential fuzz target: to HEAD (and on 204/304)
+        // the head ends the response, so its Content-Length frames nothing;
+        // hyper reads such a response, and so does loadcheck.
+        let bad = b"HTTP/1.1 200 OK\r\nContent-Length: 100Content-L0\r\n\r\n";
+        let (addr, _s) = serve(vec![bad, bad], false).await;
+        let mut c = connect(addr).await;
+        let mut head = get("/");
+        *head.method_mut() = Method::HEAD;
+        let r = c.send(&head, None).await.unwrap();
+        assert_eq!((r.status, r.body_bytes), (200, 0));
+        assert_eq!(c.send(&get("/"), None).await.err(), Some(ErrorClass::Protocol));
     }
 
     #[tokio::test]

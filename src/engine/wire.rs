@@ -38,7 +38,10 @@ pub struct Response {
     pub status: u16,
     /// Body bytes received. The clients' unit tests read it to show a body
     /// was framed exactly; the engine records no body sizes yet.
-    #[cfg_attr(not(test), expect(dead_code, reason = "read only by the clients' unit tests"))]
+    #[cfg_attr(
+        not(any(test, feature = "fuzzing")),
+        expect(dead_code, reason = "read only by the clients' unit tests and the fuzz targets")
+    )]
     pub body_bytes: u64,
     /// The version header's value, when the plan names one and the response
     /// has it.
