@@ -5,8 +5,10 @@
 //! from the NDJSON points equal k6's own summary.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use loadcheck::import::k6::points;
+use loadcheck::import::k6::requests::Requests;
 use loadcheck::import::k6::summary::{self, Format, Kind};
 
 fn fixture(name: &str) -> PathBuf {
@@ -159,4 +161,50 @@ fn bad_files_are_named_with_what_was_expected() {
     let e = points::read(Path::new("cut.ndjson"), cut.as_bytes(), &mut |_| Ok(())).unwrap_err();
     assert_eq!(e.line, Some(cut.lines().count() as u64));
     assert!(e.message.contains("truncated"), "{e}");
+}
+
+/// Two k6 points `days` apart: an `http_reqs` sample, then a request.
+fn two_points(days: u32) -> String {
+    let tags = r#""tags":{"name":"search","scenario":"api","status":"200"}"#;
+    let at = |day: u32| {
+        chrono::DateTime::from_timestamp(1_763_926_410 + i64::from(day) * 86_400, 375_173_073)
+            .unwrap()
+            .to_rfc3339()
+    };
+    format!(
+        "{{\"metric\":\"http_reqs\",\"type\":\"Point\",\"data\":{{\"time\":\"{}\",\"value\":1,{tags}}}}}\n\
+         {{\"metric\":\"http_req_duration\",\"type\":\"Point\",\"data\":{{\"time\":\"{}\",\"value\":0.35,{tags}}}}}\n",
+        at(0),
+        at(days)
+    )
+}
+
+/// The stream read as `loadcheck import k6` reads it, its requests folded
+/// second by second; `None` when that takes more than 20 s.
+fn fold(stream: String) -> Option<Result<u64, (Option<u64>, String)>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut requests = Requests::new(None);
+        let got = points::read(Path::new("gap.ndjson"), stream.as_bytes(), &mut |p| requests.point(p))
+            .map(|p| p.samples)
+            .map_err(|e| (e.line, e.to_string()));
+        let _ = tx.send(got);
+    });
+    rx.recv_timeout(Duration::from_secs(20)).ok()
+}
+
+/// Found by `fuzz/fuzz_targets/k6.rs` (a seed stream with one year's digit
+/// changed): samples a year apart made the import fold a timeline row for
+/// every second in between, 31.5 million of them, for minutes and
+/// gigabytes. A request that far from the stream's first sample is
+/// refused, naming its line; a stream of a few days still imports.
+#[test]
+fn samples_a_year_apart_are_refused_not_folded_second_by_second() {
+    let got = fold(two_points(365)).expect("the import answers within 20 s");
+    let (line, message) = got.expect_err("a stream spanning a year is refused");
+    assert_eq!(line, Some(2), "{message}");
+    assert!(message.starts_with("gap.ndjson"), "{message}");
+    assert!(message.contains("at most 7 days"), "{message}");
+    let got = fold(two_points(2)).expect("the import answers within 20 s");
+    assert_eq!(got, Ok(2), "two days apart is a long run, not an error");
 }

@@ -91,6 +91,10 @@ def main():
           "header=X-Sig:t%3D{timestamp},s%3D{signature}", "PUT", "/c?q=1", [], b"x")
     write("custom-sha1-base64", "custom alg=sha1 enc=base64 message={id}:{body} header=X-Sig:{signature} header=X-Id:{id} id=abc",
           "POST", "/c", [], b"body")
+    # Text after {signature} that the signature can hold: refused when built.
+    write("custom-ambiguous-hex", "custom message={body} header=X-Sig:{signature}a", "POST", "/x", [], b"body")
+    write("custom-ambiguous-base64url", "custom enc=base64url message={body}{timestamp} header=X-Sig:{signature}-{timestamp}",
+          "POST", "/x", [], b"body")
     write("none-too-large", "none idsrc=body", "POST", "/big", [("content-type", b"application/json")],
           b'{"id":"' + b"x" * 600 + b'"}')
     write("none-no-id", "none", "POST", "/hooks", [], b"")

@@ -18,7 +18,7 @@ use rand::SeedableRng as _;
 use rand::rngs::SmallRng;
 
 use crate::compare::store::Store;
-use crate::compare::units::{Cell, Unit, bin_of};
+use crate::compare::units::{BINS, Cell, Unit, bin_of};
 use crate::compare::{Comparison, ComparisonFile, RunData, Settings};
 use crate::metrics::RunResult;
 use crate::metrics::result::{RunStatus, Testbed, VerdictResult};
@@ -293,7 +293,8 @@ pub fn comparison_file(comparisons: Vec<Comparison>) -> ComparisonFile {
 // ------------------------------------------------------------ baseline
 
 /// A run like the store's last one, second by second: each of its cells
-/// spread over its seconds (at most 120 units), with its latency bins.
+/// spread over its seconds (at most 120 units), with its latency bins
+/// (those a run can have).
 /// What `baseline update` then `compare` see when the same plan runs
 /// again on the same testbed.
 pub fn run_like(store: &Store) -> RunData {
@@ -309,9 +310,13 @@ pub fn run_like(store: &Store) -> RunData {
                         .map(|i| Unit {
                             requests: per(c.requests, i),
                             errors: per(c.errors.min(c.requests), i),
+                            // A run's bins come from `bin_of`: below BINS (a
+                            // store's are not checked, and compare never
+                            // reads them).
                             bins: c
                                 .bins
                                 .iter()
+                                .filter(|(b, _)| usize::from(*b) < BINS)
                                 .filter_map(|&(b, count)| {
                                     let k = per(count, i);
                                     (k > 0).then(|| (b, u32::try_from(k).unwrap_or(u32::MAX)))

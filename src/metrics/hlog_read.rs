@@ -295,7 +295,7 @@ fn counts(p: &[u8]) -> Result<Vec<(u64, u64)>, String> {
                 let v = value_at(index).ok_or("a bucket index is beyond 64-bit values")?;
                 out.push((v, n as u64));
             }
-            index += 1;
+            index = index.checked_add(1).ok_or("a bucket index is beyond 64-bit values")?;
         }
     }
     Ok(out)
@@ -401,5 +401,16 @@ mod tests {
         assert_eq!(log.intervals.len(), 1);
         assert_eq!(log.intervals[0].counts, vec![(500, 4)]);
         assert_eq!(log.start_time, Some(Duration::from_secs(1_700_000_000)));
+    }
+
+    /// Found with `fuzz/fuzz_targets/timeline_hlog.rs`: a plain V2 payload
+    /// whose runs of empty buckets add up to the last 64-bit index, then a
+    /// zero count, overflowed the bucket index (a panic under debug
+    /// assertions, a silent wrap to bucket 0 in release). It is an error.
+    #[test]
+    fn runs_of_empty_buckets_up_to_the_last_index_are_an_error() {
+        let payload = "HISTEwAAABMAAAAAAAAAAwAAAAAAAAABAAAAANaTpAA/8AAAAAAAAP////////////3//////////wA=";
+        let e = decode(payload).unwrap_err();
+        assert!(e.contains("64-bit"), "{e}");
     }
 }

@@ -63,7 +63,7 @@ impl Decoded {
                 (None, true) => return Err(at("no phase, but the plan has a [rollout]")),
             };
             let stats = atom.stats().map_err(|e| at(&e))?;
-            keys[(p * n_sc + s) * n + e] += &stats;
+            keys[(p * n_sc + s) * n + e].try_add(&stats).map_err(|e| at(&e))?;
         }
         let mut generator = vec![GenStats::default(); n_sc];
         for (name, g) in &result.generator.scenarios {

@@ -103,6 +103,35 @@ impl Stats {
     }
 }
 
+impl Stats {
+    /// `self += o` unless a count would pass `u64::MAX`; then nothing
+    /// changes and the error names the count. What a file read back merges
+    /// (a run's own counts cannot get there).
+    pub fn try_add(&mut self, o: &Stats) -> Result<(), String> {
+        let over = |what: &str| format!("{what} adds up past 2^64 with the other atoms of its key");
+        let sum = |a: u64, b: u64, what: &str| a.checked_add(b).ok_or_else(|| over(what));
+        sum(self.requests, o.requests, "requests")?;
+        sum(self.ok, o.ok, "ok")?;
+        sum(self.http2, o.http2, "http2")?;
+        for (i, (a, b)) in self.errors.iter().zip(o.errors).enumerate() {
+            sum(*a, b, ErrorClass::ALL[i].name())?;
+        }
+        for &(s, n) in &o.statuses {
+            sum(self.status_count(s), n, &format!("status {s}"))?;
+        }
+        for (a, b, what) in [
+            (&self.duration, &o.duration, "http_req_duration"),
+            (&self.service, &o.service, "http_req_service_duration"),
+            (&self.failure, &o.failure, "http_req_failure_duration"),
+        ] {
+            sum(a.len(), b.len(), what)?;
+            sum(a.clamped(), b.clamped(), what)?;
+        }
+        *self += o;
+        Ok(())
+    }
+}
+
 impl AddAssign<&Stats> for Stats {
     fn add_assign(&mut self, o: &Stats) {
         self.requests += o.requests;

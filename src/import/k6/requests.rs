@@ -33,6 +33,13 @@ pub const DURATION: &str = "http_req_duration";
 /// How many seconds a second stays open after a later one was seen.
 pub const REORDER_S: u64 = 5;
 
+/// How far from the stream's first sample a request may be: a week. The
+/// timeline has a row for every second up to the last request, so a
+/// stream whose samples are years apart (two runs in one file, a clock set
+/// wrong, an edited time) would fold millions of empty seconds; such a
+/// request is refused instead, naming its line.
+pub const MAX_SPAN_S: u64 = 7 * 86_400;
+
 /// How a tag set's requests ended, and their key.
 #[derive(Debug, Clone, Copy)]
 struct TagOutcome {
@@ -131,6 +138,15 @@ impl Requests {
         if p.metric != DURATION {
             return Ok(());
         }
+        let offset_ms = p.time_ms.saturating_sub(p.origin_ms);
+        if offset_ms > (MAX_SPAN_S * 1000) as i64 {
+            return Err(format!(
+                "a request {:.1} days after the stream's first sample; an import covers at most {} days (two \
+                 runs in one file, or a clock set wrong?)",
+                offset_ms as f64 / 86_400_000.0,
+                MAX_SPAN_S / 86_400
+            ));
+        }
         self.origin_ms = p.origin_ms;
         let o = self.outcome(p.tag_index, p.tags);
         let d = us(p.value);
@@ -149,7 +165,7 @@ impl Requests {
             Some(_) => key.responses.record(p.value),
             None => key.failures.record(p.value),
         }
-        let mut second = ((p.time_ms - p.origin_ms).max(0) / 1000) as u64;
+        let mut second = (offset_ms.max(0) / 1000) as u64;
         if second < self.closed {
             self.late += 1;
             second = self.closed;
