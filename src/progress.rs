@@ -112,7 +112,7 @@ fn final_line(requests: u64, failed: u64, elapsed: Duration, aborted: Option<&st
 fn status(agg: &Aggregator) -> String {
     let (requests, failed) = agg.counts();
     let row = agg.last_row();
-    let rps = row.map_or(0, |r| r.requests);
+    let rps = row.as_ref().map_or(0, |r| r.requests);
     let p95 = row
         .and_then(|r| r.p95_ms)
         .map_or("-".to_string(), |v| format!("{v:.1} ms"));

@@ -698,7 +698,14 @@ fn the_demo_run_json_with_delivery_matches_its_schema() {
     let c = &run["delivery"]["correlation"];
     assert!(c["submitted"].as_u64() > Some(100), "{c}");
     assert_eq!(c["lost"], 0, "{c}");
+    assert_eq!(
+        run["delivery"]["limits"],
+        json!({"ids_over_cap": 0, "connections_refused": 0, "header_timeouts": 0})
+    );
     // And a broken delivery section is rejected.
+    let mut broken = run.clone();
+    broken["delivery"]["limits"]["ids_over_cap"] = json!("many");
+    assert!(!errors(&validator("run.schema.json"), &broken).is_empty());
     let mut broken = run.clone();
     broken["delivery"]["correlation"]["lost"] = json!(-1);
     assert!(!errors(&validator("run.schema.json"), &broken).is_empty());

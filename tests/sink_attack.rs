@@ -525,6 +525,13 @@ async fn the_ledger_cap_and_the_connection_limit_are_counted() {
     let text = v.prometheus();
     assert!(text.contains("loadcheck_sink_ids_over_cap_total 50\n"), "{text}");
     assert!(text.contains("loadcheck_sink_connections_refused_total 1\n"), "{text}");
+    // run.json's `delivery.limits`.
+    let report = serde_json::to_value(sink.sink.report(false)).unwrap();
+    assert_eq!(
+        report["limits"],
+        serde_json::json!({"ids_over_cap": 50, "connections_refused": 1, "header_timeouts": 4}),
+        "{report}"
+    );
     sink.stop().await;
 }
 

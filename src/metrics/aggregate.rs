@@ -4,7 +4,9 @@
 //! A second is closed, and its timeline row computed, once every worker has
 //! moved past it; its histograms per scenario × endpoint then go to the
 //! interval log (`timeline.hlog`) when there is one, and are dropped with the
-//! row's, so memory stays flat however long the run.
+//! row's. What stays for the whole run is the timeline itself, in compact
+//! rows ([`Rows`], 32 bytes a second per endpoint and for the total), the
+//! seconds' responses by version and load by scenario, and the outcome log.
 
 use std::collections::BTreeMap;
 
@@ -13,6 +15,7 @@ use super::hlog::{Cell, IntervalLog};
 use super::outcomes::OutcomeLog;
 use super::recorder::{Delta, GenStats};
 use super::result::TimelineRow;
+use super::rows::Rows;
 use super::stats::Stats;
 use crate::metrics::live::MAX_VERSIONS;
 use crate::plan::registry::ErrorClass;
@@ -37,8 +40,8 @@ impl RowAcc {
         self.duration += &s.duration;
     }
 
-    fn row(&self, second: u64) -> TimelineRow {
-        TimelineRow::new(second, self.requests, self.ok, self.errors, &self.duration)
+    fn close_into(&self, rows: &mut Rows) {
+        rows.push(self.requests, self.ok, self.errors, &self.duration);
     }
 }
 
@@ -87,13 +90,15 @@ pub struct Aggregator {
     log: Log,
     next_row: u64,
     /// Closed rows for the whole run.
-    pub total_rows: Vec<TimelineRow>,
+    pub total_rows: Rows,
     /// Closed rows per endpoint.
-    pub endpoint_rows: Vec<Vec<TimelineRow>>,
-    /// Responses by version id, per closed second (parallel to `total_rows`).
-    pub version_rows: Vec<[u64; MAX_VERSIONS]>,
-    /// Load by scenario, per closed second (parallel to `total_rows`).
-    pub load_rows: Vec<Vec<Load>>,
+    pub endpoint_rows: Vec<Rows>,
+    /// `(second, version id, responses)` for each closed second and
+    /// version that had responses.
+    pub version_rows: Vec<(u64, usize, u64)>,
+    /// Load by scenario, per closed second: `n_scenarios` entries a second
+    /// (see [`Aggregator::load_of`]).
+    load_rows: Vec<Load>,
     /// Responses by version id over the run.
     pub version_totals: [u64; MAX_VERSIONS],
     /// Every worker's outcome log, merged as workers finish.
@@ -113,8 +118,8 @@ impl Aggregator {
             pending: BTreeMap::new(),
             log: Log::Off,
             next_row: 0,
-            total_rows: Vec::new(),
-            endpoint_rows: vec![Vec::new(); n_endpoints],
+            total_rows: Rows::default(),
+            endpoint_rows: vec![Rows::default(); n_endpoints],
             version_rows: Vec::new(),
             load_rows: Vec::new(),
             version_totals: [0; MAX_VERSIONS],
@@ -229,8 +234,14 @@ impl Aggregator {
     }
 
     /// The last closed row, for live progress.
-    pub fn last_row(&self) -> Option<&TimelineRow> {
+    pub fn last_row(&self) -> Option<TimelineRow> {
         self.total_rows.last()
+    }
+
+    /// Second `second`'s load by scenario (empty past the closed seconds).
+    pub fn load_of(&self, second: usize) -> &[Load] {
+        let n = self.n_scenarios;
+        self.load_rows.get(second * n..(second + 1) * n).unwrap_or(&[])
     }
 
     fn close_before(&mut self, end: u64) {
@@ -245,11 +256,15 @@ impl Aggregator {
                 Some(p) => p,
                 None => self.empty_pending(),
             };
-            self.total_rows.push(p.total.row(second));
-            self.version_rows.push(p.total.versions);
-            self.load_rows.push(p.load);
+            p.total.close_into(&mut self.total_rows);
+            for (id, &count) in p.total.versions.iter().enumerate() {
+                if count > 0 {
+                    self.version_rows.push((second, id, count));
+                }
+            }
+            self.load_rows.extend_from_slice(&p.load);
             for (rows, acc) in self.endpoint_rows.iter_mut().zip(&p.endpoints) {
-                rows.push(acc.row(second));
+                acc.close_into(rows);
             }
             if let Log::On(log) = &mut self.log
                 && let Err(e) = log.write_second(second, &p.cells)
@@ -298,13 +313,13 @@ mod tests {
         assert!(a.total_rows.is_empty(), "worker 1 has not passed second 0");
         a.apply(delta(1, 0, 3, vec![(1, stats(2))]));
         assert_eq!(a.total_rows.len(), 1);
-        assert_eq!(a.total_rows[0].requests, 5);
-        assert_eq!(a.endpoint_rows[1][0].requests, 2);
+        assert_eq!(a.total_rows.requests(0), 5);
+        assert_eq!(a.endpoint_rows[1].requests(0), 2);
         a.apply(delta(0, 2, 4, vec![(0, stats(1))]));
         // Second 1 had no data from anyone: a zero row, not a gap.
         assert_eq!(a.total_rows.len(), 3);
-        assert_eq!(a.total_rows[1].requests, 0);
-        assert_eq!(a.total_rows[2].requests, 1);
+        assert_eq!(a.total_rows.requests(1), 0);
+        assert_eq!(a.total_rows.requests(2), 1);
         a.finish(5);
         assert_eq!(a.total_rows.len(), 5);
         assert_eq!(a.total().requests, 6);
@@ -329,9 +344,8 @@ mod tests {
         });
         a.apply(delta(0, 1, 2, vec![]));
         let load = |scheduled, vus| Load { scheduled, vus };
-        assert_eq!(
-            a.load_rows,
-            vec![vec![load(200, 0), load(0, 5)], vec![load(0, 0), load(0, 0)]]
-        );
+        assert_eq!(a.load_of(0), [load(200, 0), load(0, 5)]);
+        assert_eq!(a.load_of(1), [load(0, 0), load(0, 0)]);
+        assert!(a.load_of(2).is_empty());
     }
 }

@@ -17,6 +17,24 @@ pub struct DeliveryReport {
     /// Deliveries matched with submissions, when the run made any.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub correlation: Option<Correlation>,
+    /// What the sink's limits turned away (absent from files written
+    /// before they were recorded).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub limits: Option<SinkLimits>,
+}
+
+/// What the sink's limits (`max_ids`, `max_connections`,
+/// `header_timeout`) turned away over the run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SinkLimits {
+    /// New ids the full ledger did not record: accepted as programmed, not
+    /// deduplicated, and matched with no submission.
+    pub ids_over_cap: u64,
+    /// Connections closed at once because `max_connections` were open.
+    pub connections_refused: u64,
+    /// Connections closed for sending no whole request head within
+    /// `header_timeout`.
+    pub header_timeouts: u64,
 }
 
 /// A snapshot of the counters.

@@ -20,6 +20,7 @@ pub mod readback;
 pub(crate) mod recorder;
 pub mod recover;
 pub mod result;
+pub mod rows;
 pub mod setup;
 pub(crate) mod stats;
 pub(crate) mod views;

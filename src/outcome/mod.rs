@@ -146,18 +146,16 @@ fn abort_record(abort: &Abort) -> AbortRecord {
 /// versions by name and each metric probe's last reading in the second.
 fn timeline(plan: &Plan, out: &EngineOutput, report: &RolloutReport) -> Timeline {
     let agg = &out.agg;
-    let mut total_rows = agg.total_rows.clone();
-    for (row, counts) in total_rows.iter_mut().zip(&agg.version_rows) {
-        for (id, &count) in counts.iter().enumerate() {
-            if count > 0
-                && let Some((_, name)) = out.version_names.iter().find(|v| v.0 == id)
-            {
-                row.versions.insert(name.clone(), count);
-            }
+    let mut total_rows: Vec<_> = agg.total_rows.iter().collect();
+    for &(second, id, count) in &agg.version_rows {
+        if let Some(row) = total_rows.get_mut(second as usize)
+            && let Some((_, name)) = out.version_names.iter().find(|v| v.0 == id)
+        {
+            row.versions.insert(name.clone(), count);
         }
     }
-    for (row, load) in total_rows.iter_mut().zip(&agg.load_rows) {
-        for (sc, l) in plan.scenarios.iter().zip(load) {
+    for (second, row) in total_rows.iter_mut().enumerate() {
+        for (sc, l) in plan.scenarios.iter().zip(agg.load_of(second)) {
             let value = if sc.executor.is_open() {
                 ScenarioLoad::Scheduled(l.scheduled)
             } else {
@@ -182,7 +180,7 @@ fn timeline(plan: &Plan, out: &EngineOutput, report: &RolloutReport) -> Timeline
             .endpoints
             .iter()
             .zip(&agg.endpoint_rows)
-            .map(|(ep, rows)| (ep.name.clone(), rows.clone()))
+            .map(|(ep, rows)| (ep.name.clone(), rows.iter().collect()))
             .collect(),
         interval_log: out.interval_log.clone(),
     }

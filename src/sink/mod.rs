@@ -118,8 +118,10 @@ impl Sink {
 
     /// The final figures; `correlate` when loadcheck submitted events.
     pub fn report(&self, correlate: bool) -> DeliveryReport {
+        let view = self.view();
         DeliveryReport {
-            stats: self.stats(),
+            limits: Some(view.limits()),
+            stats: view.stats,
             correlation: correlate.then(|| self.ledger.correlate(self.deadline)),
         }
     }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use serde::Serialize;
 
-use crate::metrics::delivery::{Signatures, SinkStats};
+use crate::metrics::delivery::{Signatures, SinkLimits, SinkStats};
 
 /// Live counters, updated per POST.
 #[derive(Debug, Default)]
@@ -80,6 +80,15 @@ impl Guards {
 }
 
 impl StatsView {
+    /// The counters of what the limits turned away, for `run.json`.
+    pub fn limits(&self) -> SinkLimits {
+        SinkLimits {
+            ids_over_cap: self.ids_over_cap,
+            connections_refused: self.connections_refused,
+            header_timeouts: self.header_timeouts,
+        }
+    }
+
     /// Prometheus text exposition (version 0.0.4), the limits included.
     pub fn prometheus(&self) -> String {
         let mut out = self.stats.prometheus();
