@@ -611,8 +611,11 @@ fn parse_head(bytes: &[u8], want: Option<&HeaderName>, max_headers: usize) -> Re
             version = HeaderValue::from_bytes(h.value).ok();
         }
     }
-    // Transfer-Encoding overrides Content-Length (RFC 9112, section 6.3).
+    // Transfer-Encoding overrides Content-Length (RFC 9112, section 6.3),
+    // except on HTTP/1.0, which has no Transfer-Encoding: such framing is
+    // faulty (section 6.1), and refused, as hyper refuses it.
     let framing = match (chunked, length) {
+        (Some(_), _) if http10 => Framing::Invalid,
         (Some(true), _) => Framing::Chunked,
         (Some(false), _) => Framing::UntilClose,
         (None, _) if bad_length => Framing::Invalid,
@@ -821,8 +824,18 @@ mod tests {
         assert_eq!((h.framing, h.keep_alive), (Framing::Chunked, true));
         let h = head(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n");
         assert_eq!((h.framing, h.keep_alive), (Framing::Chunked, false));
-        let h = head(b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n");
-        assert!(!h.keep_alive);
+        // HTTP/1.0 has no Transfer-Encoding: the framing is faulty (found by
+        // the differential fuzz target: loadcheck waited for the close of a
+        // `Transfer-Encoding: gzip` body where hyper refused).
+        for raw in [
+            &b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n"[..],
+            b"HTTP/1.0 200 OK\r\nTransfer-Encoding:ked\r\n\r\n5\rTTP/1.1 200 OK\r\n\r\n",
+            b"HTTP/1.0 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: 5\r\n\r\n",
+        ] {
+            let h = head(raw);
+            assert_eq!(h.framing, Framing::Invalid, "{}", String::from_utf8_lossy(raw));
+            assert!(!h.keep_alive);
+        }
         let h = head(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n");
         assert_eq!(h.framing, Framing::UntilClose);
     }
