@@ -24,7 +24,8 @@
 #   builds, one CPU-starved second of HAProxy then turned into a pile-up of
 #   7,000 connections that it never worked off.) The sink ([sink], correlate)
 #   matches every delivery with its submission.
-# - [rollout]: after the head (HEAD_S, default DURATION / 6, at least 30 s)
+# - [rollout]: after the head (HEAD_S, default 60 s, or DURATION / 6 when
+#   that is less, at least 30 s)
 #   loadcheck runs the trigger command, a graceful rolling deploy to v2
 #   (drain a backend in HAProxy, SIGTERM it, start v2 on its port, re-enable
 #   it, wait until UP, ROLL_PAUSE (30) s with both versions serving; then the
@@ -33,11 +34,15 @@
 #   haproxy_backend_active_servers (2, 1 during each swap) every 1 s.
 #
 # The check: the RSS at the end of the load (sampled 2 s before it ends) may
-# exceed the RSS at REF_AT (60) s by at most what the outcome log documents
+# exceed the RSS at REF_AT by at most what the outcome log documents
 # (2 KB per second of run per worker, docs/rollout.md "Availability": 2,000
 # bytes × seconds between the two samples × LC_THREADS) plus SLACK_BYTES
-# (5,000,000). File descriptors, from REF_AT to the end of the load, in two
-# parts:
+# (5,000,000). REF_AT defaults to 60 s after the tail began (HEAD_S + 2 ×
+# ROLL_PAUSE + 60): each phase's statistics per scenario × endpoint are
+# made when the phase begins (here 10 endpoints × 2 histograms of 139 KB,
+# 2.8 MB a phase, three phases), a cost that does not grow with the run;
+# the rollout comes early so that the hour after it is all tail. File
+# descriptors, from REF_AT to the end of the load, in two parts:
 # - every fd but the connections to the target (files, pipes, event fds, the
 #   sink's listener and its connections from the two dispatchers, the
 #   metrics probe's connection) must stay within FD_SLACK (8) of each other:
@@ -64,7 +69,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 RATE=${RATE:-5000}
 WEBHOOK_RATE=${WEBHOOK_RATE:-2}
 SAMPLE_EVERY=${SAMPLE_EVERY:-60}
-REF_AT=${REF_AT:-60}
+REF_AT=${REF_AT:-}
 SLACK_BYTES=${SLACK_BYTES:-5000000}
 OUTCOME_BYTES_PER_S=2000   # one block of 1,000 u16 per second per worker
 FD_SLACK=${FD_SLACK:-8}
@@ -74,7 +79,7 @@ HEAD_S=${HEAD_S:-}
 # shellcheck disable=SC2034  # read by lib.sh
 ROUNDS=1
 
-for v in RATE WEBHOOK_RATE SAMPLE_EVERY REF_AT SLACK_BYTES FD_SLACK ROLL_PAUSE MAX_IN_FLIGHT LC_THREADS; do
+for v in RATE WEBHOOK_RATE SAMPLE_EVERY SLACK_BYTES FD_SLACK ROLL_PAUSE MAX_IN_FLIGHT LC_THREADS; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, got '${!v}'"
 done
 ((WEBHOOK_RATE >= 1 && RATE > WEBHOOK_RATE)) || die "need RATE > WEBHOOK_RATE >= 1"
@@ -95,8 +100,13 @@ hap_maxconn=$(((nofile - 200) / 2))
 secs=$(dur_secs "$DURATION" | cut -d. -f1)
 ((secs >= 90)) || die "DURATION must be at least 90s, got $DURATION"
 if [[ -z $HEAD_S ]]; then
-    HEAD_S=$((secs / 6 > 30 ? secs / 6 : 30))
+    HEAD_S=$((secs / 6 < 60 ? (secs / 6 > 30 ? secs / 6 : 30) : 60))
 fi
+[[ $HEAD_S =~ ^[0-9]+$ ]] || die "HEAD_S must be a whole number, got '$HEAD_S'"
+if [[ -z $REF_AT ]]; then
+    REF_AT=$((HEAD_S + 2 * ROLL_PAUSE + 60))
+fi
+[[ $REF_AT =~ ^[0-9]+$ ]] || die "REF_AT must be a whole number, got '$REF_AT'"
 ((REF_AT < secs - 2)) || die "REF_AT ($REF_AT) must be before the end of the load"
 
 HAPROXY_PID=""

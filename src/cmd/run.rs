@@ -337,7 +337,7 @@ async fn finish_sink(
     quiet: bool,
     aborted: bool,
     run_start: std::time::Instant,
-) -> (metrics::delivery::DeliveryReport, Vec<(u64, metrics::hist::Hist)>) {
+) -> (metrics::delivery::DeliveryReport, Vec<(u64, u64)>) {
     let correlate = plan.sink.as_ref().is_some_and(|s| s.correlate.is_some());
     if correlate && !aborted {
         let deadline = running.sink.deadline();

@@ -190,8 +190,9 @@ impl IntervalLog {
 
 /// Writes `delivery.hlog`: one interval per second of submission, tagged
 /// [`DELIVERY_TAG`], stamped like `timeline.hlog`'s (unix seconds from the
-/// run's start, whole ms).
-pub fn write_deliveries(path: &Path, started_at: SystemTime, seconds: &[(u64, Hist)]) -> io::Result<()> {
+/// run's start, whole ms), from `(second, latency µs)` in order of second;
+/// one second's histogram is held at a time.
+pub fn write_deliveries(path: &Path, started_at: SystemTime, latencies: &[(u64, u64)]) -> io::Result<()> {
     let start_ms = started_at.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
     let start = Duration::from_millis(start_ms);
     let mut out = BufWriter::new(File::create(path)?);
@@ -204,10 +205,14 @@ pub fn write_deliveries(path: &Path, started_at: SystemTime, seconds: &[(u64, Hi
         .with_start_time(UNIX_EPOCH + start)
         .begin_log_with(&mut out, &mut serializer)?;
     let tag = Tag::new(DELIVERY_TAG);
-    for (second, hist) in seconds {
+    for group in latencies.chunk_by(|a, b| a.0 == b.0) {
+        let mut hist = Hist::default();
+        for &(_, us) in group {
+            hist.record(us);
+        }
         let Some(h) = hist.histogram() else { continue };
         writer
-            .write_histogram(h, start + Duration::from_secs(*second), Duration::from_secs(1), tag)
+            .write_histogram(h, start + Duration::from_secs(group[0].0), Duration::from_secs(1), tag)
             .map_err(|e| io::Error::other(e.to_string()))?;
     }
     drop(writer);
@@ -235,6 +240,30 @@ mod tests {
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn deliveries_are_one_interval_per_second_of_submission() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DELIVERY_FILE);
+        let start = UNIX_EPOCH + Duration::from_millis(1_767_000_000_500);
+        write_deliveries(&path, start, &[(0, 900), (0, 1_100), (0, 70_000_000), (3, 250)]).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let mut got = Vec::new();
+        for entry in IntervalLogIterator::new(&bytes) {
+            if let LogEntry::Interval(i) = entry.unwrap() {
+                let raw =
+                    base64::Engine::decode(&base64::engine::general_purpose::STANDARD, i.encoded_histogram()).unwrap();
+                let h: hdrhistogram::Histogram<u64> = Deserializer::new().deserialize(&mut raw.as_slice()).unwrap();
+                assert_eq!(i.tag().unwrap().as_str(), DELIVERY_TAG);
+                got.push((i.start_timestamp().as_millis(), h.len(), h.max()));
+            }
+        }
+        // The 70 s latency is clamped to the top (60 s, to 3 digits).
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!((got[0].0, got[0].1), (1_767_000_000_500, 3));
+        assert!((59_900_000..=60_100_000).contains(&got[0].2), "{got:?}");
+        assert_eq!((got[1].0, got[1].1), (1_767_000_003_500, 1));
     }
 
     #[test]

@@ -523,6 +523,18 @@ fn exchange(i: usize, addr: SocketAddr, request: &[u8]) -> Result<(u16, bool), S
     })
 }
 
+/// `stream.read`, again after a signal: libFuzzer's `-timeout` alarm
+/// (SIGALRM) interrupts a blocking read now and then, and `read` does not
+/// retry by itself.
+fn read_some(stream: &mut TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match stream.read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
 /// The status, and whether the sink closes the connection after it.
 fn write_and_read(stream: &mut TcpStream, request: &[u8]) -> std::io::Result<(u16, bool)> {
     use std::io::{Error, ErrorKind};
@@ -533,7 +545,7 @@ fn write_and_read(stream: &mut TcpStream, request: &[u8]) -> std::io::Result<(u1
         if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             break p + 4;
         }
-        let n = stream.read(&mut chunk)?;
+        let n = read_some(stream, &mut chunk)?;
         if n == 0 {
             return Err(Error::new(ErrorKind::UnexpectedEof, "closed before an answer"));
         }
@@ -555,7 +567,7 @@ fn write_and_read(stream: &mut TcpStream, request: &[u8]) -> std::io::Result<(u1
         .any(|l| l.starts_with("connection:") && l.contains("close"));
     let mut have = buf.len() - head_end;
     while have < length {
-        let n = stream.read(&mut chunk)?;
+        let n = read_some(stream, &mut chunk)?;
         if n == 0 {
             return Err(Error::new(ErrorKind::UnexpectedEof, "closed inside the body"));
         }
