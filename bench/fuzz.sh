@@ -34,11 +34,19 @@ FUZZ_JOBS=${FUZZ_JOBS:-1}
 FUZZ_FRESH=${FUZZ_FRESH:-0}
 [[ $FUZZ_SECONDS =~ ^[1-9][0-9]*$ ]] || { echo "FUZZ_SECONDS must be a positive integer" >&2; exit 2; }
 [[ $FUZZ_JOBS =~ ^[1-9][0-9]*$ ]] || { echo "FUZZ_JOBS must be a positive integer" >&2; exit 2; }
-cargo +nightly --version >/dev/null 2>&1 || { echo "no nightly toolchain: rustup toolchain install nightly --profile minimal" >&2; exit 2; }
+# Nightly when there is one (FUZZ_TOOLCHAIN=stable: never); else stable,
+# which takes cargo-fuzz's nightly-only flags with RUSTC_BOOTSTRAP=1 (as
+# .ci/fuzz does).
+if [[ ${FUZZ_TOOLCHAIN:-} != stable ]] && cargo +nightly --version >/dev/null 2>&1; then
+    toolchain=(+nightly)
+else
+    toolchain=()
+    export RUSTC_BOOTSTRAP=1
+fi
 cargo fuzz --version >/dev/null 2>&1 || { echo "no cargo-fuzz: cargo install cargo-fuzz --locked" >&2; exit 2; }
 
 # cargo-fuzz builds for the host, into <target dir>/<host triple>/release.
-host=$(rustc +nightly -vV | sed -n 's/^host: //p')
+host=$(rustc "${toolchain[@]}" -vV | sed -n 's/^host: //p')
 build_args=()
 bin_dir="target/$host/release"
 if [[ -n ${FUZZ_TARGET_DIR:-} ]]; then
@@ -48,7 +56,7 @@ fi
 if [[ -n ${FUZZ_TARGETS:-} ]]; then
     read -r -a targets <<<"$FUZZ_TARGETS"
 else
-    mapfile -t targets < <(cargo +nightly fuzz list)
+    mapfile -t targets < <(cargo "${toolchain[@]}" fuzz list)
 fi
 
 OUT=${FUZZ_OUT:-$(mktemp -d /tmp/loadcheck-fuzz.XXXXXX)}
@@ -67,7 +75,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "building ${#targets[@]} targets" >&2
-cargo +nightly fuzz build "${build_args[@]}" >"$OUT/build.log" 2>&1 || {
+cargo "${toolchain[@]}" fuzz build "${build_args[@]}" >"$OUT/build.log" 2>&1 || {
     tail -30 "$OUT/build.log" >&2
     exit 2
 }
