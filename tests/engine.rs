@@ -33,8 +33,8 @@ path = "/ok"
     assert_eq!(code, Exit::Pass);
     let n = r.stats.total.requests;
     assert!((990..=1010).contains(&n), "200 req/s for 5 s sent {n}");
-    assert_eq!(r.generator.scheduled_sends, 1000);
-    assert_eq!(r.generator.dropped_sends, 0);
+    assert_eq!(r.generator.as_ref().unwrap().scheduled_sends, 1000);
+    assert_eq!(r.generator.as_ref().unwrap().dropped_sends, 0);
     assert_eq!(s.hits.load(std::sync::atomic::Ordering::Relaxed), n);
 }
 
@@ -124,7 +124,7 @@ path = "/v1/images/1/thumb/"
     ))
     .await;
     let lat = r.stats.total.latency_ms.unwrap();
-    assert_eq!(r.generator.dropped_sends, 0);
+    assert_eq!(r.generator.as_ref().unwrap().dropped_sends, 0);
     assert!(lat.p99 >= 800.0, "p99 {} ms must show the 1 s stalls", lat.p99);
     assert!(lat.p50 < 100.0, "p50 {} ms", lat.p50);
 }
@@ -147,14 +147,21 @@ path = "/delay/100"
     ))
     .await;
     // 2 in flight × 10 per second each = about 20/s of the 100/s asked.
-    assert!(r.generator.dropped_sends > 100, "dropped {}", r.generator.dropped_sends);
-    assert_eq!(r.generator.scheduled_sends, 200);
-    assert_eq!(r.generator.dropped_sends + r.stats.total.requests, 200);
+    assert!(
+        r.generator.as_ref().unwrap().dropped_sends > 100,
+        "dropped {}",
+        r.generator.as_ref().unwrap().dropped_sends
+    );
+    assert_eq!(r.generator.as_ref().unwrap().scheduled_sends, 200);
+    assert_eq!(
+        r.generator.as_ref().unwrap().dropped_sends + r.stats.total.requests,
+        200
+    );
     let json = std::fs::read_to_string(dir.join("run.json")).unwrap();
     assert!(json.contains("\"dropped_sends\""));
     let text = loadcheck::report::summary::render(&r);
     assert!(
-        text.contains(&format!("{} dropped", r.generator.dropped_sends)),
+        text.contains(&format!("{} dropped", r.generator.as_ref().unwrap().dropped_sends)),
         "{text}"
     );
 }

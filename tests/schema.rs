@@ -539,6 +539,14 @@ fn a_running_run_json_matches_its_schema() {
     let killed = read_json(&path);
     assert_eq!(killed["status"], "killed", "{killed}");
     assert_valid(&v, &killed, "a killed run read back");
+    // No pacing is in the files it was read back from: no placeholder zeros.
+    assert!(killed.get("generator").is_none(), "{killed}");
+    let mut with_zeros = killed.clone();
+    with_zeros["generator"] = json!({"scheduled_sends": 0, "dropped_sends": 0, "late_sends": 0, "late_after_ms": 10.0});
+    assert!(
+        !errors(&v, &with_zeros).is_empty(),
+        "a killed run with generator zeros is accepted"
+    );
     for key in RUN_START_KEYS.iter().filter(|k| **k != "status") {
         assert_eq!(killed[key], running[key], "{key} kept from the running file");
     }

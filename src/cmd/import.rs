@@ -210,7 +210,13 @@ fn import_k6(args: &ImportK6Args) -> Result<RunResult, Failure> {
         status: RunStatus::Completed,
         metadata: crate::outcome::metadata(0, 0, plan_dir),
     };
-    let mut result = start.into_result(RunStatus::Completed, c.duration_s, c.stats, c.timeline, c.generator);
+    let mut result = start.into_result(
+        RunStatus::Completed,
+        c.duration_s,
+        c.stats,
+        c.timeline,
+        Some(c.generator),
+    );
     result.thresholds = c.thresholds;
     result.imported = Some(c.imported);
     result.verdict = Some(crate::verdict::decide(&result));

@@ -225,7 +225,11 @@ impl RunData {
                 }
             })
             .collect();
-        let closed_model = result.generator.scheduled_sends == 0;
+        let (scheduled, dropped) = result
+            .generator
+            .as_ref()
+            .map_or((0, 0), |g| (g.scheduled_sends, g.dropped_sends));
+        let closed_model = scheduled == 0;
         Ok(RunData {
             path: None,
             digest: None,
@@ -235,8 +239,8 @@ impl RunData {
             testbed: result.metadata.testbed.clone(),
             status: result.status,
             closed_model,
-            scheduled: result.generator.scheduled_sends,
-            dropped: result.generator.dropped_sends,
+            scheduled,
+            dropped,
             warmup: spans.iter().any(|s| s.name == "tail").then_some(warmup),
             settings: Settings::recorded(&result.plan),
             cells,

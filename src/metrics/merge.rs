@@ -151,16 +151,19 @@ pub fn merge(
 
     // Pacing.
     let mut per_scenario: BTreeMap<String, super::recorder::GenStats> = BTreeMap::new();
+    // A shard whose file has no pacing (a killed one) leaves the merge
+    // without it.
+    let all_paced = shards.iter().all(|s| s.result.generator.is_some());
     let mut generator = Generator {
         scheduled_sends: 0,
         dropped_sends: 0,
         late_sends: 0,
-        late_after_ms: first.result.generator.late_after_ms,
+        late_after_ms: first.result.generator.as_ref().map_or(0.0, |g| g.late_after_ms),
         send_lag_ms: None,
         scenarios: BTreeMap::new(),
     };
     for shard in &shards {
-        let g = &shard.result.generator;
+        let Some(g) = &shard.result.generator else { continue };
         generator.scheduled_sends += g.scheduled_sends;
         generator.dropped_sends += g.dropped_sends;
         generator.late_sends += g.late_sends;
@@ -247,7 +250,7 @@ pub fn merge(
             endpoints,
             interval_log: None,
         },
-        generator,
+        generator: all_paced.then_some(generator),
         thresholds: Vec::new(),
         requirements: Vec::new(),
         phases,

@@ -66,7 +66,8 @@ impl Decoded {
             keys[(p * n_sc + s) * n + e].try_add(&stats).map_err(|e| at(&e))?;
         }
         let mut generator = vec![GenStats::default(); n_sc];
-        for (name, g) in &result.generator.scenarios {
+        let scenarios = result.generator.as_ref().map(|g| &g.scenarios);
+        for (name, g) in scenarios.into_iter().flatten() {
             let s = roster
                 .scenarios
                 .iter()
@@ -84,9 +85,12 @@ impl Decoded {
         if result.stats.atoms.is_empty() && result.stats.total.requests > 0 {
             absent.push("http_");
         }
-        let g = &result.generator;
-        if g.scenarios.is_empty() && (g.scheduled_sends > 0 || g.dropped_sends > 0) {
-            absent.extend(["send_lag", "dropped_sends"]);
+        match &result.generator {
+            Some(g) if g.scenarios.is_empty() && (g.scheduled_sends > 0 || g.dropped_sends > 0) => {
+                absent.extend(["send_lag", "dropped_sends"]);
+            }
+            None => absent.extend(["send_lag", "dropped_sends"]),
+            Some(_) => {}
         }
         if delivery
             .as_ref()

@@ -23,13 +23,10 @@
 //! line's start time cannot be read, the last second with whole lines is
 //! taken to be the one cut.
 
-use std::collections::BTreeMap;
-
 use super::hist::Hist;
 use super::hlog::{Cell, FILE_NAME};
 use super::hlog_read::{self, Interval, Seconds};
-use super::recorder::LATE_AFTER;
-use super::result::{Generator, Recovered, RunResult, RunStart, RunStatus, SCHEMA, StatsSet, Timeline, TimelineRow};
+use super::result::{Recovered, RunResult, RunStart, RunStatus, SCHEMA, StatsSet, Timeline, TimelineRow};
 use super::stats::Stats;
 use crate::plan::registry::ErrorClass;
 use crate::plan::roster::Roster;
@@ -84,16 +81,9 @@ pub fn recover(start: RunStart, roster: &Roster, log: Option<&[u8]>) -> Result<R
         endpoints: flat.endpoints.iter().cloned().zip(by_endpoint).collect(),
         interval_log: log.map(|_| FILE_NAME.to_string()),
     };
-    let generator = Generator {
-        scheduled_sends: 0,
-        dropped_sends: 0,
-        late_sends: 0,
-        late_after_ms: LATE_AFTER.as_secs_f64() * 1000.0,
-        send_lag_ms: None,
-        scenarios: BTreeMap::new(),
-    };
     let stats = StatsSet::of_keys(&keys, &flat, &[], duration_s);
-    let mut result = start.into_result(RunStatus::Killed, duration_s, stats, timeline, generator);
+    // No pacing is in the log: `generator` is left out, not written as zeros.
+    let mut result = start.into_result(RunStatus::Killed, duration_s, stats, timeline, None);
     result.recovered = Some(recovered);
     Ok(result)
 }
@@ -146,9 +136,7 @@ fn not_recovered(roster: &Roster, log: bool) -> Vec<String> {
             .into(),
     );
     out.push(
-        "pacing: scheduled, dropped and late sends and the send lag are not in the log; the generator's counts are \
-         0, not measured"
-            .into(),
+        "pacing: scheduled, dropped and late sends and the send lag are not in the log; `generator` is left out".into(),
     );
     if roster.has_rollout {
         out.push(

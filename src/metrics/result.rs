@@ -55,8 +55,10 @@ pub struct RunResult {
     pub stats: StatsSet,
     /// One row per second.
     pub timeline: Timeline,
-    /// Open-model pacing: late and dropped sends, send lag.
-    pub generator: Generator,
+    /// Open-model pacing: late and dropped sends, send lag. Absent from a
+    /// killed run's file: the files it is read back from do not hold it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub generator: Option<Generator>,
     /// Every threshold with its measured value.
     #[serde(default)]
     pub thresholds: Vec<CheckResult>,
@@ -222,7 +224,7 @@ impl RunStart {
         duration_s: f64,
         stats: StatsSet,
         timeline: Timeline,
-        generator: Generator,
+        generator: Option<Generator>,
     ) -> RunResult {
         let RunStart {
             schema,

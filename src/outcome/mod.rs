@@ -69,7 +69,13 @@ pub fn assemble(plan: &Plan, out: &EngineOutput, report: &RolloutReport, extra: 
     } else {
         RunStatus::Completed
     };
-    let mut result = start.into_result(status, duration_s, stats, timeline, generator(plan, &agg.generator));
+    let mut result = start.into_result(
+        status,
+        duration_s,
+        stats,
+        timeline,
+        Some(generator(plan, &agg.generator)),
+    );
     result.abort = out.abort.as_ref().map(abort_record);
     result.thresholds = thresholds;
     result.requirements = requirements;

@@ -321,7 +321,7 @@ pub(super) fn delivery(r: &RunResult) -> Option<Delivery> {
 }
 
 pub(super) fn generator(r: &RunResult) -> Option<Generator> {
-    let g = &r.generator;
+    let g = r.generator.as_ref()?;
     if g.scheduled_sends == 0 {
         return None;
     }
