@@ -472,8 +472,10 @@ impl H1 {
                 match httparse::parse_chunk_size(pending) {
                     Ok(httparse::Status::Complete((used, size))) => {
                         // A line break inside the size line (in an
-                        // extension) is not one (hyper refuses it too).
-                        if pending[..used - 1].contains(&b'\n') {
+                        // extension) is not one, and a size line with no
+                        // digit (httparse reads it as 0) is no size
+                        // (RFC 9112 §7.1: 1*HEXDIG); hyper refuses both.
+                        if pending[..used - 1].contains(&b'\n') || !pending[0].is_ascii_hexdigit() {
                             return Err(ErrorClass::Protocol);
                         }
                         self.start += used;
@@ -969,6 +971,15 @@ mod tests {
             ),
             (
                 b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\xff\xfer: 1\r\n\r\n",
+                ErrorClass::Protocol,
+            ),
+            // A chunk-size line with no digit (httparse reads it as 0).
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n0a\r\n0\r\n\r\n",
+                ErrorClass::Protocol,
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n;ext\r\n\r\n",
                 ErrorClass::Protocol,
             ),
             (b"<html>an HTTP/0.9 answer</html>", ErrorClass::Protocol),
