@@ -532,6 +532,17 @@ impl H1 {
                 let mut fields = [httparse::EMPTY_HEADER; 100];
                 match httparse::parse_headers(pending, &mut fields) {
                     Ok(httparse::Status::Complete((used, _))) => {
+                        // httparse takes a bare LF for a line end; the
+                        // trailer section's lines end in CRLF (RFC 9112
+                        // §7.1.2), and hyper refuses a bare LF there.
+                        let section = &pending[..used];
+                        if section
+                            .iter()
+                            .enumerate()
+                            .any(|(i, &b)| b == b'\n' && (i == 0 || section[i - 1] != b'\r'))
+                        {
+                            return Err(ErrorClass::Protocol);
+                        }
                         self.start += used;
                         return Ok(());
                     }
@@ -971,6 +982,15 @@ mod tests {
             ),
             (
                 b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\xff\xfer: 1\r\n\r\n",
+                ErrorClass::Protocol,
+            ),
+            // A bare LF in the trailer section.
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\n",
+                ErrorClass::Protocol,
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX: 1\n\r\n",
                 ErrorClass::Protocol,
             ),
             // A chunk-size line with no digit (httparse reads it as 0).
