@@ -531,21 +531,17 @@ impl H1 {
             if pending.len() >= 2 || pending == b"\n" {
                 let mut fields = [httparse::EMPTY_HEADER; 100];
                 match httparse::parse_headers(pending, &mut fields) {
+                    // httparse takes a bare LF for a line end; the trailer
+                    // section's lines end in CRLF (RFC 9112 §7.1.2), and
+                    // hyper refuses a bare LF there, as soon as it comes.
                     Ok(httparse::Status::Complete((used, _))) => {
-                        // httparse takes a bare LF for a line end; the
-                        // trailer section's lines end in CRLF (RFC 9112
-                        // §7.1.2), and hyper refuses a bare LF there.
-                        let section = &pending[..used];
-                        if section
-                            .iter()
-                            .enumerate()
-                            .any(|(i, &b)| b == b'\n' && (i == 0 || section[i - 1] != b'\r'))
-                        {
+                        if has_bare_lf(&pending[..used]) {
                             return Err(ErrorClass::Protocol);
                         }
                         self.start += used;
                         return Ok(());
                     }
+                    Ok(httparse::Status::Partial) if has_bare_lf(pending) => return Err(ErrorClass::Protocol),
                     Ok(httparse::Status::Partial) => {}
                     Err(_) => return Err(ErrorClass::Protocol),
                 }
@@ -646,6 +642,14 @@ fn parse_head(bytes: &[u8], want: Option<&HeaderName>, max_headers: usize) -> Re
             && if http10 { keep_alive && !close } else { !close },
         version,
     }))
+}
+
+/// Whether `bytes` hold an LF that no CR comes right before.
+fn has_bare_lf(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'\n' && (i == 0 || bytes[i - 1] != b'\r'))
 }
 
 /// A Content-Length value: decimal digits, or a list of equal values.
@@ -991,6 +995,11 @@ mod tests {
             ),
             (
                 b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX: 1\n\r\n",
+                ErrorClass::Protocol,
+            ),
+            // ... also before the section is whole: refused at once.
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX: 1\nY",
                 ErrorClass::Protocol,
             ),
             // A chunk-size line with no digit (httparse reads it as 0).
