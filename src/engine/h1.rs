@@ -475,14 +475,21 @@ impl H1 {
                         // extension) is not one, and a size line with no
                         // digit (httparse reads it as 0) is no size
                         // (RFC 9112 §7.1: 1*HEXDIG); hyper refuses both.
-                        if pending[..used - 1].contains(&b'\n') || !pending[0].is_ascii_hexdigit() {
+                        if pending[..used - 1].contains(&b'\n')
+                            || !pending[0].is_ascii_hexdigit()
+                            || has_ctl(&pending[..used.saturating_sub(2)])
+                        {
                             return Err(ErrorClass::Protocol);
                         }
                         self.start += used;
                         break size;
                     }
                     Ok(httparse::Status::Partial) => {
-                        if self.end - self.start >= cap || pending.contains(&b'\n') {
+                        // A control byte in an extension (tokens and quoted
+                        // strings hold none) is refused as it comes, as
+                        // hyper refuses it; a CR may start the line's end.
+                        let line = pending.strip_suffix(b"\r").unwrap_or(pending);
+                        if self.end - self.start >= cap || pending.contains(&b'\n') || has_ctl(line) {
                             return Err(ErrorClass::Protocol);
                         }
                         if self.fill(cap).await? == 0 {
@@ -642,6 +649,12 @@ fn parse_head(bytes: &[u8], want: Option<&HeaderName>, max_headers: usize) -> Re
             && if http10 { keep_alive && !close } else { !close },
         version,
     }))
+}
+
+/// Whether `bytes` hold a control byte other than HTAB (none can be in a
+/// chunk-size line before its CRLF: RFC 9112 §7.1.1).
+fn has_ctl(bytes: &[u8]) -> bool {
+    bytes.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
 }
 
 /// Whether `bytes` hold an LF that no CR comes right before.
@@ -1000,6 +1013,15 @@ mod tests {
             // ... also before the section is whole: refused at once.
             (
                 b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX: 1\nY",
+                ErrorClass::Protocol,
+            ),
+            // A control byte in a chunk extension, whole or not.
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;a\x00=b\r\nx\r\n0\r\n\r\n",
+                ErrorClass::Protocol,
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;a\x01",
                 ErrorClass::Protocol,
             ),
             // A chunk-size line with no digit (httparse reads it as 0).
