@@ -509,9 +509,13 @@ impl H1 {
         }
     }
 
-    /// The CRLF after a chunk's data.
+    /// The CRLF after a chunk's data; a first byte that is not CR is
+    /// refused as it comes (as hyper refuses it), not after another read.
     async fn expect_crlf(&mut self) -> Result<(), ErrorClass> {
         while self.end - self.start < 2 {
+            if self.end > self.start && self.buf[self.start] != b'\r' {
+                return Err(ErrorClass::Protocol);
+            }
             if self.fill(self.max_head()).await? == 0 {
                 return Err(ErrorClass::Reset);
             }
@@ -1013,6 +1017,11 @@ mod tests {
             // ... also before the section is whole: refused at once.
             (
                 b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX: 1\nY",
+                ErrorClass::Protocol,
+            ),
+            // Chunk data not followed by CR, refused before the next byte.
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n\r\n",
                 ErrorClass::Protocol,
             ),
             // A control byte in a chunk extension, whole or not.
