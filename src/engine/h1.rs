@@ -489,7 +489,11 @@ impl H1 {
                         // strings hold none) is refused as it comes, as
                         // hyper refuses it; a CR may start the line's end.
                         let line = pending.strip_suffix(b"\r").unwrap_or(pending);
-                        if self.end - self.start >= cap || pending.contains(&b'\n') || has_ctl(line) {
+                        if self.end - self.start >= cap
+                            || pending.contains(&b'\n')
+                            || has_ctl(line)
+                            || pending.first().is_some_and(|b| !b.is_ascii_hexdigit())
+                        {
                             return Err(ErrorClass::Protocol);
                         }
                         if self.fill(cap).await? == 0 {
@@ -1017,6 +1021,12 @@ mod tests {
             // ... also before the section is whole: refused at once.
             (
                 b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX: 1\nY",
+                ErrorClass::Protocol,
+            ),
+            // A size line that does not start with a digit, refused before
+            // its end.
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n;;e",
                 ErrorClass::Protocol,
             ),
             // Chunk data not followed by CR, refused before the next byte.
