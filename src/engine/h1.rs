@@ -666,10 +666,18 @@ fn parse_length(value: &[u8]) -> Option<u64> {
     let mut found = None;
     for part in value.split(|&b| b == b',') {
         let part = part.trim_ascii();
-        if part.is_empty() || !part.iter().all(u8::is_ascii_digit) || part.len() > 19 {
+        if part.is_empty() || !part.iter().all(u8::is_ascii_digit) {
             return None;
         }
-        let n: u64 = std::str::from_utf8(part).ok()?.parse().ok()?;
+        // Leading zeros do not count (hyper reads `000…024` as 24).
+        let digits = part
+            .iter()
+            .position(|&b| b != b'0')
+            .map_or(&part[part.len() - 1..], |i| &part[i..]);
+        if digits.len() > 19 {
+            return None;
+        }
+        let n: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
         if found.is_some_and(|f| f != n) {
             return None;
         }
@@ -1098,6 +1106,12 @@ mod tests {
         assert_eq!(parse_length(b"7, 7"), Some(7));
         assert_eq!(parse_length(b"7, 8"), None);
         assert_eq!(parse_length(b"-1"), None);
+        // Leading zeros do not count toward the 19 digits (found by the
+        // differential fuzz target: hyper reads this as 24).
+        let zeros = format!("{}24", "0".repeat(71));
+        assert_eq!(parse_length(zeros.as_bytes()), Some(24));
+        assert_eq!(parse_length(b"0000"), Some(0));
+        assert_eq!(parse_length(b"12345678901234567890"), None);
         assert_eq!(parse_length(b""), None);
         assert!(has_token(b"Keep-Alive, Upgrade", b"keep-alive"));
         assert!(!has_token(b"closed", b"close"));
