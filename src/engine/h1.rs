@@ -654,7 +654,7 @@ fn parse_head(bytes: &[u8], want: Option<&HeaderName>, max_headers: usize) -> Re
 }
 
 /// Whether `bytes` hold an LF that no CR comes right before.
-fn has_bare_lf(bytes: &[u8]) -> bool {
+pub(crate) fn has_bare_lf(bytes: &[u8]) -> bool {
     bytes
         .iter()
         .enumerate()

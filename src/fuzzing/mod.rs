@@ -18,7 +18,7 @@ use http::{Method, Request};
 use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::engine::h1::{H1, Io};
+use crate::engine::h1::{H1, Io, has_bare_lf};
 use crate::plan::ResponseLimits;
 
 /// How a client read one answer.
@@ -267,11 +267,7 @@ fn bare_lf_in_trailers(answer: &[u8]) -> bool {
     let Some(at) = answer.windows(4).rposition(|w| w == b"\n0\r\n") else {
         return false;
     };
-    let section = &answer[at + 4..];
-    section
-        .iter()
-        .enumerate()
-        .any(|(i, &b)| b == b'\n' && (i == 0 || section[i - 1] != b'\r'))
+    has_bare_lf(&answer[at + 4..])
 }
 
 /// What a case's first response head holds, for telling the intended
