@@ -68,7 +68,16 @@ pub struct Idle {
     connecting: Vec<Cell<u32>>,
     /// A connection went idle, or a turn to connect came free.
     freed: Notify,
+    /// Connections given back since the last sweep.
+    given: Cell<u32>,
 }
+
+/// Every this many connections given back, the idle lists are swept of
+/// connections the server has closed. The lists are stacks (the newest
+/// connection goes out first, warm); after a burst, the ones at the bottom
+/// may wait for many minutes, and a server that times them out leaves them
+/// half-closed (`CLOSE_WAIT`), each holding a file descriptor.
+const SWEEP_EVERY: u32 = 1024;
 
 /// A turn to make a connection; given back when dropped.
 struct ConnectTurn<'a>(&'a Idle, usize);
@@ -94,6 +103,7 @@ impl Idle {
             slots: RefCell::new((0..n_origins).map(|_| Vec::new()).collect()),
             connecting: (0..n_origins).map(|_| Cell::new(0)).collect(),
             freed: Notify::new(),
+            given: Cell::new(0),
         }
     }
 
@@ -104,7 +114,19 @@ impl Idle {
 
     /// Keeps a connection that finished its request, for the next one.
     pub fn give(&self, o: usize, slot: Slot) {
-        self.slots.borrow_mut()[o].push(slot);
+        let mut slots = self.slots.borrow_mut();
+        slots[o].push(slot);
+        let given = self.given.get() + 1;
+        if given >= SWEEP_EVERY {
+            // Closed connections are dropped, which closes their sockets.
+            for list in slots.iter_mut() {
+                list.retain_mut(Slot::is_usable);
+            }
+            self.given.set(0);
+        } else {
+            self.given.set(given);
+        }
+        drop(slots);
         self.freed.notify_one();
     }
 
@@ -524,5 +546,34 @@ mod tests {
         let again = idle.turn(0).await;
         assert!(matches!(again, Turn::Connect(_)));
         assert_eq!(idle.connecting[0].get(), MAX_CONNECTING);
+    }
+
+    /// Issue 17's soak: connections the server had closed waited at the
+    /// bottom of the idle stack for the rest of the hour.
+    #[tokio::test]
+    async fn connections_the_server_closed_are_swept_from_the_idle_list() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let idle = Idle::new(1);
+        let mut servers = Vec::new();
+        for _ in 0..3 {
+            let (client, server) = tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
+            let h1 = super::super::h1::H1::new(
+                super::super::h1::Io::Tcp(client.unwrap()),
+                crate::plan::ResponseLimits::default(),
+            );
+            idle.give(0, Slot(Some(Conn::H1(h1))));
+            servers.push(server.unwrap().0);
+        }
+        // The server times out the two at the bottom of the stack.
+        servers.truncate(1);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert_eq!(idle.slots.borrow()[0].len(), 3);
+        for _ in 3..SWEEP_EVERY {
+            idle.give(0, Slot::default());
+        }
+        let mut left = idle.slots.borrow_mut();
+        assert_eq!(left[0].len(), 1, "only the open connection is kept");
+        assert!(left[0][0].is_usable());
     }
 }
