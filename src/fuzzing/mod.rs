@@ -294,13 +294,25 @@ struct Head {
 }
 
 impl Head {
+    /// The final response's head: interim (1xx but 101) heads before it
+    /// are passed over, as both clients pass over them.
     fn of(answer: &[u8]) -> Head {
-        let mut headers = [httparse::EMPTY_HEADER; 128];
-        let mut resp = httparse::Response::new(&mut headers);
-        let _ = resp.parse(answer);
-        let has = |name: &str| resp.headers.iter().any(|h| h.name.eq_ignore_ascii_case(name));
-        let last_te = resp
-            .headers
+        let mut rest = answer;
+        loop {
+            let mut headers = [httparse::EMPTY_HEADER; 128];
+            let mut resp = httparse::Response::new(&mut headers);
+            match resp.parse(rest) {
+                Ok(httparse::Status::Complete(n)) if resp.code.is_some_and(|c| (100..200).contains(&c) && c != 101) => {
+                    rest = &rest[n..];
+                }
+                _ => return Head::from_headers(resp.headers),
+            }
+        }
+    }
+
+    fn from_headers(headers: &[httparse::Header<'_>]) -> Head {
+        let has = |name: &str| headers.iter().any(|h| h.name.eq_ignore_ascii_case(name));
+        let last_te = headers
             .iter()
             .rfind(|h| h.name.eq_ignore_ascii_case("transfer-encoding"))
             .map(|h| h.value);
