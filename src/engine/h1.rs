@@ -469,7 +469,7 @@ impl H1 {
         loop {
             let size = loop {
                 let pending = &self.buf[self.start..self.end];
-                match httparse::parse_chunk_size(pending) {
+                match parse_chunk_size(pending) {
                     Ok(httparse::Status::Complete((used, size))) => {
                         // A line break inside the size line (in an
                         // extension) is not one, and a size line with no
@@ -651,6 +651,19 @@ fn parse_head(bytes: &[u8], want: Option<&HeaderName>, max_headers: usize) -> Re
             && if http10 { keep_alive && !close } else { !close },
         version,
     }))
+}
+
+/// httparse's chunk-size line, except that leading zeros do not count
+/// toward its 16 hex digits (hyper takes any number of them; RFC 9112 §7.1
+/// sets no limit, only the value must fit).
+fn parse_chunk_size(line: &[u8]) -> Result<httparse::Status<(usize, u64)>, httparse::InvalidChunkSize> {
+    let zeros = line.iter().take_while(|&&b| b == b'0').count();
+    // One zero stays, so that a size of zero still has its digit.
+    let skip = zeros.saturating_sub(1);
+    Ok(match httparse::parse_chunk_size(&line[skip..])? {
+        httparse::Status::Complete((used, size)) => httparse::Status::Complete((used + skip, size)),
+        httparse::Status::Partial => httparse::Status::Partial,
+    })
 }
 
 /// Whether `bytes` hold an LF that no CR comes right before.
@@ -1115,5 +1128,21 @@ mod tests {
         assert_eq!(parse_length(b""), None);
         assert!(has_token(b"Keep-Alive, Upgrade", b"keep-alive"));
         assert!(!has_token(b"closed", b"close"));
+    }
+
+    /// Found by the differential fuzz target: hyper reads a chunk size with
+    /// any number of leading zeros; httparse stops at 16 digits.
+    #[test]
+    fn chunk_sizes_with_leading_zeros() {
+        use httparse::Status::{Complete, Partial};
+        let line = format!("{}a;ext=1\r\n", "0".repeat(40));
+        assert_eq!(parse_chunk_size(line.as_bytes()), Ok(Complete((line.len(), 10))));
+        let last = format!("{};000000024\r\n", "0".repeat(22));
+        assert_eq!(parse_chunk_size(last.as_bytes()), Ok(Complete((last.len(), 0))));
+        assert_eq!(parse_chunk_size(b"0000000000000000000"), Ok(Partial));
+        assert_eq!(parse_chunk_size(b"0\r\n"), Ok(Complete((3, 0))));
+        // Significant digits still count: 17 of them do not fit.
+        assert!(parse_chunk_size(b"00000000000000000\r\n").is_ok());
+        assert!(parse_chunk_size(b"10000000000000000\r\n").is_err());
     }
 }
