@@ -108,7 +108,7 @@ pub fn merge(
             into.probes = row.probes.clone();
         }
     };
-    let blank = |second: u64| TimelineRow::new(second, 0, 0, [0; crate::metrics::ErrorClass::COUNT], &Hist::default());
+    let blank = TimelineRow::empty;
     for shard in &shards {
         let offset = offset_of(&shard.result);
         for row in &shard.result.timeline.total {

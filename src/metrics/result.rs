@@ -855,6 +855,9 @@ pub enum ScenarioLoad {
 impl TimelineRow {
     /// A row from counts and the second's duration histogram.
     pub fn new(second: u64, requests: u64, ok: u64, errors: [u64; ErrorClass::COUNT], duration: &Hist) -> Self {
+        if requests == 0 && ok == 0 && errors == [0; ErrorClass::COUNT] && duration.is_empty() {
+            return TimelineRow::empty(second);
+        }
         let mut row = TimelineRow {
             second,
             requests,
@@ -874,6 +877,23 @@ impl TimelineRow {
         };
         row.set_percentiles(duration);
         row
+    }
+
+    /// A second with no requests. Cheap: a stream with a gap of days has
+    /// one for every second of it, for the run and for each endpoint.
+    pub fn empty(second: u64) -> Self {
+        TimelineRow {
+            second,
+            requests: 0,
+            ok: 0,
+            errors: BTreeMap::new(),
+            p50_ms: None,
+            p95_ms: None,
+            p99_ms: None,
+            versions: BTreeMap::new(),
+            probes: BTreeMap::new(),
+            load: BTreeMap::new(),
+        }
     }
 
     /// Sets the row's percentiles from the second's `http_req_duration`.
@@ -1001,4 +1021,27 @@ pub fn fingerprint(plan_json: &serde_json::Value) -> String {
     let digest = Sha256::digest(text.as_bytes());
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shortcut for an empty second writes the row the full path would.
+    #[test]
+    fn an_empty_second_is_the_row_new_would_make() {
+        let zeros = [0; ErrorClass::COUNT];
+        let empty = TimelineRow::new(7, 0, 0, zeros, &Hist::default());
+        assert_eq!(empty, TimelineRow::empty(7));
+        assert_eq!(
+            serde_json::to_value(&empty).unwrap(),
+            serde_json::json!({"second": 7, "requests": 0, "ok": 0, "errors": {}})
+        );
+        // A second with a failure only is not empty.
+        let mut one = zeros;
+        one[0] = 1;
+        let row = TimelineRow::new(7, 1, 0, one, &Hist::default());
+        assert_eq!(row.errors.len(), 1);
+        assert_ne!(row, TimelineRow::empty(7));
+    }
 }

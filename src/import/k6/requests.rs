@@ -120,10 +120,6 @@ fn us(ms: f64) -> u64 {
     (ms * 1000.0).round().max(0.0) as u64
 }
 
-fn zero_row(second: u64) -> TimelineRow {
-    TimelineRow::new(second, 0, 0, [0; ErrorClass::COUNT], &Default::default())
-}
-
 impl Requests {
     /// Folds requests, writing closed seconds to `log_path` if given.
     pub fn new(log_path: Option<PathBuf>) -> Self {
@@ -223,7 +219,7 @@ impl Requests {
         }
         if !self.endpoint_rows.contains_key(endpoint) {
             // An endpoint first seen now had nothing in the closed seconds.
-            let rows = (0..self.closed).map(zero_row).collect();
+            let rows = (0..self.closed).map(TimelineRow::empty).collect();
             self.endpoint_rows.insert(endpoint.to_string(), rows);
         }
         let k = self.keys.len();
@@ -252,7 +248,7 @@ impl Requests {
             rows.push(
                 per_endpoint
                     .get(endpoint.as_str())
-                    .map_or_else(|| zero_row(second), row),
+                    .map_or_else(|| TimelineRow::empty(second), row),
             );
         }
         if let Err(e) = self.write(second, cells) {
