@@ -859,7 +859,6 @@ impl TimelineRow {
             return TimelineRow::empty(second);
         }
         let mut row = TimelineRow {
-            second,
             requests,
             ok,
             errors: ErrorClass::ALL
@@ -868,12 +867,7 @@ impl TimelineRow {
                 .filter(|(_, n)| *n > 0)
                 .map(|(c, n)| (c.name().to_string(), n))
                 .collect(),
-            p50_ms: None,
-            p95_ms: None,
-            p99_ms: None,
-            versions: BTreeMap::new(),
-            probes: BTreeMap::new(),
-            load: BTreeMap::new(),
+            ..TimelineRow::empty(second)
         };
         row.set_percentiles(duration);
         row
