@@ -404,3 +404,98 @@ body = '{"id": "{{uuid}}", "vu": {{vu}}, "tags": {"kind": "test", "list": [{}]}}
     }
     assert_eq!(ids.len(), 6, "a UUID per request");
 }
+
+/// A keep-alive HTTP/1.1 server that notes, for each connection, whether it
+/// served `/slow` (answered after 50 ms) and when the client closed it.
+async fn connection_tracking_server() -> (String, std::sync::Arc<std::sync::Mutex<Vec<(bool, Instant)>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let closed = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = closed.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let (mut buf, mut slow) = (Vec::new(), false);
+                let mut chunk = [0u8; 4096];
+                loop {
+                    match tokio::time::timeout(Duration::from_secs(30), sock.read(&mut chunk)).await {
+                        Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+                        _ => break,
+                    }
+                    // GETs without bodies: every head is one request.
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head: Vec<u8> = buf.drain(..end + 4).collect();
+                        if head.starts_with(b"GET /slow") {
+                            slow = true;
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                        if sock
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                            .await
+                            .is_err()
+                        {
+                            break;
+                        }
+                    }
+                }
+                log.lock().unwrap().push((slow, Instant::now()));
+            });
+        }
+    });
+    (url, closed)
+}
+
+/// An open-model scenario's connections close when it ends, not when the
+/// worker does: once its loop and its last send are done, its idle
+/// connections go (a server would otherwise time them out into CLOSE_WAIT
+/// while a later scenario runs on).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_scenario_closes_its_connections_when_it_ends() {
+    let (url, closed) = connection_tracking_server().await;
+    let started = Instant::now();
+    let (code, r, _) = run(&format!(
+        r#"target = "{url}"
+[[endpoint]]
+name = "slow"
+path = "/slow"
+[[endpoint]]
+name = "fast"
+path = "/fast"
+[[scenario]]
+name = "burst"
+executor = "constant-arrival-rate"
+rate = 400
+duration = "1s"
+graceful_stop = "1s"
+endpoints = {{ slow = 1 }}
+[[scenario]]
+name = "later"
+executor = "constant-vus"
+vus = 1
+duration = "4s"
+endpoints = {{ fast = 1 }}
+"#
+    ))
+    .await;
+    let ended = Instant::now();
+    assert_eq!(code, Exit::Pass);
+    assert!(
+        endpoint_requests(&r, "slow") >= 390,
+        "{}",
+        endpoint_requests(&r, "slow")
+    );
+    let closed = closed.lock().unwrap();
+    let burst: Vec<_> = closed.iter().filter(|(slow, _)| *slow).collect();
+    // 400/s × 50 ms: about 20 at once.
+    assert!(burst.len() >= 10, "the burst used {} connections", burst.len());
+    for (_, at) in &burst {
+        let after = at.duration_since(started);
+        assert!(
+            *at + Duration::from_millis(1500) < ended,
+            "a burst connection closed {after:?} after the start, the run ended {:?} after it",
+            ended.duration_since(started)
+        );
+    }
+}
