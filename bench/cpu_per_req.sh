@@ -18,7 +18,11 @@
 # (default "oha h2load k6 loadcheck") can be set. On h2 loadcheck keeps its own
 # open-model stream count unless LC_H2_STREAMS sets [tls] h2_streams. A tool
 # that did not keep the rate is listed under the table: its figure is over
-# fewer requests.
+# fewer requests. LOADCHECK_BASE=path and "base" in TOOLS add another
+# loadcheck build to the rotation (an older commit, say), so that two builds
+# are compared round by round on the same machine state.
+#
+#   LOADCHECK_BASE=/tmp/old/loadcheck TOOLS="oha base loadcheck" ROUNDS=5 bench/cpu_per_req.sh
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -133,25 +137,29 @@ JS
     _cpu_record k6 "$round" "$requests" "$(json_get "$json" metrics.http_req_failed.passes)"
 }
 
-cpu_loadcheck() {
-    local round=$1 label rc=0 plan outdir run requests
-    label=loadcheck-cpu-$(run_tag)r$round
+# _cpu_lc TOOL BINARY ROUND: one loadcheck build's run, recorded as TOOL.
+_cpu_lc() {
+    local tool=$1 binary=$2 round=$3 label rc=0 plan outdir run requests
+    label=$tool-cpu-$(run_tag)r$round
     plan=$WORK/loadcheck-cpu-$(run_tag)$RATE.toml
     outdir=$WORK/$label
     write_lc_plan "$plan" "$port" "executor = \"constant-arrival-rate\"
 rate = $RATE
 duration = \"$DURATION\"" "" / "${LC_H2_STREAMS:-}"
-    run_measured "$label" "$(_limit)" "$LOADCHECK" run "$plan" --out "$outdir" \
+    run_measured "$label" "$(_limit)" "$binary" run "$plan" --out "$outdir" \
         --threads "$LC_THREADS" || rc=$?
     run=$outdir/run.json
     requests=$(json_get "$run" stats.total.requests)
     # Exit 1 means a verdict failed; the measurement itself is still good.
     if ((rc > 1)) || [[ -z $requests ]]; then
-        fail loadcheck "$round" "$rc" "$label"
+        fail "$tool" "$round" "$rc" "$label"
         return 0
     fi
-    _cpu_record loadcheck "$round" "$requests" "$(_lc_errors "$run")"
+    _cpu_record "$tool" "$round" "$requests" "$(_lc_errors "$run")"
 }
+
+cpu_loadcheck() { _cpu_lc loadcheck "$LOADCHECK" "$1"; }
+cpu_base() { _cpu_lc base "$LOADCHECK_BASE" "$1"; }
 
 port=${PORT:-$(free_port)}
 nginx_start "$port"
