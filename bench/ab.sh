@@ -23,13 +23,6 @@ if ((CONNS > 1000)); then
     NGINX_WORKER_CONNECTIONS=${NGINX_WORKER_CONNECTIONS:-20000}
 fi
 
-# "base" is installed when its binary is there; everything else as usual.
-eval "$(declare -f have | sed '1s/^have ()/_lib_have ()/')"
-have() {
-    [[ $1 == base ]] && return 0
-    _lib_have "$@"
-}
-
 # closed_base PORT CONNS ROUND: loadcheck's closed run with the base build;
 # closed_loadcheck records under "loadcheck", so this round's rows are
 # renamed (base always runs first in a round).
