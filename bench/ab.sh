@@ -16,7 +16,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 : "${LOADCHECK_BASE:?set LOADCHECK_BASE to the other build (an absolute path)}"
-[[ -x $LOADCHECK_BASE ]] || die "LOADCHECK_BASE=$LOADCHECK_BASE is not an executable"
+[[ -x $LOADCHECK_BASE && ! -d $LOADCHECK_BASE ]] || die "LOADCHECK_BASE=$LOADCHECK_BASE is not an executable"
 CONNS=${CONNS:-50}
 if ((CONNS > 1000)); then
     RSS_PER_CONN=1

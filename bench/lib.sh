@@ -126,7 +126,8 @@ have() {
     local tool=$1
     case $tool in
         loadcheck) [[ $HAVE_LOADCHECK == 1 ]] && return 0 ;;
-        # A second loadcheck build to compare with, where a script offers it.
+        # A second loadcheck build to compare with, in the scripts that
+        # offer it (cpu_per_req.sh, ab.sh).
         base) [[ -n ${LOADCHECK_BASE:-} && -x $LOADCHECK_BASE && ! -d $LOADCHECK_BASE ]] && return 0 ;;
         k6) [[ -n $K6 ]] && return 0 ;;
         *) command -v "$tool" >/dev/null && return 0 ;;
@@ -589,7 +590,7 @@ print_env() {
                 v=$("$LOADCHECK" --version 2>/dev/null | head -n 1 || true)
                 echo "- loadcheck: $LOADCHECK ${v:-(no --version)}, --threads $LC_THREADS" ;;
             base)
-                [[ -n ${LOADCHECK_BASE:-} ]] || continue
+                have base 2>/dev/null || continue
                 v=$("$LOADCHECK_BASE" --version 2>/dev/null | head -n 1 || true)
                 echo "- base (another loadcheck build): $LOADCHECK_BASE ${v:-(no --version)}, --threads $LC_THREADS" ;;
             wrk) command -v wrk >/dev/null && echo "- wrk: $(wrk -v 2>&1 | head -n 1 | awk '{print $2}'), -t1" ;;

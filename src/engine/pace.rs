@@ -135,11 +135,14 @@ mod linux {
                 });
                 match read {
                     Ok(result) => {
-                        // The one-shot timer has fired and its count is
-                        // read: nothing more can be read until the next
-                        // wait arms it again. Dropping the readiness now
-                        // spares that wait a read that could only fail
-                        // (one system call per wake).
+                        // tokio keeps a readiness until a read fails with
+                        // `EAGAIN`, since a socket may hold more than one
+                        // read's worth. A timerfd does not: a successful
+                        // read takes its whole count, and only another
+                        // expiry (after the next wait arms it) makes it
+                        // readable again, as a new edge. Dropping the
+                        // readiness now spares the next wait a first read
+                        // that could only fail (one system call per wake).
                         guard.clear_ready();
                         return result;
                     }
