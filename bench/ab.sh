@@ -15,8 +15,7 @@ set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-: "${LOADCHECK_BASE:?set LOADCHECK_BASE to the other build (an absolute path)}"
-[[ -x $LOADCHECK_BASE && ! -d $LOADCHECK_BASE ]] || die "LOADCHECK_BASE=$LOADCHECK_BASE is not an executable"
+: "${LOADCHECK_BASE:?set LOADCHECK_BASE to the other build}"
 CONNS=${CONNS:-50}
 if ((CONNS > 1000)); then
     RSS_PER_CONN=1
@@ -36,8 +35,7 @@ closed_base() {
 }
 
 bench_init "ab-c$CONNS"
+have base || die "LOADCHECK_BASE=$LOADCHECK_BASE is not an executable"
 raise_nofile 65536
 log "base: $LOADCHECK_BASE; loadcheck: $LOADCHECK"
 closed_bench "$CONNS" base loadcheck
-echo
-echo "\"base\" is $LOADCHECK_BASE ($("$LOADCHECK_BASE" --version 2>/dev/null | head -n 1 || echo 'no --version'))."

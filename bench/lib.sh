@@ -31,6 +31,7 @@ LOADAVG=""         # /proc/loadavg when the script started
 CURRENT_PID=""     # the `timeout` wrapping the generator that runs now
 EXTRA_PIDS=()      # other background processes to stop on exit
 HAVE_LOADCHECK=0
+HAVE_BASE=0        # 1 when $LOADCHECK_BASE (a second build) runs
 RSS_KB=""
 GEN_CPU_SECS=""    # the generator's user + system CPU seconds (last run)
 GEN_CPU_PCT=""
@@ -106,6 +107,7 @@ resolve_loadcheck() {
     # taskset looks a bare name up on PATH.
     if [[ -n ${LOADCHECK_BASE:-} && -x $LOADCHECK_BASE && ! -d $LOADCHECK_BASE ]]; then
         LOADCHECK_BASE=$(cd "$(dirname "$LOADCHECK_BASE")" && pwd)/$(basename "$LOADCHECK_BASE")
+        HAVE_BASE=1
     fi
 }
 
@@ -133,7 +135,7 @@ have() {
         loadcheck) [[ $HAVE_LOADCHECK == 1 ]] && return 0 ;;
         # A second loadcheck build to compare with, in the scripts that
         # offer it (cpu_per_req.sh, ab.sh).
-        base) [[ -n ${LOADCHECK_BASE:-} && -x $LOADCHECK_BASE && ! -d $LOADCHECK_BASE ]] && return 0 ;;
+        base) [[ $HAVE_BASE == 1 ]] && return 0 ;;
         k6) [[ -n $K6 ]] && return 0 ;;
         *) command -v "$tool" >/dev/null && return 0 ;;
     esac
@@ -595,7 +597,7 @@ print_env() {
                 v=$("$LOADCHECK" --version 2>/dev/null | head -n 1 || true)
                 echo "- loadcheck: $LOADCHECK ${v:-(no --version)}, --threads $LC_THREADS" ;;
             base)
-                have base 2>/dev/null || continue
+                [[ $HAVE_BASE == 1 ]] || continue
                 v=$("$LOADCHECK_BASE" --version 2>/dev/null | head -n 1 || true)
                 echo "- base (another loadcheck build): $LOADCHECK_BASE ${v:-(no --version)}, --threads $LC_THREADS" ;;
             wrk) command -v wrk >/dev/null && echo "- wrk: $(wrk -v 2>&1 | head -n 1 | awk '{print $2}'), -t1" ;;
